@@ -1,0 +1,103 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+)
+
+// KeyState is the state of a known key.
+type KeyState string
+
+// The states a key record may hold. A deleted key has no record.
+const (
+	StateActive    KeyState = "active"
+	StateSuspended KeyState = "suspended"
+	StateRevoked   KeyState = "revoked"
+)
+
+// Valid reports whether s is one of the documented states.
+func (s KeyState) Valid() bool {
+	return s == StateActive || s == StateSuspended || s == StateRevoked
+}
+
+// KeyRecord is what is known of a key: its id, its account and its state.
+type KeyRecord struct {
+	KeyID     string
+	AccountID string
+	State     KeyState
+}
+
+// Validate reports the first field that breaks the schema.
+func (r KeyRecord) Validate() error {
+	switch {
+	case !ValidID(r.KeyID):
+		return fmt.Errorf("key_id %q: want 1 to 64 of [A-Za-z0-9_-]", clip(r.KeyID))
+	case !ValidID(r.AccountID):
+		return fmt.Errorf("account_id %q: want 1 to 64 of [A-Za-z0-9_-]", clip(r.AccountID))
+	case !r.State.Valid():
+		return fmt.Errorf("state %q: want active, suspended or revoked", clip(string(r.State)))
+	}
+	return nil
+}
+
+// clip shortens untrusted text quoted in an error.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+// ErrRevokedTerminal is returned for any change to a revoked key other than
+// its deletion: revoked keys cannot be reactivated, suspended or put again.
+var ErrRevokedTerminal = errors.New("key is revoked: a revoked key can only be deleted")
+
+// CheckTransition reports whether a key whose current record is prev (nil
+// when there is none) may become next (nil for a deletion).
+func CheckTransition(prev, next *KeyRecord) error {
+	if prev != nil && prev.State == StateRevoked && next != nil {
+		return ErrRevokedTerminal
+	}
+	return nil
+}
+
+// Account is what is known of an account: its balance.
+type Account struct {
+	Balance Balance
+}
+
+// Presence says whether a looked-up record exists. The zero value,
+// Unreadable, never allows: a state that was not read is not a state.
+type Presence uint8
+
+// The outcomes of a lookup.
+const (
+	Unreadable Presence = iota // the state could not be read or did not parse
+	Present                    // the record exists and parsed
+	Absent                     // there is no record (never created, deleted or purged)
+)
+
+// String returns "unreadable", "present" or "absent".
+func (p Presence) String() string {
+	switch p {
+	case Present:
+		return "present"
+	case Absent:
+		return "absent"
+	}
+	return "unreadable"
+}
+
+// KeyEntry is a key's record as of a revision of the store it came from.
+type KeyEntry struct {
+	Revision uint64 // store revision of the record; 0 when unknown
+	Presence Presence
+	Record   KeyRecord // set when Presence is Present
+}
+
+// AccountEntry is an account's record as of a revision of the store.
+type AccountEntry struct {
+	Revision uint64 // store revision of the record; 0 when unknown
+	Presence Presence
+	Account  Account // set when Presence is Present
+}

@@ -1,0 +1,2 @@
+// Package envoy serves Envoy ext_authz (work in progress).
+package envoy

@@ -1,0 +1,2 @@
+// Package events connects footstep-authz to NATS (work in progress).
+package events
