@@ -1,0 +1,214 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/footstep/authz/authz"
+)
+
+// MaxValueSize is the largest record value, in bytes, that the bucket accepts
+// and that the decoders read.
+const MaxValueSize = 1024
+
+// KV key prefixes of the bucket's two kinds of records.
+const (
+	KeyPrefix     = "key."
+	AccountPrefix = "account."
+)
+
+// ErrBadRecord is wrapped by every error about a record value or KV key that
+// breaks the schema.
+var ErrBadRecord = errors.New("bad record")
+
+// KeySubject returns the KV key of a key record: "key.<64 lowercase hex>".
+func KeySubject(h authz.KeyHash) string { return KeyPrefix + h.String() }
+
+// AccountSubject returns the KV key of an account record: "account.<id>".
+func AccountSubject(accountID string) string { return AccountPrefix + accountID }
+
+// KVKeyKind tells which kind of record a KV key names.
+type KVKeyKind uint8
+
+// The kinds of KV key. The zero value is KindUnknown.
+const (
+	KindUnknown KVKeyKind = iota // not a key this service reads
+	KindKey                      // key.<hash>
+	KindAccount                  // account.<account_id>
+)
+
+// KVKey is a parsed KV key.
+type KVKey struct {
+	Kind      KVKeyKind
+	Hash      authz.KeyHash // set for KindKey
+	AccountID string        // set for KindAccount
+}
+
+// ParseKVKey parses a KV key strictly: "key." and 64 lowercase hex digits, or
+// "account." and a valid account id. Anything else is KindUnknown.
+func ParseKVKey(name string) KVKey {
+	if rest, ok := strings.CutPrefix(name, KeyPrefix); ok {
+		if h, err := authz.ParseKeyHash(rest); err == nil {
+			return KVKey{Kind: KindKey, Hash: h}
+		}
+		return KVKey{}
+	}
+	if rest, ok := strings.CutPrefix(name, AccountPrefix); ok && authz.ValidID(rest) {
+		return KVKey{Kind: KindAccount, AccountID: rest}
+	}
+	return KVKey{}
+}
+
+type keyJSON struct {
+	KeyID     string `json:"key_id"`
+	AccountID string `json:"account_id"`
+	State     string `json:"state"`
+}
+
+type accountJSON struct {
+	Balance string `json:"balance"`
+}
+
+// EncodeKey returns the JSON value of a key record after validating it.
+func EncodeKey(r authz.KeyRecord) ([]byte, error) {
+	if err := checkKey(r); err != nil {
+		return nil, fmt.Errorf("encode key: %w", err)
+	}
+	return json.Marshal(keyJSON{KeyID: r.KeyID, AccountID: r.AccountID, State: string(r.State)})
+}
+
+// DecodeKey parses a key record value. Its errors name fields, never values. It rejects values over MaxValueSize,
+// anything but one JSON object, duplicate fields, fields of the wrong type,
+// missing fields, invalid ids and unknown states. Fields it does not know are
+// ignored, so that writers can add fields before every reader knows them.
+func DecodeKey(data []byte) (authz.KeyRecord, error) {
+	var v keyJSON
+	err := decodeStrict(data, map[string]*string{
+		"key_id": &v.KeyID, "account_id": &v.AccountID, "state": &v.State,
+	})
+	if err != nil {
+		return authz.KeyRecord{}, fmt.Errorf("decode key: %w", err)
+	}
+	r := authz.KeyRecord{KeyID: v.KeyID, AccountID: v.AccountID, State: authz.KeyState(v.State)}
+	if err := checkKey(r); err != nil {
+		return authz.KeyRecord{}, fmt.Errorf("decode key: %w", err)
+	}
+	return r, nil
+}
+
+// checkKey validates a decoded record like authz.KeyRecord.Validate, but its
+// errors never quote a value: they are logged, and a value may hold a secret
+// written there by mistake.
+func checkKey(r authz.KeyRecord) error {
+	switch {
+	case !authz.ValidID(r.KeyID):
+		return fmt.Errorf("%w: key_id: want 1 to 64 of [A-Za-z0-9_-]", ErrBadRecord)
+	case !authz.ValidID(r.AccountID):
+		return fmt.Errorf("%w: account_id: want 1 to 64 of [A-Za-z0-9_-]", ErrBadRecord)
+	case !r.State.Valid():
+		return fmt.Errorf("%w: state: want active, suspended or revoked", ErrBadRecord)
+	}
+	return nil
+}
+
+// EncodeAccount returns the JSON value of an account record.
+func EncodeAccount(a authz.Account) ([]byte, error) {
+	return json.Marshal(accountJSON{Balance: a.Balance.String()})
+}
+
+// DecodeAccount parses an account record value with the rules of DecodeKey;
+// the balance is a JSON string holding a decimal (authz.ParseBalance).
+func DecodeAccount(data []byte) (authz.Account, error) {
+	var v accountJSON
+	if err := decodeStrict(data, map[string]*string{"balance": &v.Balance}); err != nil {
+		return authz.Account{}, fmt.Errorf("decode account: %w", err)
+	}
+	b, err := authz.ParseBalance(v.Balance)
+	if err != nil {
+		return authz.Account{}, fmt.Errorf("decode account: %w: %w", ErrBadRecord, err)
+	}
+	return authz.Account{Balance: b}, nil
+}
+
+// decodeStrict reads one JSON object whose known fields are all strings into
+// fields, walking the tokens so that duplicates and trailing data are seen.
+func decodeStrict(data []byte, fields map[string]*string) error {
+	if len(data) > MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, over %d", ErrBadRecord, len(data), MaxValueSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		if err := decodeField(dec, fields, seen); err != nil {
+			return err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the object", ErrBadRecord)
+	}
+	for name := range fields {
+		if !seen[name] {
+			return fmt.Errorf("%w: missing field %q", ErrBadRecord, name)
+		}
+	}
+	return nil
+}
+
+func decodeField(dec *json.Decoder, fields map[string]*string, seen map[string]bool) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRecord, err)
+	}
+	name, _ := tok.(string)
+	dst, known := fields[name]
+	if !known {
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return fmt.Errorf("%w: unknown field: %w", ErrBadRecord, err)
+		}
+		return nil
+	}
+	if seen[name] {
+		return fmt.Errorf("%w: duplicate field %q", ErrBadRecord, name)
+	}
+	seen[name] = true
+	tok, err = dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: field %q: %w", ErrBadRecord, name, err)
+	}
+	s, ok := tok.(string)
+	if !ok {
+		return fmt.Errorf("%w: field %q: want a string", ErrBadRecord, name)
+	}
+	*dst = s
+	return nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRecord, err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("%w: want %q", ErrBadRecord, want)
+	}
+	return nil
+}
+
+// clip shortens untrusted text quoted in an error.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

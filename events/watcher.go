@@ -1,0 +1,206 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Sink receives every change the watcher sees, in revision order. Its methods
+// are called from the goroutine running Watcher.Run, one at a time.
+type Sink interface {
+	// ApplyKey applies a key change: Present for a put that decodes,
+	// Unreadable for one that does not, Absent (with the marker's revision)
+	// for a delete or purge.
+	ApplyKey(h authz.KeyHash, e authz.KeyEntry)
+	// ApplyAccount applies an account change, with the outcomes of ApplyKey.
+	ApplyAccount(id string, e authz.AccountEntry)
+	// Reset forgets everything: a full resync follows.
+	Reset()
+}
+
+// WatchObserver receives what a Watcher does, for metrics. Nil funcs are
+// skipped; they are called from the Run goroutine and must not block.
+type WatchObserver struct {
+	// Applied is called for each change applied after the initial replay,
+	// with the time since the change was written to the bucket.
+	Applied func(lag time.Duration)
+	// BadRecord is called for each value that does not decode.
+	BadRecord func()
+	// Refused is called for each put that would have revived a revoked key.
+	Refused func()
+	// Resync is called when the sink is reset for a full resync.
+	Resync func()
+	// Stall is called when the watch is lost and must be re-created.
+	Stall func()
+}
+
+// Watcher defaults.
+const (
+	DefaultMinBackoff    = 100 * time.Millisecond
+	DefaultMaxBackoff    = 10 * time.Second
+	DefaultCheckInterval = 5 * time.Second
+	stopTimeout          = 2 * time.Second
+)
+
+// ErrWatcherRunning is returned by a second call to Run.
+var ErrWatcherRunning = errors.New("watcher already running")
+
+// ErrUpdatesClosed reports that the NATS client closed a watch's updates.
+var ErrUpdatesClosed = errors.New("watch updates closed")
+
+// WatcherConfig tunes a Watcher. Every field is optional.
+type WatcherConfig struct {
+	// Logger receives warnings; nil discards them.
+	Logger *slog.Logger
+	// Observer receives counts for metrics.
+	Observer WatchObserver
+	// MinBackoff and MaxBackoff bound the wait before re-creating a watch
+	// that failed; defaults DefaultMinBackoff and DefaultMaxBackoff. The
+	// wait doubles after each failure; a reconnect cuts it short.
+	MinBackoff, MaxBackoff time.Duration
+	// CheckInterval is how often the bucket's stream is compared with what
+	// the watch delivered, to notice a stalled watch or a recreated bucket;
+	// default DefaultCheckInterval.
+	CheckInterval time.Duration
+}
+
+// Watcher applies every change of a bucket to a Sink: first the latest value
+// of every key, then each change as it happens. It re-creates its watch at
+// once when the connection comes back, resuming after the last revision it
+// applied, and resyncs fully when the bucket was recreated or purged.
+type Watcher struct {
+	conn *Conn
+	kv   jetstream.KeyValue
+	sink Sink
+	cfg  WatcherConfig
+	log  *slog.Logger
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	running   atomic.Bool
+	initial   atomic.Bool // a first full sync completed
+	live      atomic.Bool // the current watch has caught up
+	last      atomic.Uint64
+	activity  atomic.Int64 // unix nanoseconds
+
+	// Owned by the Run goroutine.
+	revoked   map[authz.KeyHash]struct{}
+	created   time.Time // creation time of the stream last subscribed to
+	needFull  bool
+	applied   bool // the sink holds something since its last Reset
+	replaying bool // the current watch is a full replay not yet caught up
+}
+
+// NewWatcher returns a Watcher of kv, on conn, feeding sink. Call Run.
+func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig) (*Watcher, error) {
+	if conn == nil || kv == nil || sink == nil {
+		return nil, errors.New("new watcher: conn, bucket and sink are required")
+	}
+	cfg.MinBackoff = cmpOrDur(cfg.MinBackoff, DefaultMinBackoff)
+	cfg.MaxBackoff = max(cmpOrDur(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
+	cfg.CheckInterval = cmpOrDur(cfg.CheckInterval, DefaultCheckInterval)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{
+		conn: conn, kv: kv, sink: sink, cfg: cfg,
+		log:     log.With("bucket", kv.Bucket()),
+		ready:   make(chan struct{}),
+		revoked: make(map[authz.KeyHash]struct{}),
+	}, nil
+}
+
+// Ready returns a channel closed when the first full sync has completed.
+func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+
+// Synced reports whether the first full sync has completed and the watch is
+// currently caught up and connected.
+func (w *Watcher) Synced() bool {
+	return w.initial.Load() && w.live.Load() && w.conn.Connected()
+}
+
+// LastRevision returns the revision of the last change applied.
+func (w *Watcher) LastRevision() uint64 { return w.last.Load() }
+
+// LastActivity returns when a change was last applied or a watch last
+// (re)created; zero before either.
+func (w *Watcher) LastActivity() time.Time {
+	if ns := w.activity.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Run watches the bucket until ctx ends, then returns nil. It retries NATS
+// failures itself, forever; it may be called once.
+func (w *Watcher) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return ErrWatcherRunning
+	}
+	reconnected, unsubscribe := w.conn.Reconnected()
+	defer unsubscribe()
+	defer w.live.Store(false)
+	backoff := w.cfg.MinBackoff
+	for {
+		end, err := w.watchOnce(ctx, reconnected)
+		w.live.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch end {
+		case endReconnected, endRecreated:
+			backoff = w.cfg.MinBackoff
+			continue
+		case endCaughtUpThenLost:
+			backoff = w.cfg.MinBackoff
+		}
+		w.stalled(err, backoff)
+		if !w.sleep(ctx, backoff, reconnected) {
+			return nil
+		}
+		backoff = min(2*backoff, w.cfg.MaxBackoff)
+	}
+}
+
+func (w *Watcher) stalled(err error, backoff time.Duration) {
+	w.log.Warn("kv watch lost; re-creating", "err", err, "backoff", backoff)
+	if f := w.cfg.Observer.Stall; f != nil {
+		f()
+	}
+}
+
+// sleep waits about d (with jitter), less if the connection comes back.
+func (w *Watcher) sleep(ctx context.Context, d time.Duration, reconnected <-chan struct{}) bool {
+	d += rand.N(d/4 + 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-reconnected:
+	case <-t.C:
+	}
+	return true
+}
+
+func cmpOrDur(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// watchErr wraps an error with the bucket's name.
+func (w *Watcher) watchErr(err error) error {
+	return fmt.Errorf("watch bucket %s: %w", w.kv.Bucket(), err)
+}

@@ -1,0 +1,86 @@
+package events
+
+import (
+	"strings"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// apply hands one bucket entry to the sink.
+func (w *Watcher) apply(e jetstream.KeyValueEntry) {
+	k := ParseKVKey(e.Key())
+	switch k.Kind {
+	case KindKey:
+		w.sink.ApplyKey(k.Hash, w.keyEntry(k.Hash, e))
+	case KindAccount:
+		w.sink.ApplyAccount(k.AccountID, w.accountEntry(e))
+	default:
+		w.badRecord(e, "kv key is neither key.<sha256 hex> nor account.<id>")
+	}
+	w.applied = true
+	if rev := e.Revision(); rev > w.last.Load() {
+		w.last.Store(rev)
+	}
+	w.touch()
+	if f := w.cfg.Observer.Applied; f != nil && !w.replaying {
+		f(time.Since(e.Created()))
+	}
+}
+
+// keyEntry turns an entry into what the sink is told. Revoked is terminal
+// here too: once this process has seen a key revoked, a later put of any
+// other state (written around the Publisher) is applied as revoked.
+func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.KeyEntry {
+	if e.Operation() != jetstream.KeyValuePut {
+		return authz.KeyEntry{Revision: e.Revision(), Presence: authz.Absent}
+	}
+	rec, err := DecodeKey(e.Value())
+	if err != nil {
+		w.badRecord(e, err.Error())
+		return authz.KeyEntry{Revision: e.Revision()} // Unreadable: fail closed
+	}
+	if rec.State == authz.StateRevoked {
+		w.revoked[h] = struct{}{}
+	} else if _, ok := w.revoked[h]; ok {
+		w.log.Warn("refused to revive a revoked key; applying it as revoked",
+			"key_hash", h.String(), "key_id", rec.KeyID, "revision", e.Revision(), "state", string(rec.State))
+		rec.State = authz.StateRevoked
+		if f := w.cfg.Observer.Refused; f != nil {
+			f()
+		}
+	}
+	return authz.KeyEntry{Revision: e.Revision(), Presence: authz.Present, Record: rec}
+}
+
+func (w *Watcher) accountEntry(e jetstream.KeyValueEntry) authz.AccountEntry {
+	if e.Operation() != jetstream.KeyValuePut {
+		return authz.AccountEntry{Revision: e.Revision(), Presence: authz.Absent}
+	}
+	acct, err := DecodeAccount(e.Value())
+	if err != nil {
+		w.badRecord(e, err.Error())
+		return authz.AccountEntry{Revision: e.Revision()} // Unreadable: fail closed
+	}
+	return authz.AccountEntry{Revision: e.Revision(), Presence: authz.Present, Account: acct}
+}
+
+// badRecord counts and logs a value that does not decode. Decode errors name
+// fields, never their values, so the log holds no secret.
+func (w *Watcher) badRecord(e jetstream.KeyValueEntry, reason string) {
+	w.log.Warn("unreadable kv record; failing closed",
+		"kv_key", safeKVKey(e.Key()), "revision", e.Revision(), "reason", reason)
+	if f := w.cfg.Observer.BadRecord; f != nil {
+		f()
+	}
+}
+
+// safeKVKey returns a KV key fit for a log: one that holds a plaintext key
+// (written by mistake instead of its hash) is redacted.
+func safeKVKey(name string) string {
+	if strings.Contains(name, authz.KeyPrefix) {
+		return "[REDACTED: contains a plaintext key]"
+	}
+	return clip(name)
+}
