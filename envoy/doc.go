@@ -1,2 +1,13 @@
-// Package envoy serves Envoy ext_authz (work in progress).
+// Package envoy answers Envoy's external authorization: the ext_authz v3
+// gRPC service (Server) and the same decisions over HTTP (HTTPHandler), for
+// Envoy's http_service and forward-auth proxies.
+//
+// Both share one Engine, which takes the credential from a request, looks
+// the key and account states up, and applies authz.Decide. Every denial,
+// including a state that cannot be read, is an answer with the documented
+// status and JSON body: the server fails closed and never answers with an
+// empty or status-less response.
+//
+// Server, HTTPHandler and Engine are safe for concurrent use; they hold no
+// goroutines of their own. The caller owns the gRPC and HTTP servers.
 package envoy

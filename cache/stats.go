@@ -1,0 +1,52 @@
+package cache
+
+import "sync/atomic"
+
+// Stats counts what a Store did since New.
+type Stats struct {
+	Keys     TableStats
+	Accounts TableStats
+}
+
+// TableStats counts the activity of one kind of entry.
+type TableStats struct {
+	Hits         uint64 // reads answered from memory with a present or unreadable entry
+	NegativeHits uint64 // reads answered from memory with an absent entry
+	Misses       uint64 // reads that needed a load
+	Loads        uint64 // loads from the Loader, each attempt counted
+	LoadErrors   uint64 // loads that failed
+	StaleLoads   uint64 // loads that lost to a newer change applied meanwhile
+	Overruns     uint64 // loads retried because their shard forgot changes meanwhile
+	Applied      uint64 // changes applied from the watch
+	StaleChanges uint64 // changes ignored because a newer one was already applied
+	Forgets      uint64 // shards that forgot their entries because too many changes came at once
+	Resets       uint64 // full resets
+	DroppedSets  uint64 // Sets that ristretto refused at once (a later read misses)
+	Rejected     uint64 // Sets that ristretto's admission policy turned down
+	Evicted      uint64 // entries ristretto evicted to stay in budget
+}
+
+type counters struct {
+	hits, negativeHits, misses, loads, loadErrors, staleLoads, overruns atomic.Uint64
+	applied, staleChanges, forgets, resets, droppedSets                 atomic.Uint64
+}
+
+func (c *counters) hit(absent bool) {
+	if absent {
+		c.negativeHits.Add(1)
+		return
+	}
+	c.hits.Add(1)
+}
+
+func (t *table[K, V]) stats() TableStats {
+	c := &t.counts
+	m := t.rc.Metrics
+	return TableStats{
+		Hits: c.hits.Load(), NegativeHits: c.negativeHits.Load(), Misses: c.misses.Load(),
+		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), StaleLoads: c.staleLoads.Load(),
+		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
+		Forgets: c.forgets.Load(), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),
+		Rejected: m.SetsRejected(), Evicted: m.KeysEvicted(),
+	}
+}

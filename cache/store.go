@@ -1,0 +1,201 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"time"
+
+	"github.com/footstep/authz/authz"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxBytes     = 256 << 20
+	DefaultNegativeTTL  = time.Minute
+	DefaultRecentWindow = 5 * time.Second
+	DefaultLoadTimeout  = 500 * time.Millisecond
+)
+
+// bytesPerEntry is the memory one cached entry is budgeted at: the entry and
+// its ristretto bookkeeping (about 150 bytes measured) plus ten admission
+// counters.
+const bytesPerEntry = 256
+
+// accountShare is the part of the budget given to accounts; keys get the rest.
+const accountShare = 8
+
+// recentShare is the part of the entry budget that recent changes may take
+// before a shard forgets instead of remembering.
+const recentShare = 16
+
+// minBytes is the smallest budget accepted.
+const minBytes = 1 << 20
+
+// Loader reads a state from the source of truth on a cache miss. An absent
+// record is an Absent entry and a nil error; a failure is an error.
+type Loader interface {
+	LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error)
+	LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error)
+}
+
+// Config configures a Store.
+type Config struct {
+	// Loader fills misses. Required.
+	Loader Loader
+	// MaxBytes bounds the memory of cached entries, in bytes. Default 256 MiB.
+	MaxBytes int64
+	// NegativeTTL is how long an unknown key stays cached as unknown. A key
+	// created later is seen at once through ApplyKey whatever this is.
+	// Default 1 minute.
+	NegativeTTL time.Duration
+	// RecentWindow is how long an applied change is kept outside ristretto,
+	// where no eviction or dropped Set can lose it. It must exceed
+	// LoadTimeout. Default 5 seconds.
+	RecentWindow time.Duration
+	// LoadTimeout bounds one load from the Loader. Default 500 ms.
+	LoadTimeout time.Duration
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.Loader == nil {
+		return errors.New("cache: a Loader is required")
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxBytes < minBytes {
+		return fmt.Errorf("cache: size %d bytes is below the minimum of %d", c.MaxBytes, minBytes)
+	}
+	if c.NegativeTTL == 0 {
+		c.NegativeTTL = DefaultNegativeTTL
+	}
+	if c.RecentWindow == 0 {
+		c.RecentWindow = DefaultRecentWindow
+	}
+	if c.LoadTimeout == 0 {
+		c.LoadTimeout = DefaultLoadTimeout
+	}
+	if c.NegativeTTL < 0 || c.LoadTimeout < 0 || c.RecentWindow <= c.LoadTimeout {
+		return errors.New("cache: durations must be positive and the recent window longer than the load timeout")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Store is the in-memory state of keys and accounts.
+type Store struct {
+	keys     *table[authz.KeyHash, authz.KeyEntry]
+	accounts *table[string, authz.AccountEntry]
+	loader   Loader
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// New returns a Store and starts its janitor. Call Close when done.
+func New(cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	items := cfg.MaxBytes / bytesPerEntry
+	seed := maphash.MakeSeed()
+	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry]{
+		items: items - items/accountShare, recentCap: recentCap(items - items/accountShare), cfg: &cfg,
+		hash:     func(h authz.KeyHash) uint64 { return uint64FromHash(h) },
+		revision: func(e authz.KeyEntry) uint64 { return e.Revision },
+		absent:   func(e authz.KeyEntry) bool { return e.Presence == authz.Absent },
+	})
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := newTable(tableConfig[string, authz.AccountEntry]{
+		items: items / accountShare, recentCap: recentCap(items / accountShare), cfg: &cfg,
+		hash:     func(id string) uint64 { return maphash.String(seed, id) },
+		revision: func(e authz.AccountEntry) uint64 { return e.Revision },
+		absent:   func(e authz.AccountEntry) bool { return e.Presence == authz.Absent },
+	})
+	if err != nil {
+		keys.close()
+		return nil, err
+	}
+	s := &Store{keys: keys, accounts: accounts, loader: cfg.Loader, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.janitor(cfg.RecentWindow / 4)
+	return s, nil
+}
+
+// recentCap is how many recent changes one shard of a table with room for
+// items entries keeps: a sixteenth of the entries, at least 16 a shard.
+func recentCap(items int64) int {
+	return int(max(16, items/recentShare/shardCount))
+}
+
+// uint64FromHash takes the first 8 bytes of a SHA-256: already uniform, so
+// no second hash is needed. Entries keep the whole hash to rule out
+// collisions.
+func uint64FromHash(h authz.KeyHash) uint64 {
+	var v uint64
+	for _, b := range h[:8] {
+		v = v<<8 | uint64(b)
+	}
+	return v
+}
+
+// Key returns the state of the key with hash h, loading it on a miss. On a
+// failed load it returns an Unreadable entry and the error; the failure is
+// not cached.
+func (s *Store) Key(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+	return s.keys.get(ctx, h, s.loader.LoadKey)
+}
+
+// Account returns the state of the account id, loading it on a miss.
+func (s *Store) Account(ctx context.Context, id string) (authz.AccountEntry, error) {
+	return s.accounts.get(ctx, id, s.loader.LoadAccount)
+}
+
+// ApplyKey records a change of the key with hash h, as seen by the watch.
+// A change older than one already applied is ignored.
+func (s *Store) ApplyKey(h authz.KeyHash, e authz.KeyEntry) { s.keys.apply(h, e) }
+
+// ApplyAccount records a change of the account id, as seen by the watch.
+func (s *Store) ApplyAccount(id string, e authz.AccountEntry) { s.accounts.apply(id, e) }
+
+// Reset forgets every entry, for a full resynchronisation after the bucket
+// was recreated or purged. Loads in flight when it is called are not cached.
+func (s *Store) Reset() {
+	s.keys.reset()
+	s.accounts.reset()
+}
+
+// Stats returns counters of the Store's activity since New.
+func (s *Store) Stats() Stats {
+	return Stats{Keys: s.keys.stats(), Accounts: s.accounts.stats()}
+}
+
+// Close stops the janitor and releases the caches. The Store must not be
+// used afterwards.
+func (s *Store) Close() {
+	close(s.stop)
+	<-s.done
+	s.keys.close()
+	s.accounts.close()
+}
+
+func (s *Store) janitor(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.keys.prune()
+			s.accounts.prune()
+		}
+	}
+}

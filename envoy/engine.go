@@ -1,0 +1,117 @@
+package envoy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/footstep/authz/authz"
+)
+
+// States looks key and account states up, from memory when it can. A failed
+// lookup returns an Unreadable entry and the error.
+type States interface {
+	Key(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error)
+	Account(ctx context.Context, id string) (authz.AccountEntry, error)
+}
+
+// ExposureReporter is told when a known key shows up in a query string, so
+// that its owner can be asked to rotate it.
+type ExposureReporter interface {
+	ReportExposure(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord)
+}
+
+// Observer is told of every decision, for metrics.
+type Observer interface {
+	Decided(r *Result, elapsed time.Duration)
+}
+
+// Result is one authorization: the decision and what the responses need.
+type Result struct {
+	Code       authz.Code
+	Surface    authz.Surface
+	Credential authz.Credential
+	Key        authz.KeyRecord // the key's record when it was found
+	Err        error           // why a state could not be read, for logs
+}
+
+// EngineConfig configures an Engine.
+type EngineConfig struct {
+	// States answers lookups. Required.
+	States States
+	// Exposures is told of keys leaked in query strings. Optional.
+	Exposures ExposureReporter
+	// Observer is told of every decision. Optional.
+	Observer Observer
+	// Logger receives one debug line per denial and a warning per failed
+	// lookup. Default: discard.
+	Logger *slog.Logger
+}
+
+// Engine applies the rules to requests. Build it with NewEngine.
+type Engine struct {
+	states    States
+	exposures ExposureReporter
+	observer  Observer
+	log       *slog.Logger
+}
+
+// NewEngine returns an Engine, or an error if the config is incomplete.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.States == nil {
+		return nil, errors.New("envoy: engine needs States")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{states: cfg.States, exposures: cfg.Exposures, observer: cfg.Observer, log: cfg.Logger}, nil
+}
+
+// Authorize decides for one request. It always returns a result; a state that
+// cannot be read yields CodeUnavailable.
+func (e *Engine) Authorize(ctx context.Context, req authz.Request) Result {
+	start := time.Now()
+	r := Result{Surface: req.Surface, Credential: authz.Extract(req)}
+	switch r.Credential.Code {
+	case authz.CodeOK:
+		e.lookup(ctx, &r)
+	case authz.CodeKeyInQuery:
+		r.Code = authz.CodeKeyInQuery
+		e.reportExposure(ctx, r.Credential.QueryKey)
+	default:
+		r.Code = r.Credential.Code
+	}
+	if e.observer != nil {
+		e.observer.Decided(&r, time.Since(start))
+	}
+	return r
+}
+
+func (e *Engine) lookup(ctx context.Context, r *Result) {
+	key, err := e.states.Key(ctx, r.Credential.Key.Hash())
+	var account authz.AccountEntry
+	if err == nil && authz.NeedsAccount(key) {
+		account, err = e.states.Account(ctx, key.Record.AccountID)
+	}
+	r.Code = authz.Decide(r.Credential, key, account)
+	if key.Presence == authz.Present {
+		r.Key = key.Record
+	}
+	r.Err = err
+}
+
+// reportExposure publishes the exposure of a well-formed key found in a
+// query string, when the key is known. The denial does not wait on it longer
+// than the lookup.
+func (e *Engine) reportExposure(ctx context.Context, leaked authz.APIKey) {
+	if e.exposures == nil || leaked == "" {
+		return
+	}
+	h := leaked.Hash()
+	key, err := e.states.Key(ctx, h)
+	if err != nil || key.Presence != authz.Present {
+		return
+	}
+	e.exposures.ReportExposure(ctx, h, key.Record)
+}

@@ -1,0 +1,68 @@
+package envoy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/footstep/authz/authz"
+)
+
+var _ authv3.AuthorizationServer = (*Server)(nil)
+
+// Server is the ext_authz v3 gRPC service.
+type Server struct {
+	engine *Engine
+	log    *slog.Logger
+}
+
+// NewServer returns a Server answering from engine. A nil logger discards.
+func NewServer(engine *Engine, log *slog.Logger) (*Server, error) {
+	if engine == nil {
+		return nil, errors.New("envoy: server needs an engine")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{engine: engine, log: log}, nil
+}
+
+// Check answers one authorization request. It never returns an error: every
+// outcome, including a malformed request and a state that cannot be read, is
+// a CheckResponse with an explicit status, so that Envoy's failure_mode_allow
+// never comes into play.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	r, known := requestFromCheck(req)
+	if !known {
+		s.log.WarnContext(ctx, "unknown surface in context extensions; using api",
+			"surface", clipped(req.GetAttributes().GetContextExtensions()[surfaceExtension]))
+	}
+	res := s.engine.Authorize(ctx, r)
+	s.logResult(ctx, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
+	if res.Code == authz.CodeOK {
+		return okResponse(&res), nil
+	}
+	return deniedResponse(res.Code, res.Surface), nil
+}
+
+func (s *Server) logResult(ctx context.Context, r *Result, requestID string) {
+	if r.Err != nil {
+		s.log.WarnContext(ctx, "key state unreadable", "code", r.Code.String(), "request_id", clipped(requestID), "error", r.Err)
+		return
+	}
+	if r.Code != authz.CodeOK && s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.DebugContext(ctx, "denied", "code", r.Code.String(), "surface", r.Surface.String(),
+			"request_id", clipped(requestID), "key_id", r.Key.KeyID)
+	}
+}
+
+// clipped bounds untrusted text written to logs.
+func clipped(s string) string {
+	const max = 128
+	if len(s) > max {
+		return s[:max]
+	}
+	return s
+}

@@ -1,0 +1,71 @@
+package envoy
+
+import (
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/footstep/authz/authz"
+)
+
+// surfaceExtension is the context extension that names the surface.
+const surfaceExtension = "surface"
+
+// requestFromCheck takes what the rules need from a CheckRequest. Any part may
+// be absent: a missing header reads as no credential, which denies.
+func requestFromCheck(req *authv3.CheckRequest) (authz.Request, bool) {
+	attrs := req.GetAttributes()
+	surface, known := authz.ParseSurface(attrs.GetContextExtensions()[surfaceExtension])
+	http := attrs.GetRequest().GetHttp()
+	r := authz.Request{Surface: surface, Path: requestTarget(http)}
+	if hm := http.GetHeaderMap().GetHeaders(); len(hm) > 0 {
+		// Envoy fills header_map instead of headers with encode_raw_headers,
+		// one entry per header line.
+		for _, h := range hm {
+			r.APIKeys, r.Authorizations = appendCredential(r.APIKeys, r.Authorizations, h.GetKey(), headerValue(h.GetValue(), h.GetRawValue()))
+		}
+		return r, known
+	}
+	headers := http.GetHeaders()
+	if v, ok := headers[authz.HeaderAPIKey]; ok {
+		r.APIKeys = []string{v}
+	}
+	if v, ok := headers[authz.HeaderAuthorization]; ok {
+		r.Authorizations = []string{v}
+	}
+	return r, known
+}
+
+func appendCredential(keys, auths []string, name, value string) ([]string, []string) {
+	switch name {
+	case authz.HeaderAPIKey:
+		keys = append(keys, value)
+	case authz.HeaderAuthorization:
+		auths = append(auths, value)
+	}
+	return keys, auths
+}
+
+func headerValue(value string, raw []byte) string {
+	if len(raw) > 0 {
+		return string(raw)
+	}
+	return value
+}
+
+// requestTarget returns the path with its query string. Envoy puts the query
+// in path; the separate query field is used when path has none.
+func requestTarget(http *authv3.AttributeContext_HttpRequest) string {
+	path, query := http.GetPath(), http.GetQuery()
+	if query == "" || containsByte(path, '?') {
+		return path
+	}
+	return path + "?" + query
+}
+
+func containsByte(s string, b byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return true
+		}
+	}
+	return false
+}
