@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// natsLink is everything footstep-authz holds of NATS: the embedded server
+// when there is one, the connection, the bucket and the watch.
+type natsLink struct {
+	log       *slog.Logger
+	embedded  *events.Embedded
+	conn      *events.Conn
+	kv        jetstream.KeyValue
+	store     *events.Store
+	publisher *events.Publisher
+	exposures *exposureReporter
+	watcher   *events.Watcher
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+}
+
+// connectNATS starts the embedded server when no URL is given, connects and
+// opens the bucket, creating it when missing.
+func connectNATS(ctx context.Context, cfg *config, log *slog.Logger) (n *natsLink, err error) {
+	n = &natsLink{log: log}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	connCfg := cfg.NATS
+	connCfg.Logger = log
+	if cfg.NATSURL == "" {
+		dir, err := filepath.Abs(cfg.EmbeddedNATSDir)
+		if err != nil {
+			return nil, fmt.Errorf("--embedded-nats-dir: %w", err)
+		}
+		n.embedded, err = events.StartEmbedded(events.EmbeddedConfig{Addr: cfg.EmbeddedNATSAddr, Dir: dir})
+		if err != nil {
+			return nil, err
+		}
+		connCfg.URLs = []string{n.embedded.ClientURL()}
+		log.Info("embedded NATS server started", "url", n.embedded.ClientURL(), "dir", dir)
+	}
+	if n.conn, err = events.Connect(ctx, connCfg); err != nil {
+		return nil, err
+	}
+	n.kv, err = events.OpenBucket(ctx, n.conn.JetStream(), events.BucketConfig{Name: cfg.KVBucket, Replicas: cfg.KVReplicas, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	n.store = events.NewStore(n.kv)
+	n.publisher = events.NewPublisher(n.conn.JetStream(), n.kv)
+	n.exposures = &exposureReporter{events.NewExposurePublisher(n.conn.NATS(), events.ExposureConfig{}), log}
+	return n, nil
+}
+
+// exposureReporter publishes exposure events and logs what fails to publish.
+type exposureReporter struct {
+	p   *events.ExposurePublisher
+	log *slog.Logger
+}
+
+func (r *exposureReporter) ReportExposure(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) {
+	if _, err := r.p.ReportExposure(ctx, h, rec); err != nil {
+		r.log.WarnContext(ctx, "publish key exposure", "key_hash", h.String(), "key_id", rec.KeyID, "error", err)
+	}
+}
+
+// watch starts applying the bucket's changes to sink.
+func (n *natsLink) watch(sink events.Sink) error {
+	var err error
+	n.watcher, err = events.NewWatcher(n.conn, n.kv, sink, events.WatcherConfig{Logger: n.log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopWatch, n.watchDone = cancel, make(chan struct{})
+	go func() {
+		defer close(n.watchDone)
+		if err := n.watcher.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("key-value watch stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// synced reports whether the watch has completed its first sync and is live.
+func (n *natsLink) synced() bool {
+	return n.watcher != nil && n.watcher.Synced() && n.conn.Connected()
+}
+
+// close stops the watch, drains the connection and stops the embedded server.
+func (n *natsLink) close() {
+	if n.stopWatch != nil {
+		n.stopWatch()
+		<-n.watchDone
+	}
+	if n.conn != nil {
+		n.conn.Close()
+	}
+	if n.embedded != nil {
+		n.embedded.Shutdown()
+	}
+}
