@@ -1,0 +1,148 @@
+package events_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testServer is an embedded server that a test can restart on the same port
+// and store directory.
+type testServer struct {
+	tb   testing.TB
+	dir  string
+	addr string
+	srv  *events.Embedded
+}
+
+func startServer(tb testing.TB) *testServer {
+	tb.Helper()
+	s := &testServer{tb: tb, dir: tb.TempDir(), addr: "127.0.0.1:-1"}
+	s.start()
+	tb.Cleanup(func() {
+		if s.srv != nil {
+			s.srv.Shutdown()
+		}
+	})
+	return s
+}
+
+func (s *testServer) start() {
+	s.tb.Helper()
+	srv, err := events.StartEmbedded(events.EmbeddedConfig{Addr: s.addr, Dir: s.dir})
+	if err != nil {
+		s.tb.Fatalf("StartEmbedded: %v", err)
+	}
+	s.srv, s.addr = srv, srv.Addr()
+}
+
+func (s *testServer) stop() {
+	s.srv.Shutdown()
+	s.srv = nil
+}
+
+func (s *testServer) url() string { return "nats://" + s.addr }
+
+func connect(tb testing.TB, s *testServer) *events.Conn {
+	tb.Helper()
+	c, err := events.Connect(context.Background(), events.ConnConfig{URLs: []string{s.url()}})
+	if err != nil {
+		tb.Fatalf("Connect: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+func openBucket(tb testing.TB, c *events.Conn) jetstream.KeyValue {
+	tb.Helper()
+	kv, err := events.OpenBucket(context.Background(), c.JetStream(), events.BucketConfig{})
+	if err != nil {
+		tb.Fatalf("OpenBucket: %v", err)
+	}
+	return kv
+}
+
+func testCtx(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(tb testing.TB, within time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func hashOf(key string) authz.KeyHash { return authz.APIKey(key).Hash() }
+
+// recordingSink records what a Watcher applies.
+type recordingSink struct {
+	mu       sync.Mutex
+	keys     map[authz.KeyHash]authz.KeyEntry
+	accounts map[string]authz.AccountEntry
+	resets   int
+}
+
+func newSink() *recordingSink {
+	return &recordingSink{keys: map[authz.KeyHash]authz.KeyEntry{}, accounts: map[string]authz.AccountEntry{}}
+}
+
+func (s *recordingSink) ApplyKey(h authz.KeyHash, e authz.KeyEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.keys[h]; ok && prev.Revision >= e.Revision {
+		panic("revision went backwards")
+	}
+	s.keys[h] = e
+}
+
+func (s *recordingSink) ApplyAccount(id string, e authz.AccountEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accounts[id] = e
+}
+
+func (s *recordingSink) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = map[authz.KeyHash]authz.KeyEntry{}
+	s.accounts = map[string]authz.AccountEntry{}
+	s.resets++
+}
+
+func (s *recordingSink) key(h authz.KeyHash) (authz.KeyEntry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.keys[h]
+	return e, ok
+}
+
+func (s *recordingSink) account(id string) (authz.AccountEntry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.accounts[id]
+	return e, ok
+}
+
+func (s *recordingSink) resetCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resets
+}

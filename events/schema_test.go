@@ -1,0 +1,177 @@
+package events_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+var keyTests = []struct {
+	name string
+	in   string
+	want authz.KeyRecord
+	ok   bool
+}{
+	{"active", `{"key_id":"key_123","account_id":"acct_9","state":"active"}`, authz.KeyRecord{KeyID: "key_123", AccountID: "acct_9", State: authz.StateActive}, true},
+	{"suspended", `{"key_id":"k","account_id":"a","state":"suspended"}`, authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateSuspended}, true},
+	{"revoked spaced", " {\"state\" : \"revoked\", \"account_id\":\"a-b\",\"key_id\":\"K_1\"}\n", authz.KeyRecord{KeyID: "K_1", AccountID: "a-b", State: authz.StateRevoked}, true},
+	{"unknown field ignored", `{"key_id":"k","account_id":"a","state":"active","note":{"x":[1,2]}}`, authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateActive}, true},
+	{"duplicate state", `{"key_id":"k","account_id":"a","state":"revoked","state":"active"}`, authz.KeyRecord{}, false},
+	{"duplicate id", `{"key_id":"k","key_id":"k","account_id":"a","state":"active"}`, authz.KeyRecord{}, false},
+	{"missing state", `{"key_id":"k","account_id":"a"}`, authz.KeyRecord{}, false},
+	{"unknown state", `{"key_id":"k","account_id":"a","state":"enabled"}`, authz.KeyRecord{}, false},
+	{"state case", `{"key_id":"k","account_id":"a","state":"Active"}`, authz.KeyRecord{}, false},
+	{"field case", `{"key_id":"k","account_id":"a","State":"active"}`, authz.KeyRecord{}, false},
+	{"number id", `{"key_id":123,"account_id":"a","state":"active"}`, authz.KeyRecord{}, false},
+	{"null state", `{"key_id":"k","account_id":"a","state":null}`, authz.KeyRecord{}, false},
+	{"object state", `{"key_id":"k","account_id":"a","state":{"v":"active"}}`, authz.KeyRecord{}, false},
+	{"bad id", `{"key_id":"k y","account_id":"a","state":"active"}`, authz.KeyRecord{}, false},
+	{"empty id", `{"key_id":"","account_id":"a","state":"active"}`, authz.KeyRecord{}, false},
+	{"long account", `{"key_id":"k","account_id":"` + strings.Repeat("a", 65) + `","state":"active"}`, authz.KeyRecord{}, false},
+	{"trailing data", `{"key_id":"k","account_id":"a","state":"active"}{}`, authz.KeyRecord{}, false},
+	{"trailing garbage", `{"key_id":"k","account_id":"a","state":"active"}x`, authz.KeyRecord{}, false},
+	{"array", `[{"key_id":"k","account_id":"a","state":"active"}]`, authz.KeyRecord{}, false},
+	{"empty", ``, authz.KeyRecord{}, false},
+	{"truncated", `{"key_id":"k","account_id":"a","state":"active"`, authz.KeyRecord{}, false},
+	{"too big", `{"key_id":"k","account_id":"a","state":"active","pad":"` + strings.Repeat("x", 1024) + `"}`, authz.KeyRecord{}, false},
+}
+
+func TestDecodeKey(t *testing.T) {
+	for _, tt := range keyTests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := events.DecodeKey([]byte(tt.in))
+			if tt.ok && (err != nil || got != tt.want) {
+				t.Fatalf("DecodeKey(%s) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+			}
+			if !tt.ok && (err == nil || !errors.Is(err, events.ErrBadRecord)) {
+				t.Fatalf("DecodeKey(%s) = %+v, %v; want ErrBadRecord", tt.in, got, err)
+			}
+		})
+	}
+}
+
+var accountTests = []struct {
+	name     string
+	in       string
+	want     string
+	positive bool
+	ok       bool
+}{
+	{"positive", `{"balance":"12.50"}`, "12.50", true, true},
+	{"zero", `{"balance":"0.00"}`, "0.00", false, true},
+	{"negative", `{"balance":"-3"}`, "-3", false, true},
+	{"tiny", `{"balance":"0.000001"}`, "0.000001", true, true},
+	{"extra field", `{"balance":"1","currency":"EUR"}`, "1", true, true},
+	{"number", `{"balance":12.5}`, "", false, false},
+	{"duplicate", `{"balance":"0","balance":"100"}`, "", false, false},
+	{"bad decimal", `{"balance":"1e3"}`, "", false, false},
+	{"empty string", `{"balance":""}`, "", false, false},
+	{"missing", `{}`, "", false, false},
+	{"null", `null`, "", false, false},
+	{"trailing", `{"balance":"1"} 1`, "", false, false},
+}
+
+func TestDecodeAccount(t *testing.T) {
+	for _, tt := range accountTests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := events.DecodeAccount([]byte(tt.in))
+			if tt.ok && (err != nil || got.Balance.String() != tt.want || got.Balance.Positive() != tt.positive) {
+				t.Fatalf("DecodeAccount(%s) = %v, %v; want %s (positive %v)", tt.in, got.Balance, err, tt.want, tt.positive)
+			}
+			if !tt.ok && (err == nil || !errors.Is(err, events.ErrBadRecord)) {
+				t.Fatalf("DecodeAccount(%s) = %v, %v; want ErrBadRecord", tt.in, got.Balance, err)
+			}
+		})
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	rec := authz.KeyRecord{KeyID: "key_1", AccountID: "acct_9", State: authz.StateSuspended}
+	b, err := events.EncodeKey(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"key_id":"key_1","account_id":"acct_9","state":"suspended"}`; string(b) != want {
+		t.Errorf("EncodeKey = %s; want %s", b, want)
+	}
+	if got, err := events.DecodeKey(b); err != nil || got != rec {
+		t.Errorf("DecodeKey(EncodeKey) = %+v, %v; want %+v", got, err, rec)
+	}
+	if _, err := events.EncodeKey(authz.KeyRecord{KeyID: "k", AccountID: "a", State: "gone"}); !errors.Is(err, events.ErrBadRecord) {
+		t.Errorf("EncodeKey(bad state) = %v; want ErrBadRecord", err)
+	}
+	bal, _ := authz.ParseBalance("-0.5")
+	if b, _ := events.EncodeAccount(authz.Account{Balance: bal}); string(b) != `{"balance":"-0.5"}` {
+		t.Errorf("EncodeAccount = %s", b)
+	}
+}
+
+func TestParseKVKey(t *testing.T) {
+	h := hashOf("sk_live_abc")
+	tests := []struct {
+		in   string
+		want events.KVKey
+	}{
+		{events.KeySubject(h), events.KVKey{Kind: events.KindKey, Hash: h}},
+		{events.AccountSubject("acct_9"), events.KVKey{Kind: events.KindAccount, AccountID: "acct_9"}},
+		{"key." + strings.ToUpper(h.String()), events.KVKey{}},
+		{"key." + h.String()[:63], events.KVKey{}},
+		{"key." + h.String() + "0", events.KVKey{}},
+		{"key.sk_live_abc", events.KVKey{}},
+		{"account.", events.KVKey{}},
+		{"account.a.b", events.KVKey{}},
+		{"other.x", events.KVKey{}},
+	}
+	for _, tt := range tests {
+		if got := events.ParseKVKey(tt.in); got != tt.want {
+			t.Errorf("ParseKVKey(%q) = %+v; want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzDecodeKey(f *testing.F) {
+	for _, tt := range keyTests {
+		f.Add([]byte(tt.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rec, err := events.DecodeKey(data)
+		if err != nil {
+			if !errors.Is(err, events.ErrBadRecord) {
+				t.Fatalf("DecodeKey error %v does not wrap ErrBadRecord", err)
+			}
+			return
+		}
+		if err := rec.Validate(); err != nil {
+			t.Fatalf("DecodeKey(%q) = %+v, which does not validate: %v", data, rec, err)
+		}
+		b, err := events.EncodeKey(rec)
+		if err != nil {
+			t.Fatalf("EncodeKey(%+v): %v", rec, err)
+		}
+		if again, err := events.DecodeKey(b); err != nil || again != rec {
+			t.Fatalf("round trip of %+v = %+v, %v", rec, again, err)
+		}
+	})
+}
+
+func FuzzDecodeAccount(f *testing.F) {
+	for _, tt := range accountTests {
+		f.Add([]byte(tt.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		acct, err := events.DecodeAccount(data)
+		if err != nil {
+			if !errors.Is(err, events.ErrBadRecord) {
+				t.Fatalf("DecodeAccount error %v does not wrap ErrBadRecord", err)
+			}
+			return
+		}
+		again, err := authz.ParseBalance(acct.Balance.String())
+		if err != nil || again.Positive() != acct.Balance.Positive() {
+			t.Fatalf("DecodeAccount(%q) balance %v does not parse back: %v", data, acct.Balance, err)
+		}
+	})
+}
