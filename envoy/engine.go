@@ -22,6 +22,13 @@ type ExposureReporter interface {
 	ReportExposure(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord)
 }
 
+// Freshness tells whether cached states may still be trusted. When they may
+// not (cut off from NATS for longer than the staleness policy allows), every
+// decision that needs a state is CodeUnavailable.
+type Freshness interface {
+	Fresh() bool
+}
+
 // Observer is told of every decision, for metrics.
 type Observer interface {
 	Decided(r *Result, elapsed time.Duration)
@@ -34,7 +41,17 @@ type Result struct {
 	Credential authz.Credential
 	Key        authz.KeyRecord // the key's record when it was found
 	Err        error           // why a state could not be read, for logs
+	// Shadow is set in shadow mode: Code is what enforcement would have
+	// answered, and the request is allowed all the same.
+	Shadow bool
 }
+
+// Allowed reports whether the request goes upstream: the decision is OK, or
+// the engine runs in shadow mode.
+func (r *Result) Allowed() bool { return r.Shadow || r.Code == authz.CodeOK }
+
+// ErrStale is the reason given when states are too old to trust.
+var ErrStale = errors.New("key states are stale: cut off from NATS beyond --max-staleness")
 
 // EngineConfig configures an Engine.
 type EngineConfig struct {
@@ -44,6 +61,11 @@ type EngineConfig struct {
 	Exposures ExposureReporter
 	// Observer is told of every decision. Optional.
 	Observer Observer
+	// Freshness, when set, is asked before every lookup. Optional.
+	Freshness Freshness
+	// Shadow evaluates every request but allows it, reporting what would
+	// have been denied (rollout mode).
+	Shadow bool
 	// Logger receives one debug line per denial and a warning per failed
 	// lookup. Default: discard.
 	Logger *slog.Logger
@@ -54,6 +76,8 @@ type Engine struct {
 	states    States
 	exposures ExposureReporter
 	observer  Observer
+	freshness Freshness
+	shadow    bool
 	log       *slog.Logger
 }
 
@@ -65,14 +89,15 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{states: cfg.States, exposures: cfg.Exposures, observer: cfg.Observer, log: cfg.Logger}, nil
+	return &Engine{states: cfg.States, exposures: cfg.Exposures, observer: cfg.Observer,
+		freshness: cfg.Freshness, shadow: cfg.Shadow, log: cfg.Logger}, nil
 }
 
 // Authorize decides for one request. It always returns a result; a state that
 // cannot be read yields CodeUnavailable.
 func (e *Engine) Authorize(ctx context.Context, req authz.Request) Result {
 	start := time.Now()
-	r := Result{Surface: req.Surface, Credential: authz.Extract(req)}
+	r := Result{Surface: req.Surface, Credential: authz.Extract(req), Shadow: e.shadow}
 	switch r.Credential.Code {
 	case authz.CodeOK:
 		e.lookup(ctx, &r)
@@ -89,6 +114,10 @@ func (e *Engine) Authorize(ctx context.Context, req authz.Request) Result {
 }
 
 func (e *Engine) lookup(ctx context.Context, r *Result) {
+	if e.freshness != nil && !e.freshness.Fresh() {
+		r.Code, r.Err = authz.CodeUnavailable, ErrStale
+		return
+	}
 	key, err := e.states.Key(ctx, r.Credential.Key.Hash())
 	var account authz.AccountEntry
 	if err == nil && authz.NeedsAccount(key) {

@@ -41,7 +41,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	}
 	res := s.engine.Authorize(ctx, r)
 	s.logResult(ctx, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
-	if res.Code == authz.CodeOK {
+	if res.Allowed() {
 		return okResponse(&res), nil
 	}
 	return deniedResponse(res.Code, res.Surface), nil

@@ -40,9 +40,14 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Path:           originalURI(r),
 	}
 	res := h.engine.Authorize(r.Context(), req)
-	if res.Code == authz.CodeOK {
+	if res.Allowed() {
+		// Set even when empty, so that a proxy copying these headers
+		// upstream overwrites whatever the client sent.
 		w.Header().Set(HeaderAccountID, res.Key.AccountID)
 		w.Header().Set(HeaderKeyID, res.Key.KeyID)
+		if res.Code != authz.CodeOK {
+			w.Header().Set(HeaderShadow, res.Code.String())
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}

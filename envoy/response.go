@@ -9,6 +9,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/footstep/authz/authz"
 )
@@ -17,6 +18,20 @@ import (
 const (
 	HeaderAccountID = "x-footstep-account-id"
 	HeaderKeyID     = "x-footstep-key-id"
+)
+
+// HeaderShadow carries, in shadow mode, the code enforcement would have
+// denied the request with.
+const HeaderShadow = "x-footstep-authz-shadow"
+
+// identityHeaders are removed from a request allowed without a known key.
+var identityHeaders = []string{HeaderAccountID, HeaderKeyID}
+
+// Dynamic metadata keys set on allowed requests, under the ext_authz filter's
+// namespace, for access logs and the rate-limit filter.
+const (
+	MetadataAccountID = "account_id"
+	MetadataKeyID     = "key_id"
 )
 
 // RetryAfterSeconds is what a 503 asks clients to wait before retrying.
@@ -72,15 +87,31 @@ func credentialHeaders(s authz.Surface) []string {
 }
 
 func okResponse(r *Result) *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{}
+	if r.Key.KeyID != "" {
+		ok.Headers = []*corev3.HeaderValueOption{
+			overwrite(HeaderAccountID, r.Key.AccountID),
+			overwrite(HeaderKeyID, r.Key.KeyID),
+		}
+		ok.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{
+			MetadataAccountID: structpb.NewStringValue(r.Key.AccountID),
+			MetadataKeyID:     structpb.NewStringValue(r.Key.KeyID),
+		}}
+	}
+	if r.Key.KeyID == "" {
+		// No identity to give: make sure none that a client sent survives.
+		ok.HeadersToRemove = identityHeaders
+	}
+	if r.Code != authz.CodeOK {
+		// Shadow mode: allowed, reported, and the credential left for the
+		// upstream that still authenticates on its own.
+		ok.Headers = append(ok.Headers, overwrite(HeaderShadow, r.Code.String()))
+	} else {
+		ok.HeadersToRemove = credentialHeaders(r.Surface)
+	}
 	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
-			Headers: []*corev3.HeaderValueOption{
-				overwrite(HeaderAccountID, r.Key.AccountID),
-				overwrite(HeaderKeyID, r.Key.KeyID),
-			},
-			HeadersToRemove: credentialHeaders(r.Surface),
-		}},
+		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 	}
 }
 
