@@ -1,0 +1,65 @@
+// Command echo-upstream is the demo upstream for running footstep-authz behind Envoy:
+// it answers every request with the request it received, headers included, as JSON,
+// so that a user sees the identity headers footstep-authz added and the credential it
+// removed. It listens on --addr (default 127.0.0.1:8081) and stops on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// defaultAddr is where envoy/envoy.yaml expects the upstream.
+const defaultAddr = "127.0.0.1:8081"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "echo-upstream:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("echo-upstream", flag.ContinueOnError)
+	addr := fs.String("addr", defaultAddr, "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln)
+}
+
+// serve answers on ln until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	fmt.Fprintln(os.Stderr, "echo-upstream: listening on", ln.Addr())
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
