@@ -1,0 +1,65 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/footstep/authz/cache"
+)
+
+// CacheStats gives a cache's counters; *cache.Store implements it.
+type CacheStats interface {
+	Stats() cache.Stats
+}
+
+// cacheCounter is one counter of cache.TableStats, exported per table.
+type cacheCounter struct {
+	name, help string
+	value      func(cache.TableStats) uint64
+}
+
+var cacheCounters = []cacheCounter{
+	{"hits_total", "Reads answered from memory with a present or unreadable entry.", func(s cache.TableStats) uint64 { return s.Hits }},
+	{"negative_hits_total", "Reads answered from memory with a remembered unknown (absent) entry.", func(s cache.TableStats) uint64 { return s.NegativeHits }},
+	{"misses_total", "Reads that needed a key-value lookup.", func(s cache.TableStats) uint64 { return s.Misses }},
+	{"loads_total", "Key-value lookups made by the cache, each attempt counted.", func(s cache.TableStats) uint64 { return s.Loads }},
+	{"load_errors_total", "Key-value lookups that failed.", func(s cache.TableStats) uint64 { return s.LoadErrors }},
+	{"stale_loads_total", "Lookups discarded because a newer change was applied meanwhile.", func(s cache.TableStats) uint64 { return s.StaleLoads }},
+	{"overruns_total", "Lookups retried because their shard forgot changes meanwhile.", func(s cache.TableStats) uint64 { return s.Overruns }},
+	{"changes_applied_total", "Changes from the watch applied to the cache, initial replay included.", func(s cache.TableStats) uint64 { return s.Applied }},
+	{"stale_changes_total", "Changes ignored because a newer one was already applied.", func(s cache.TableStats) uint64 { return s.StaleChanges }},
+	{"forgets_total", "Shards that dropped their entries because too many changes came at once.", func(s cache.TableStats) uint64 { return s.Forgets }},
+	{"resets_total", "Full resets of the cache.", func(s cache.TableStats) uint64 { return s.Resets }},
+	{"dropped_sets_total", "Cache fills that ristretto refused at once (a later read misses again).", func(s cache.TableStats) uint64 { return s.DroppedSets }},
+	{"rejected_sets_total", "Cache fills that ristretto's admission policy turned down.", func(s cache.TableStats) uint64 { return s.Rejected }},
+	{"evictions_total", "Entries evicted to stay within --cache-size.", func(s cache.TableStats) uint64 { return s.Evicted }},
+}
+
+// cacheCollector reads the cache's counters at every scrape, labelled by
+// table (key or account).
+type cacheCollector struct {
+	src   CacheStats
+	descs []*prometheus.Desc
+}
+
+func newCacheCollector(src CacheStats) *cacheCollector {
+	c := &cacheCollector{src: src}
+	for _, cc := range cacheCounters {
+		c.descs = append(c.descs, prometheus.NewDesc(
+			prometheus.BuildFQName(Namespace, "cache", cc.name), cc.help+" By table: key or account.", []string{"table"}, nil))
+	}
+	return c
+}
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Stats()
+	for i, cc := range cacheCounters {
+		ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.CounterValue, float64(cc.value(s.Keys)), KindKey)
+		ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.CounterValue, float64(cc.value(s.Accounts)), KindAccount)
+	}
+}
