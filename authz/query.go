@@ -1,9 +1,6 @@
 package authz
 
-import (
-	"net/url"
-	"strings"
-)
+import "strings"
 
 // maxUnescapes bounds how many layers of percent-encoding QueryKey peels off,
 // so that "%2573k_live_..." is caught without unbounded work.
@@ -49,11 +46,7 @@ func nextParam(query string) (param, rest string) {
 func keyLike(raw string) (APIKey, bool) {
 	s := raw
 	for i := 0; i < maxUnescapes && strings.IndexByte(s, '%') >= 0; i++ {
-		decoded, err := url.QueryUnescape(s)
-		if err != nil {
-			break
-		}
-		s = decoded
+		s = unescape(s)
 	}
 	s = strings.ReplaceAll(s, "+", " ")
 	s = trimOWS(s)
@@ -67,4 +60,35 @@ func keyLike(raw string) (APIKey, bool) {
 		return APIKey(s), true
 	}
 	return "", true
+}
+
+// unescape decodes every valid %XX escape and keeps any other '%' as it is.
+// It is lenient on purpose: one malformed escape such as a trailing "%" must
+// not hide an encoded key, since many servers decode such values anyway.
+func unescape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
