@@ -35,7 +35,8 @@ type composeFile struct {
 var serverFlags = []string{
 	"--grpc-addr", "--http-addr", "--admin-addr", "--nats-url", "--embedded-nats-addr", "--embedded-nats-dir",
 	"--kv-bucket", "--kv-replicas", "--nats-creds", "--nats-nkey", "--nats-token", "--nats-tls-ca",
-	"--nats-tls-cert", "--nats-tls-key", "--cache-size", "--log-level", "--demo",
+	"--nats-tls-cert", "--nats-tls-key", "--nats-user", "--nats-password", "--cache-size", "--negative-ttl",
+	"--lookup-timeout", "--shutdown-timeout", "--log-level", "--log-format", "--demo",
 }
 
 func TestCompose(t *testing.T) {
