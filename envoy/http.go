@@ -1,8 +1,12 @@
 package envoy
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/footstep/authz/authz"
 )
@@ -15,64 +19,234 @@ const (
 	HeaderSurface      = "X-Footstep-Surface"
 )
 
-// HTTPHandler gives the Engine's decisions over HTTP: 200 with the identity
-// headers to allow, the documented status and JSON body to deny.
+// HTTP response headers of the HTTP service besides the identity headers.
+const (
+	// HeaderCode carries the code of a denial (the body's error.code), so
+	// that a proxy that drops the body, such as nginx auth_request, can still
+	// tell which denial to render (see DenialPath).
+	HeaderCode = "x-footstep-authz-code"
+	// HeaderEnvoyRemove lists the request headers Envoy's http_service removes
+	// before the upstream, as OkHttpResponse.headers_to_remove does for gRPC.
+	HeaderEnvoyRemove = "x-envoy-auth-headers-to-remove"
+)
+
+// DenialPath starts the path that renders a denial without deciding anything:
+// DenialPath + "key_revoked" answers 403 with that code's JSON body and
+// headers. nginx uses it from error_page, because auth_request keeps only the
+// status of a denial. Anything after it that is not a denial code renders
+// authz_unavailable: this path never allows.
+const DenialPath = "/_footstep/denial/"
+
+// MCPPathPrefix is the path (and the start of the paths) of the MCP surface
+// when no X-Footstep-Surface header names the surface.
+const MCPPathPrefix = "/mcp"
+
+// HTTPHandler gives the Engine's decisions over HTTP, to Envoy's
+// http_service and to forward-auth proxies (nginx auth_request, Traefik
+// ForwardAuth, Caddy forward_auth): 200 with the identity headers to allow,
+// the documented status and JSON body to deny. It answers any method and path.
+//
+// The original request target, checked for keys in the query string, is
+// X-Forwarded-Uri, else X-Original-Uri, else the request line without the
+// path prefix (WithPathPrefix); a key in the query of any of them denies.
+// The surface is the X-Footstep-Surface header (api or mcp) when present,
+// else mcp when the original path is /mcp or under /mcp/, else api.
 type HTTPHandler struct {
 	engine *Engine
 	log    *slog.Logger
+	prefix string
 }
 
-// NewHTTPHandler returns an HTTPHandler answering from engine.
-func NewHTTPHandler(engine *Engine, log *slog.Logger) *HTTPHandler {
+// HTTPOption configures an HTTPHandler.
+type HTTPOption func(*HTTPHandler)
+
+// WithPathPrefix strips prefix from the request line's path before it is
+// read as the original request target: set it to Envoy http_service's
+// path_prefix. A trailing slash is ignored; "" (the default) strips nothing.
+// Requests whose path does not start with it are read as they are.
+func WithPathPrefix(prefix string) HTTPOption {
+	return func(h *HTTPHandler) { h.prefix = strings.TrimRight(prefix, "/") }
+}
+
+// ErrPathPrefix is returned by CheckPathPrefix for a prefix that cannot be
+// the start of a request path.
+var ErrPathPrefix = errors.New("path prefix must be empty or start with / and hold no ? or #")
+
+// CheckPathPrefix reports whether prefix can be given to WithPathPrefix, for
+// validating configuration at start.
+func CheckPathPrefix(prefix string) error {
+	if prefix != "" && (prefix[0] != '/' || strings.ContainsAny(prefix, "?# \t")) {
+		return ErrPathPrefix
+	}
+	return nil
+}
+
+// NewHTTPHandler returns an HTTPHandler answering from engine. A nil logger
+// discards.
+func NewHTTPHandler(engine *Engine, log *slog.Logger, opts ...HTTPOption) *HTTPHandler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &HTTPHandler{engine: engine, log: log}
+	h := &HTTPHandler{engine: engine, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
-// ServeHTTP answers any method and path.
+// ServeHTTP answers one authorization request.
 func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	surface, _ := authz.ParseSurface(r.Header.Get(HeaderSurface))
-	req := authz.Request{
-		Surface:        surface,
-		APIKeys:        r.Header.Values(authz.HeaderAPIKey),
-		Authorizations: r.Header.Values(authz.HeaderAuthorization),
-		Path:           originalURI(r),
-	}
-	res := h.engine.Authorize(r.Context(), req)
-	if res.Allowed() {
-		// Set even when empty, so that a proxy copying these headers
-		// upstream overwrites whatever the client sent.
-		w.Header().Set(HeaderAccountID, res.Key.AccountID)
-		w.Header().Set(HeaderKeyID, res.Key.KeyID)
-		if res.Code != authz.CodeOK {
-			w.Header().Set(HeaderShadow, res.Code.String())
-		}
-		w.WriteHeader(http.StatusOK)
+	if strings.HasPrefix(r.URL.Path, DenialPath) {
+		renderDenial(w, r)
 		return
 	}
-	for _, kv := range denialHeaders(res.Code, res.Surface) {
-		w.Header().Set(kv[0], kv[1])
+	req, known := h.request(r)
+	if !known {
+		h.log.WarnContext(r.Context(), "unknown surface in "+HeaderSurface+"; using api",
+			"surface", clipped(strings.Join(r.Header.Values(HeaderSurface), ",")))
 	}
-	w.WriteHeader(res.Code.Status())
-	_, _ = w.Write([]byte(denialBody(res.Code)))
+	res := h.engine.Authorize(r.Context(), req)
+	h.logResult(r.Context(), &res, r.Header.Get("X-Request-Id"))
+	if res.Allowed() {
+		writeAllow(w, &res)
+		return
+	}
+	writeDenial(w, res.Code, res.Surface)
 }
 
-// originalURI returns the request target whose query string is checked for
-// keys: the first of X-Forwarded-Uri, X-Original-Uri and the request line
-// that carries a key, so that no way of passing the original URI hides one,
-// or else the first that is present.
-func originalURI(r *http.Request) string {
-	candidates := [...]string{r.Header.Get(HeaderForwardedURI), r.Header.Get(HeaderOriginalURI), r.URL.RequestURI()}
-	for _, c := range candidates {
-		if _, found := authz.QueryKey(c); found {
-			return c
+// request takes what the rules need from the HTTP request; known is false
+// when the surface header names no surface.
+func (h *HTTPHandler) request(r *http.Request) (req authz.Request, known bool) {
+	uris := h.originalURIs(r)
+	req.Surface, known = surfaceOf(r.Header.Values(HeaderSurface), uris[0])
+	req.APIKeys = r.Header.Values(authz.HeaderAPIKey)
+	req.Authorizations = r.Header.Values(authz.HeaderAuthorization)
+	req.Path = uris[0]
+	for _, u := range uris {
+		// A key in the query of any candidate denies, so that no way of
+		// passing the original URI hides one.
+		if _, found := authz.QueryKey(u); found {
+			req.Path = u
+			break
 		}
 	}
-	for _, c := range candidates {
-		if c != "" {
-			return c
+	return req, known
+}
+
+// originalURIs returns every candidate for the original request target, the
+// one that names it first: X-Forwarded-Uri, X-Original-Uri, then the request
+// line without the path prefix. It is never empty.
+func (h *HTTPHandler) originalURIs(r *http.Request) []string {
+	var uris []string
+	for _, name := range [...]string{HeaderForwardedURI, HeaderOriginalURI} {
+		for _, v := range r.Header.Values(name) {
+			if v != "" {
+				uris = append(uris, v)
+			}
 		}
 	}
-	return "/"
+	target := r.RequestURI
+	if target == "" {
+		target = r.URL.RequestURI()
+	}
+	if h.prefix != "" && strings.HasPrefix(target, h.prefix) {
+		target = target[len(h.prefix):]
+		if target == "" || target[0] == '?' {
+			target = "/" + target
+		}
+	}
+	return append(uris, target)
+}
+
+// surfaceOf picks the surface: the header when the proxy set it, else the
+// original path. An unknown or repeated header value yields api, the surface
+// that accepts fewer credentials, with known false.
+func surfaceOf(header []string, uri string) (s authz.Surface, known bool) {
+	switch len(header) {
+	case 0:
+	case 1:
+		return authz.ParseSurface(strings.ToLower(strings.TrimSpace(header[0])))
+	default:
+		return authz.SurfaceAPI, false
+	}
+	if p := uriPath(uri); p == MCPPathPrefix || strings.HasPrefix(p, MCPPathPrefix+"/") {
+		return authz.SurfaceMCP, true
+	}
+	return authz.SurfaceAPI, true
+}
+
+// uriPath returns the path of a request target in origin form or absolute
+// form, without its query or fragment.
+func uriPath(uri string) string {
+	if i := strings.IndexAny(uri, "?#"); i >= 0 {
+		uri = uri[:i]
+	}
+	if _, rest, ok := strings.Cut(uri, "://"); ok && !strings.HasPrefix(uri, "/") {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return rest[i:]
+		}
+		return "/"
+	}
+	return uri
+}
+
+// writeAllow answers 200. The identity headers are set even when empty, so
+// that a proxy copying them upstream overwrites whatever the client sent.
+func writeAllow(w http.ResponseWriter, r *Result) {
+	hd := w.Header()
+	hd.Set(HeaderAccountID, r.Key.AccountID)
+	hd.Set(HeaderKeyID, r.Key.KeyID)
+	var remove []string
+	if r.Code == authz.CodeOK {
+		remove = credentialHeaders(r.Surface)
+	} else {
+		// Shadow mode: allowed and reported; the credential stays for an
+		// upstream that still authenticates on its own.
+		hd.Set(HeaderShadow, r.Code.String())
+	}
+	if r.Key.KeyID == "" {
+		remove = append(remove, identityHeaders...)
+	}
+	if len(remove) > 0 {
+		hd.Set(HeaderEnvoyRemove, strings.Join(remove, ","))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// writeDenial answers with the code's status, headers and JSON body.
+func writeDenial(w http.ResponseWriter, c authz.Code, s authz.Surface) {
+	body := denialBody(c)
+	hd := w.Header()
+	for _, kv := range denialHeaders(c, s) {
+		hd.Set(kv[0], kv[1])
+	}
+	hd.Set(HeaderCode, c.String())
+	hd.Set("content-length", strconv.Itoa(len(body)))
+	w.WriteHeader(c.Status())
+	_, _ = w.Write([]byte(body))
+}
+
+// renderDenial answers DenialPath + code with that denial; anything that is
+// not a denial code renders authz_unavailable.
+func renderDenial(w http.ResponseWriter, r *http.Request) {
+	code := authz.CodeUnavailable
+	name := strings.TrimPrefix(r.URL.Path, DenialPath)
+	for _, c := range authz.Codes {
+		if c != authz.CodeOK && c.String() == name {
+			code = c
+		}
+	}
+	surface, _ := surfaceOf(r.Header.Values(HeaderSurface), "/")
+	writeDenial(w, code, surface)
+}
+
+func (h *HTTPHandler) logResult(ctx context.Context, r *Result, requestID string) {
+	if r.Err != nil {
+		h.log.WarnContext(ctx, "key state unreadable", "code", r.Code.String(), "request_id", clipped(requestID), "error", r.Err)
+		return
+	}
+	if r.Code != authz.CodeOK && h.log.Enabled(ctx, slog.LevelDebug) {
+		h.log.DebugContext(ctx, "denied", "code", r.Code.String(), "surface", r.Surface.String(),
+			"request_id", clipped(requestID), "key_id", r.Key.KeyID)
+	}
 }
