@@ -2,103 +2,147 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/footstep/authz/cache"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/metrics"
 )
-
-// keepaliveMinTime is the shortest interval between client pings that the
-// gRPC server accepts; Envoy's connection_keepalive interval must not be
-// shorter (envoy/envoy.yaml uses 30 s).
-const keepaliveMinTime = 10 * time.Second
 
 // app is a started footstep-authz: every listener bound, the watch running.
 type app struct {
-	cfg      *config
-	log      *slog.Logger
-	nats     *natsLink
-	store    *cache.Store
-	health   *health.Server
-	grpc     *grpc.Server
-	http     *http.Server // nil when --http-addr is empty
-	admin    *http.Server
-	addrs    map[string]net.Addr // bound addresses by flag name, for tests
-	serveErr chan error
+	cfg        *config
+	log        *slog.Logger
+	metrics    *metrics.Metrics
+	nats       *natsLink
+	store      *cache.Store
+	staleness  *staleness
+	tls        *certFiles // nil without --tls-cert
+	health     *health.Server
+	grpc       *grpc.Server
+	http       *http.Server // nil when --http-addr is empty
+	admin      *http.Server
+	addrs      map[string]net.Addr // bound addresses by flag name, for tests
+	serveErr   chan error
+	inFlight   atomic.Int64 // Check calls being answered
+	stopping   atomic.Bool
+	stopHealth context.CancelFunc
+	healthDone chan struct{}
+}
+
+// testHooks let tests reach inside the wiring; flags never set them.
+type testHooks struct {
+	// wrapStates, when set, wraps the cache that Checks read from.
+	wrapStates func(envoy.States) envoy.States
 }
 
 // start connects to NATS, binds every listener and starts serving. What it
 // started is stopped again when it fails.
 func start(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, addrs: map[string]net.Addr{}, serveErr: make(chan error, 3)}
+	a = &app{cfg: cfg, log: log, addrs: map[string]net.Addr{}, serveErr: make(chan error, 3), healthDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.stop()
 		}
 	}()
-	if a.nats, err = connectNATS(ctx, cfg, log); err != nil {
-		return nil, err
-	}
-	a.store, err = cache.New(cache.Config{
-		Loader:      a.nats.store,
-		MaxBytes:    int64(cfg.CacheSize),
-		NegativeTTL: cfg.NegativeTTL,
-		LoadTimeout: cfg.LookupTimeout,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := a.nats.watch(a.store); err != nil {
-		return nil, err
-	}
-	if cfg.Demo {
-		if err := seedDemo(ctx, a.nats.publisher, stdout); err != nil {
+	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy})
+	if cfg.TLSCert != "" {
+		if a.tls, err = newCertFiles(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, log); err != nil {
 			return nil, err
 		}
 	}
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: a.store, Exposures: a.nats.exposures, Logger: log})
+	if err := a.startState(ctx, stdout); err != nil {
+		return nil, err
+	}
+	engine, err := a.newEngine()
 	if err != nil {
 		return nil, err
 	}
 	if err := a.listen(engine); err != nil {
 		return nil, err
 	}
-	go a.trackHealth(ctx)
-	log.Info("footstep-authz started", "grpc_addr", a.addrs["grpc-addr"].String(), "admin_addr", a.addrs["admin-addr"].String(), "bucket", cfg.KVBucket)
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopHealth = cancel
+	go a.trackHealth(hctx)
+	log.Info("footstep-authz started", "grpc_addr", a.addrs["grpc-addr"].String(), "admin_addr", a.addrs["admin-addr"].String(),
+		"bucket", cfg.KVBucket, "mode", cfg.Mode, "stale_policy", cfg.StalePolicy, "max_staleness", cfg.MaxStaleness.String(),
+		"tls", a.tls != nil, "mtls", cfg.TLSClientCA != "")
 	return a, nil
+}
+
+// startState connects to NATS, fills the cache from the bucket's watch and
+// exports their metrics.
+func (a *app) startState(ctx context.Context, stdout io.Writer) (err error) {
+	cfg := a.cfg
+	if a.nats, err = connectNATS(ctx, cfg, a.log); err != nil {
+		return err
+	}
+	a.nats.exposures.counted = a.metrics.ExposureReported
+	a.store, err = cache.New(cache.Config{
+		Loader:      a.metrics.Loader(a.nats.store),
+		MaxBytes:    int64(cfg.CacheSize),
+		NegativeTTL: cfg.NegativeTTL,
+		LoadTimeout: cfg.LookupTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.nats.watch(a.store, a.metrics.WatchObserver()); err != nil {
+		return err
+	}
+	a.staleness = newStaleness(cfg.MaxStaleness, cfg.StalePolicy, a.nats.live, time.Now)
+	err = a.metrics.Observe(metrics.Sources{
+		Cache: a.store, Connected: a.nats.conn.Connected, Synced: a.nats.synced,
+		LastActivity: a.nats.watcher.LastActivity, Staleness: a.staleness.Age, Stale: a.staleness.Stale, Ready: a.ready,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Demo {
+		return seedDemo(ctx, a.nats.publisher, stdout)
+	}
+	return nil
+}
+
+func (a *app) newEngine() (*envoy.Engine, error) {
+	var states envoy.States = a.store
+	if a.cfg.hooks.wrapStates != nil {
+		states = a.cfg.hooks.wrapStates(states)
+	}
+	return envoy.NewEngine(envoy.EngineConfig{
+		States:    states,
+		Exposures: a.nats.exposures,
+		Observer:  a.metrics,
+		Freshness: a.staleness,
+		Shadow:    a.cfg.Mode == modeShadow,
+		Logger:    a.log,
+	})
 }
 
 // listen binds the gRPC, HTTP and admin listeners and serves them.
 func (a *app) listen(engine *envoy.Engine) error {
-	srv, err := envoy.NewServer(engine, a.log)
-	if err != nil {
-		return err
-	}
-	a.health = health.NewServer()
-	a.setServing(false)
-	a.grpc = grpc.NewServer(
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
-	)
-	authv3.RegisterAuthorizationServer(a.grpc, srv)
-	healthpb.RegisterHealthServer(a.grpc, a.health)
-	if err := a.serve("grpc-addr", a.cfg.GRPCAddr, func(l net.Listener) error { return a.grpc.Serve(l) }); err != nil {
+	if err := a.listenGRPC(engine); err != nil {
 		return err
 	}
 	if a.cfg.HTTPAddr != "" {
 		a.http = &http.Server{Handler: envoy.NewHTTPHandler(engine, a.log), ReadHeaderTimeout: 5 * time.Second}
-		if err := a.serve("http-addr", a.cfg.HTTPAddr, a.http.Serve); err != nil {
+		serve := a.http.Serve
+		if a.tls != nil {
+			a.http.TLSConfig = a.tls.serverConfig(httpProtos)
+			serve = func(l net.Listener) error { return a.http.ServeTLS(l, "", "") }
+		}
+		if err := a.serve("http-addr", a.cfg.HTTPAddr, serve); err != nil {
 			return err
 		}
 	}
@@ -120,53 +164,23 @@ func (a *app) serve(name, addr string, serve func(net.Listener) error) error {
 	return nil
 }
 
+// serverTLS returns the TLS configuration of the gRPC port, nil without TLS.
+func (a *app) serverTLS() *tls.Config {
+	if a.tls == nil {
+		return nil
+	}
+	return a.tls.serverConfig(grpcProtos)
+}
+
 // wait blocks until ctx ends or a server fails, then stops everything.
 func (a *app) wait(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		a.log.Info("stopping")
+		a.log.Info("stopping: draining calls in flight", "shutdown_timeout", a.cfg.ShutdownTimeout.String())
 	case err = <-a.serveErr:
+		a.log.Error("stopping: a server failed", "error", err)
 	}
 	a.stop()
 	return err
-}
-
-// stop stops serving gracefully within the shutdown timeout: health turns
-// NOT_SERVING first, calls in flight finish, then NATS is drained.
-func (a *app) stop() {
-	if a.health != nil {
-		a.setServing(false)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if a.grpc != nil {
-		stopGRPC(ctx, a.grpc)
-	}
-	for _, s := range []*http.Server{a.http, a.admin} {
-		if s != nil {
-			_ = s.Shutdown(ctx)
-		}
-	}
-	if a.nats != nil {
-		a.nats.close()
-	}
-	if a.store != nil {
-		a.store.Close()
-	}
-}
-
-// stopGRPC waits for calls in flight until ctx ends, then cuts the rest.
-func stopGRPC(ctx context.Context, s *grpc.Server) {
-	done := make(chan struct{})
-	go func() {
-		s.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.Stop()
-		<-done
-	}
 }

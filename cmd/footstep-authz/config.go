@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +17,7 @@ import (
 // also FOOTSTEP_GRPC_ADDR.
 const envPrefix = "FOOTSTEP_"
 
-// Defaults of the flags that DESIGN.md names.
+// Defaults of the flags.
 const (
 	defaultGRPCAddr         = ":9001"
 	defaultHTTPAddr         = ":9002"
@@ -27,6 +25,22 @@ const (
 	defaultEmbeddedNATSAddr = "127.0.0.1:4222"
 	defaultEmbeddedNATSDir  = "./data/nats"
 	defaultShutdownTimeout  = 10 * time.Second
+	// defaultMaxStaleness is how long cached states are trusted while cut
+	// off from NATS: long enough to ride out a NATS rolling restart or a
+	// short partition without a single 503, short enough that a key revoked
+	// meanwhile (on a replica that did get the change) stops working within
+	// minutes everywhere.
+	defaultMaxStaleness = 5 * time.Minute
+	// minMaxStaleness keeps --max-staleness above the health loop's period.
+	minMaxStaleness = time.Second
+)
+
+// Modes (--mode) and staleness policies (--stale-policy).
+const (
+	modeEnforce = "enforce"
+	modeShadow  = "shadow"
+	staleDeny   = "deny"
+	staleServe  = "serve"
 )
 
 // config is everything footstep-authz can be told at start.
@@ -44,20 +58,59 @@ type config struct {
 	NegativeTTL      time.Duration
 	LookupTimeout    time.Duration
 	ShutdownTimeout  time.Duration
+	MaxStaleness     time.Duration
+	StalePolicy      string
+	Mode             string
+	TLSCert          string
+	TLSKey           string
+	TLSClientCA      string
 	LogLevel         slog.Level
 	LogFormat        string
 	Demo             bool
+
+	// hooks lets tests reach inside; never set from flags.
+	hooks testHooks
 }
 
 // parseConfig reads flags from args, then FOOTSTEP_* variables for every flag
-// not given on the command line. It returns flag.ErrHelp for --help.
+// not given on the command line. For --help it writes the usage to usage and
+// returns flag.ErrHelp. Every error is one line.
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*config, error) {
-	c := &config{CacheSize: cache.DefaultMaxBytes, LogLevel: slog.LevelInfo}
+	c := &config{
+		CacheSize: cache.DefaultMaxBytes, LogLevel: slog.LevelInfo,
+		NegativeTTL: cache.DefaultNegativeTTL, LookupTimeout: cache.DefaultLoadTimeout,
+		ShutdownTimeout: defaultShutdownTimeout, MaxStaleness: defaultMaxStaleness,
+	}
+	fs := c.flagSet()
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(fs, usage)
+			return nil, err
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			return nil, fmt.Errorf("unknown flag --%s (see --help)", strings.TrimPrefix(name, "-"))
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --; see --help)", fs.Arg(0))
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return nil, err
+	}
+	if c.NATSURL != "" {
+		c.NATS.URLs = []string{c.NATSURL}
+	}
+	return c, c.validate()
+}
+
+func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("footstep-authz", flag.ContinueOnError)
-	fs.SetOutput(usage)
+	fs.SetOutput(io.Discard) // errors are returned in one line; --help is printed by parseConfig
+	fs.Usage = func() {}
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "listen address of the ext_authz v3 gRPC service and grpc.health.v1")
 	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "listen address of the HTTP authorization service; empty turns it off")
-	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, "listen address of /metrics, /healthz and /readyz")
+	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, "listen address of /metrics, /healthz and /readyz (plain HTTP: keep it on a private network)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URLs, comma-separated; empty starts an embedded NATS server with JetStream")
 	fs.StringVar(&c.EmbeddedNATSAddr, "embedded-nats-addr", defaultEmbeddedNATSAddr, "listen address of the embedded NATS server")
 	fs.StringVar(&c.EmbeddedNATSDir, "embedded-nats-dir", defaultEmbeddedNATSDir, "JetStream storage directory of the embedded NATS server")
@@ -72,29 +125,24 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 	fs.StringVar(&c.NATS.TLSCertFile, "nats-tls-cert", "", "PEM client certificate for NATS")
 	fs.StringVar(&c.NATS.TLSKeyFile, "nats-tls-key", "", "PEM key of the NATS client certificate")
 	fs.Var(&c.CacheSize, "cache-size", "memory budget of the key and account cache, e.g. 256MiB")
-	fs.DurationVar(&c.NegativeTTL, "negative-ttl", cache.DefaultNegativeTTL, "how long an unknown key is remembered as unknown")
-	fs.DurationVar(&c.LookupTimeout, "lookup-timeout", cache.DefaultLoadTimeout, "bound on one key-value lookup on a cache miss")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long a stop waits for calls in flight")
+	fs.Var(durationFlag{&c.NegativeTTL}, "negative-ttl", "how long an unknown key is remembered as unknown")
+	fs.Var(durationFlag{&c.LookupTimeout}, "lookup-timeout", "bound on one key-value lookup on a cache miss")
+	fs.Var(durationFlag{&c.ShutdownTimeout}, "shutdown-timeout", "how long a stop waits for calls in flight")
+	fs.Var(durationFlag{&c.MaxStaleness}, "max-staleness", "how long cached states are served while cut off from NATS; then --stale-policy applies (at least 1s)")
+	fs.StringVar(&c.StalePolicy, "stale-policy", staleDeny, "past --max-staleness: deny (answer 503 authz_unavailable and report not ready) or serve (keep serving cached states, raise footstep_authz_stale)")
+	fs.StringVar(&c.Mode, "mode", modeEnforce, "enforce, or shadow: evaluate every request, allow it, and report what would have been denied")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM server certificate (chain) for the gRPC and HTTP ports; reloaded when the file changes")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM key of --tls-cert; reloaded when the file changes")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it on the gRPC and HTTP ports (mutual TLS); reloaded when the file changes")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo keys, one per state, and print them (embedded NATS only)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := applyEnv(fs, getenv); err != nil {
-		return nil, err
-	}
-	if c.NATSURL != "" {
-		c.NATS.URLs = []string{c.NATSURL}
-	}
-	return c, c.validate()
+	return fs
 }
 
 // applyEnv sets every flag not given on the command line from its
-// FOOTSTEP_* variable, when that is set.
+// FOOTSTEP_* variable, when that is set. Errors name the variable, never its
+// value, which may be a secret.
 func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -116,40 +164,33 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-func (c *config) validate() error {
-	for _, a := range []struct{ name, addr string }{
-		{"grpc-addr", c.GRPCAddr}, {"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr},
-		{"embedded-nats-addr", c.EmbeddedNATSAddr},
-	} {
-		if a.addr == "" && a.name == "http-addr" {
-			continue
-		}
-		if err := checkAddr(a.addr); err != nil {
-			return fmt.Errorf("--%s %q: %w", a.name, a.addr, err)
-		}
+// printUsage lists every flag with its environment variable and default,
+// empty defaults included.
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: footstep-authz [flags]\n\n")
+	fmt.Fprintf(w, "Serves Envoy ext_authz (gRPC and HTTP) for Footstep API keys, from a cache fed by NATS.\n")
+	fmt.Fprintf(w, "Every flag can also be set from the environment: --grpc-addr as %s.\n\nFlags:\n", envName("grpc-addr"))
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  --%s (env %s, default %q)\n", f.Name, envName(f.Name), f.DefValue)
+		fmt.Fprintf(w, "        %s\n", f.Usage)
+	})
+}
+
+// durationFlag is a time.Duration flag whose error says what is wanted.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 500ms, 10s or 5m")
 	}
-	switch {
-	case !events.ValidBucketName(c.KVBucket):
-		return fmt.Errorf("--kv-bucket %q: want 1 to 64 of [A-Za-z0-9_-]", c.KVBucket)
-	case c.KVReplicas < 1 || c.KVReplicas > 5:
-		return fmt.Errorf("--kv-replicas %d: want 1 to 5", c.KVReplicas)
-	case c.NegativeTTL <= 0 || c.LookupTimeout <= 0 || c.ShutdownTimeout <= 0:
-		return errors.New("--negative-ttl, --lookup-timeout and --shutdown-timeout must be positive")
-	case c.LogFormat != "json" && c.LogFormat != "text":
-		return fmt.Errorf("--log-format %q: want json or text", c.LogFormat)
-	case c.Demo && c.NATSURL != "":
-		return errors.New("--demo seeds keys into the embedded NATS server only; drop --nats-url")
-	}
+	*f.d = d
 	return nil
 }
 
-func checkAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return errors.New("port must be a number from 0 to 65535")
-	}
-	return nil
+	return f.d.String()
 }

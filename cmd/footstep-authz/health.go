@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -9,17 +10,32 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// healthInterval is how often readiness is re-evaluated after the first sync.
+// healthInterval is how often readiness and staleness are re-evaluated.
 const healthInterval = 250 * time.Millisecond
 
 // healthServices are the grpc.health.v1 service names kept in step: the
 // server as a whole and the ext_authz service.
 var healthServices = []string{"", authv3.Authorization_ServiceDesc.ServiceName}
 
-// ready reports whether decisions can be trusted: the first complete sync
-// with the bucket is done and the watch is live.
+// ready reports whether this replica should receive requests: the first full
+// sync with the bucket is done, the staleness policy does not forbid it, and
+// it is not stopping. A lost watch alone keeps it ready for --max-staleness,
+// so that a NATS blip does not take every replica out of rotation at once.
 func (a *app) ready() bool {
-	return a.nats.synced()
+	return !a.stopping.Load() && a.nats.initialSynced() && !a.staleness.blocksReadiness()
+}
+
+// notReadyReason says why ready is false, for /readyz.
+func (a *app) notReadyReason() string {
+	switch {
+	case a.stopping.Load():
+		return "stopping"
+	case !a.nats.initialSynced():
+		return "first sync with the key-value bucket not complete"
+	default:
+		return fmt.Sprintf("key states stale: cut off from NATS for %s (--max-staleness %s, --stale-policy deny)",
+			a.staleness.Age().Round(time.Second), a.cfg.MaxStaleness)
+	}
 }
 
 func (a *app) setServing(serving bool) {
@@ -32,18 +48,21 @@ func (a *app) setServing(serving bool) {
 	}
 }
 
-// trackHealth keeps grpc.health.v1 in step with readiness until ctx ends.
+// trackHealth keeps staleness and grpc.health.v1 in step with the watch
+// until ctx ends.
 func (a *app) trackHealth(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-		return
-	case <-a.nats.watcher.Ready():
-	}
+	defer close(a.healthDone)
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
-	serving := false
+	serving, stale := false, false
+	synced := a.nats.watcher.Ready()
 	for {
-		if now := a.ready(); now != serving {
+		a.staleness.update()
+		if now := a.staleness.Stale(); now != stale {
+			stale = now
+			a.log.Warn("key states stale", "stale", stale, "policy", a.cfg.StalePolicy, "max_staleness", a.cfg.MaxStaleness.String())
+		}
+		if now := a.ready(); now != serving && !a.stopping.Load() {
 			serving = now
 			a.setServing(serving)
 			a.log.Info("readiness changed", "ready", serving)
@@ -51,6 +70,8 @@ func (a *app) trackHealth(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-synced:
+			synced = nil // closed: re-evaluate at once, once
 		case <-t.C:
 		}
 	}
@@ -63,10 +84,15 @@ func (a *app) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready() {
-			http.Error(w, "not ready: key-value watch not synced", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: "+a.notReadyReason(), http.StatusServiceUnavailable)
+			return
+		}
+		if a.staleness.Stale() {
+			fmt.Fprintf(w, "ready: serving stale key states (cut off from NATS for %s; --stale-policy serve)\n", a.staleness.Age().Round(time.Second))
 			return
 		}
 		w.Write([]byte("ready\n"))
 	})
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	return mux
 }

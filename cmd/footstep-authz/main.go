@@ -30,9 +30,10 @@ func main() {
 	}
 }
 
-// run starts the server and blocks until ctx ends and it has stopped.
+// run starts the server and blocks until ctx ends and it has stopped. --help
+// prints to stdout and returns flag.ErrHelp; logs go to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}

@@ -59,26 +59,32 @@ func connectNATS(ctx context.Context, cfg *config, log *slog.Logger) (n *natsLin
 	}
 	n.store = events.NewStore(n.kv)
 	n.publisher = events.NewPublisher(n.conn.JetStream(), n.kv)
-	n.exposures = &exposureReporter{events.NewExposurePublisher(n.conn.NATS(), events.ExposureConfig{}), log}
+	n.exposures = &exposureReporter{p: events.NewExposurePublisher(n.conn.NATS(), events.ExposureConfig{}), log: log}
 	return n, nil
 }
 
-// exposureReporter publishes exposure events and logs what fails to publish.
+// exposureReporter publishes exposure events, counts them and logs what
+// fails to publish.
 type exposureReporter struct {
-	p   *events.ExposurePublisher
-	log *slog.Logger
+	p       *events.ExposurePublisher
+	log     *slog.Logger
+	counted func(published bool, err error)
 }
 
 func (r *exposureReporter) ReportExposure(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) {
-	if _, err := r.p.ReportExposure(ctx, h, rec); err != nil {
+	published, err := r.p.ReportExposure(ctx, h, rec)
+	if r.counted != nil {
+		r.counted(published, err)
+	}
+	if err != nil {
 		r.log.WarnContext(ctx, "publish key exposure", "key_hash", h.String(), "key_id", rec.KeyID, "error", err)
 	}
 }
 
-// watch starts applying the bucket's changes to sink.
-func (n *natsLink) watch(sink events.Sink) error {
+// watch starts applying the bucket's changes to sink, telling obs.
+func (n *natsLink) watch(sink events.Sink, obs events.WatchObserver) error {
 	var err error
-	n.watcher, err = events.NewWatcher(n.conn, n.kv, sink, events.WatcherConfig{Logger: n.log})
+	n.watcher, err = events.NewWatcher(n.conn, n.kv, sink, events.WatcherConfig{Logger: n.log, Observer: obs})
 	if err != nil {
 		return err
 	}
@@ -96,6 +102,29 @@ func (n *natsLink) watch(sink events.Sink) error {
 // synced reports whether the watch has completed its first sync and is live.
 func (n *natsLink) synced() bool {
 	return n.watcher != nil && n.watcher.Synced() && n.conn.Connected()
+}
+
+// initialSynced reports whether the watch has completed its first full sync.
+func (n *natsLink) initialSynced() bool {
+	if n.watcher == nil {
+		return false
+	}
+	select {
+	case <-n.watcher.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+// live reports whether the cached states are current: the watch is synced
+// and connected, or, before the first sync completes, the connection is up
+// (misses then read the bucket itself).
+func (n *natsLink) live() bool {
+	if n.initialSynced() {
+		return n.synced()
+	}
+	return n.conn != nil && n.conn.Connected()
 }
 
 // close stops the watch, drains the connection and stops the embedded server.
