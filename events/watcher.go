@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -94,6 +95,8 @@ type Watcher struct {
 
 	// Owned by the Run goroutine.
 	revoked   map[authz.KeyHash]struct{}
+	held      map[uint64]struct{} // hashes of the KV keys applied since the last full sync
+	seed      maphash.Seed
 	created   time.Time // creation time of the stream last subscribed to
 	needFull  bool
 	applied   bool // the sink holds something since its last Reset
@@ -117,6 +120,8 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 		log:     log.With("bucket", kv.Bucket()),
 		ready:   make(chan struct{}),
 		revoked: make(map[authz.KeyHash]struct{}),
+		held:    make(map[uint64]struct{}),
+		seed:    maphash.MakeSeed(),
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"hash/maphash"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 		w.badRecord(e, "kv key is neither key.<sha256 hex> nor account.<id>")
 	}
 	w.applied = true
+	w.held[maphash.String(w.seed, e.Key())] = struct{}{}
 	if rev := e.Revision(); rev > w.last.Load() {
 		w.last.Store(rev)
 	}

@@ -37,7 +37,7 @@ func (w *Watcher) subscribe(ctx context.Context) (jetstream.KeyWatcher, error) {
 		return nil, err
 	}
 	last := w.last.Load()
-	full := w.needFull || last == 0 || cannotResume(info, w.created, last)
+	full := w.needFull || last == 0 || cannotResume(info, w.created, last) || w.lostRecords(info)
 	var opts []jetstream.WatchOpt
 	if full {
 		w.resetSink()
@@ -67,8 +67,19 @@ func recreated(info *jetstream.StreamInfo, created time.Time, last uint64) bool 
 	return !info.Created.Equal(created) || info.State.LastSeq < last
 }
 
+// lostRecords reports whether the stream holds fewer messages than the
+// distinct KV keys applied since the last full sync. With one value per key,
+// every key applied keeps a message (its value or its delete marker) unless
+// records were removed without a marker: a purge of the stream, an expiry,
+// a removal of delete markers. The watch is never told of those, so only a
+// full resync can forget them; a needless one is the price.
+func (w *Watcher) lostRecords(info *jetstream.StreamInfo) bool {
+	return uint64(len(w.held)) > info.State.Msgs
+}
+
 func (w *Watcher) resetSink() {
 	w.last.Store(0)
+	clear(w.held)
 	if !w.applied {
 		return
 	}
@@ -142,7 +153,7 @@ func (w *Watcher) caughtUp() {
 // errStalled and errRecreated end a watch found wrong by a periodic check.
 var (
 	errStalled   = errors.New("watch stalled behind the stream")
-	errRecreated = errors.New("bucket was recreated")
+	errRecreated = errors.New("bucket was recreated or purged")
 )
 
 // stallCheck remembers the previous periodic check.
@@ -165,7 +176,7 @@ func (w *Watcher) check(ctx context.Context, s *stallCheck) (endReason, error) {
 		return 0, nil // the NATS client notices a lost connection itself
 	}
 	last := w.last.Load()
-	if recreated(info, w.created, last) {
+	if recreated(info, w.created, last) || w.lostRecords(info) {
 		w.needFull = true
 		return endRecreated, errRecreated
 	}

@@ -1,0 +1,109 @@
+package reliability
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// seed writes n active keys with a funded account and returns them.
+func seed(tb testing.TB, d *driver, prefix string, n int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := d.pub.SetBalance(ctx, prefix+"_acct", mustBalance(tb, "10")); err != nil {
+		tb.Fatal(err)
+	}
+	d.truth.recordAccount(prefix+"_acct", change[authz.AccountEntry]{from: time.Now(), ack: time.Now(),
+		entry: authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: mustBalance(tb, "10")}}})
+	var keys []string
+	for i := range n {
+		key := "sk_live_" + prefix + "_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		rec := authz.KeyRecord{KeyID: "key_" + prefix, AccountID: prefix + "_acct", State: authz.StateActive}
+		if _, err := d.pub.PutKey(ctx, authz.APIKey(key).Hash(), rec); err != nil {
+			tb.Fatal(err)
+		}
+		d.truth.recordKey(key, change[authz.KeyEntry]{from: time.Now(), ack: time.Now(), entry: authz.KeyEntry{Presence: authz.Present, Record: rec}})
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+func mustBalance(tb testing.TB, s string) authz.Balance {
+	tb.Helper()
+	b, err := authz.ParseBalance(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// TestBucketRecreatedResyncs deletes the bucket under a running instance and
+// creates it again with other keys: the instance forgets every old key (they
+// are invalid now) and knows every new one.
+func TestBucketRecreatedResyncs(t *testing.T) {
+	s := startSingle(t, events.EmbeddedConfig{})
+	pubConn := connectTo(t, s.url())
+	kv := openBucket(t, pubConn, 1)
+	tr := newTruth()
+	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 3, "old", 1), "old", 20)
+	in := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	in.waitReady(5 * time.Second)
+	waitConverged(t, in, tr, old, 2*time.Second, "before")
+
+	ctx := context.Background()
+	if err := pubConn.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	kv2 := openBucket(t, pubConn, 1)
+	fresh := newTruth()
+	recent := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv2), fresh, 4, "new", 1), "new", 5)
+	took := waitConverged(t, in, fresh, append(old, recent...), 10*time.Second, "after the bucket was recreated")
+	t.Logf("resynced %s after the bucket was recreated (%s after the first new write); resyncs %d",
+		time.Since(start), took, in.counts.resync.Load())
+	if in.counts.resync.Load() < 1 {
+		t.Errorf("no full resync counted")
+	}
+}
+
+// TestBucketPurgedResyncs purges the bucket's stream (every record gone, no
+// delete markers) under a running instance: the instance must notice and
+// forget every key, which is now invalid.
+func TestBucketPurgedResyncs(t *testing.T) {
+	s := startSingle(t, events.EmbeddedConfig{})
+	pubConn := connectTo(t, s.url())
+	kv := openBucket(t, pubConn, 1)
+	tr := newTruth()
+	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 5, "old", 1), "old", 20)
+	in := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	in.waitReady(5 * time.Second)
+	waitConverged(t, in, tr, old, 2*time.Second, "before")
+
+	ctx := context.Background()
+	stream, err := pubConn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	fresh := newTruth()
+	recent := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), fresh, 6, "new", 1), "new", 5)
+	took := waitConverged(t, in, fresh, append(old, recent...), 3*events.DefaultCheckInterval, "after the stream was purged")
+	t.Logf("resynced %s after the purge (%s after the first new write); resyncs %d", time.Since(start), took, in.counts.resync.Load())
+}
+
+// connectTo connects with the production settings and closes at the end.
+func connectTo(tb testing.TB, url string) *events.Conn {
+	tb.Helper()
+	conn, err := events.Connect(context.Background(), events.ConnConfig{URLs: []string{url}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(conn.Close)
+	return conn
+}

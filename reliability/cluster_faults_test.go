@@ -1,0 +1,99 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/events"
+)
+
+// stepdown asks JetStream to move the leader of subject's raft group.
+func stepdown(tb testing.TB, conn *events.Conn, subject string) {
+	tb.Helper()
+	var resp struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	eventually(tb, 10*time.Second, "stepdown "+subject, func() bool {
+		msg, err := conn.NATS().Request(subject, nil, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		return json.Unmarshal(msg.Data, &resp) == nil && resp.Success
+	})
+}
+
+// streamLeader returns the member that leads the bucket's stream.
+func streamLeader(tb testing.TB, conn *events.Conn) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := conn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
+	if err != nil {
+		return ""
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		return ""
+	}
+	return info.Cluster.Leader
+}
+
+// TestLeaderMovesWhileChangesFlow moves the bucket's stream leader three
+// times while a publisher writes and two instances on
+// different members answer checks: every decision reflects a state no older
+// than a second, and both instances end with every change.
+func TestLeaderMovesWhileChangesFlow(t *testing.T) {
+	c := startCluster(t)
+	pubConn := c.connect(2)
+	kv := openBucket(t, pubConn, 3)
+	tr := newTruth()
+	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 2, "lead", 4)
+	a := startInstance(t, instanceConfig{URLs: []string{c.url(0)}, Replicas: 3})
+	b := startInstance(t, instanceConfig{URLs: []string{c.url(1)}, Replicas: 3})
+	a.waitReady(10 * time.Second)
+	b.waitReady(10 * time.Second)
+	for range 20 {
+		if err := d.step(context.Background()); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	pub := startPublishing(d, 15*time.Millisecond)
+	defer pub.stop()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	results := make([][]string, 2)
+	checks := make([]int, 2)
+	for i, in := range []*instance{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); checks[i], results[i] = boundedChecks(in, tr, d, enforceBound, stop) }()
+	}
+	var moves []string
+	for range 3 {
+		before := streamLeader(t, pubConn)
+		stepdown(t, pubConn, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+events.DefaultBucket)
+		eventually(t, 10*time.Second, "a new stream leader", func() bool {
+			l := streamLeader(t, pubConn)
+			return l != "" && l != before
+		})
+		moves = append(moves, before+"->"+streamLeader(t, pubConn))
+		n, _, _ := d.counts()
+		eventually(t, 10*time.Second, "changes under the new leader", func() bool { m, _, _ := d.counts(); return m >= n+10 })
+	}
+	close(stop)
+	wg.Wait()
+	pub.stop()
+	for _, v := range append(results[0], results[1]...) {
+		t.Errorf("stale decision: %s", v)
+	}
+	ca := waitConverged(t, a, tr, d.keys(), 5*time.Second, "a")
+	cb := waitConverged(t, b, tr, d.keys(), 5*time.Second, "b")
+	n, unknown, refused := d.counts()
+	t.Logf("leader moves %v; changes %d (unknown outcome %d, refused %d, publish errors %d); checks a %d b %d; converged a %s b %s",
+		moves, n, unknown, refused, pub.errs.Load(), checks[0], checks[1], ca, cb)
+}
