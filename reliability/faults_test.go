@@ -57,10 +57,10 @@ func (p *publishLoop) stop() {
 // mismatch returns the first key on which in does not give the final
 // decision, or "" when it gives every one.
 func mismatch(in *instance, tr *truth, keys []string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	for _, k := range keys {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		got, err := in.check(ctx, k)
+		cancel()
 		if want := tr.final(k); err != nil || got != want {
 			return fmt.Sprintf("%s: got %v (%v), want %v", k, got, err, want)
 		}
@@ -181,10 +181,10 @@ func TestMemberKilledAndRestarted(t *testing.T) {
 // replaced before since, or "" when every decision reflects every change
 // acknowledged before since.
 func caughtUp(in *instance, tr *truth, keys []string, since time.Time) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	for _, k := range keys {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		got, err := in.check(ctx, k)
+		cancel()
 		if ok := tr.acceptable(k, since, time.Now(), 0); err != nil || !ok[got] {
 			return fmt.Sprintf("%s: got %v (%v), acceptable %v", k, got, err, ok)
 		}
