@@ -138,6 +138,9 @@ func testMCP(t *testing.T, base string) {
 			t.Errorf("www-authenticate %q; want exactly one Bearer", wa)
 		}
 	})
+	t.Run("/mcpx is the api surface", func(t *testing.T) {
+		checkDenied(t, send(t, "GET", base+"/mcpx", "Authorization", "Bearer "+demoActive), authz.CodeInvalidKeyFormat)
+	})
 	t.Run("revoked bearer", func(t *testing.T) {
 		checkDenied(t, send(t, "GET", base+"/mcp/messages", "Authorization", "Bearer "+demoRevoked), authz.CodeKeyRevoked)
 	})

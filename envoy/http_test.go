@@ -23,19 +23,19 @@ const (
 	keyBroken    = "sk_live_http_unreadable_0006"
 )
 
-// fakeStates answers from maps; a key in broken cannot be read.
-type fakeStates struct {
+// httpStates is the HTTP tests' States: it answers from maps; a key in broken cannot be read.
+type httpStates struct {
 	keys     map[authz.KeyHash]authz.KeyRecord
 	accounts map[string]string // account id -> balance
 	broken   map[authz.KeyHash]bool
 }
 
-func newFakeStates(tb testing.TB) *fakeStates {
+func newHTTPStates(tb testing.TB) *httpStates {
 	tb.Helper()
 	rec := func(id, acct string, s authz.KeyState) authz.KeyRecord {
 		return authz.KeyRecord{KeyID: id, AccountID: acct, State: s}
 	}
-	return &fakeStates{
+	return &httpStates{
 		keys: map[authz.KeyHash]authz.KeyRecord{
 			authz.APIKey(keyActive).Hash():    rec("key_active", "acct_funded", authz.StateActive),
 			authz.APIKey(keyBroke).Hash():     rec("key_broke", "acct_broke", authz.StateActive),
@@ -47,7 +47,7 @@ func newFakeStates(tb testing.TB) *fakeStates {
 	}
 }
 
-func (f *fakeStates) Key(_ context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+func (f *httpStates) Key(_ context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
 	if f.broken[h] {
 		return authz.KeyEntry{}, errors.New("fake: unreadable")
 	}
@@ -58,7 +58,7 @@ func (f *fakeStates) Key(_ context.Context, h authz.KeyHash) (authz.KeyEntry, er
 	return authz.KeyEntry{Revision: 1, Presence: authz.Present, Record: rec}, nil
 }
 
-func (f *fakeStates) Account(_ context.Context, id string) (authz.AccountEntry, error) {
+func (f *httpStates) Account(_ context.Context, id string) (authz.AccountEntry, error) {
 	s, ok := f.accounts[id]
 	if !ok {
 		return authz.AccountEntry{Revision: 1, Presence: authz.Absent}, nil
@@ -73,7 +73,7 @@ func (f *fakeStates) Account(_ context.Context, id string) (authz.AccountEntry, 
 // newHTTPServer serves an HTTPHandler over the fake states.
 func newHTTPServer(tb testing.TB, shadow bool, opts ...envoy.HTTPOption) *httptest.Server {
 	tb.Helper()
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newFakeStates(tb), Shadow: shadow})
+	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newHTTPStates(tb), Shadow: shadow})
 	if err != nil {
 		tb.Fatal(err)
 	}
