@@ -216,6 +216,11 @@ func (c *Conn) JetStream() jetstream.JetStream { return c.js }
 
 // Close drains the connection, waiting at most the drain timeout, then closes it.
 func (c *Conn) Close() {
+	if !c.nc.IsConnected() {
+		// Nothing can be drained through a link that is down.
+		c.nc.Close()
+		return
+	}
 	if err := c.nc.Drain(); err != nil {
 		c.nc.Close()
 	}

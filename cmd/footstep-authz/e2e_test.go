@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// syncBuffer is a log sink that tests read while the server writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testServer is a footstep-authz started in process on random ports, with
+// its embedded NATS server in a temporary directory.
+type testServer struct {
+	app    *app
+	client authv3.AuthorizationClient
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+func startTestServer(tb testing.TB, extraArgs ...string) *testServer {
+	tb.Helper()
+	args := append([]string{
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-nats-dir", tb.TempDir(), "--log-level", "debug",
+	}, extraArgs...)
+	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		tb.Fatalf("parseConfig: %v", err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := start(ctx, cfg, newLogger(cfg, logs), io.Discard)
+	if err != nil {
+		cancel()
+		tb.Fatalf("start: %v", err)
+	}
+	s := &testServer{app: a, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- a.wait(ctx) }()
+	tb.Cleanup(s.stop)
+	conn, err := grpc.NewClient(a.addrs["grpc-addr"].String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatalf("grpc client: %v", err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	s.client = authv3.NewAuthorizationClient(conn)
+	waitUntil(tb, "ready", 10*time.Second, a.ready)
+	return s
+}
+
+func (s *testServer) stop() {
+	s.once.Do(func() {
+		s.cancel()
+		<-s.done
+	})
+}
+
+func (s *testServer) publisher() *events.Publisher { return s.app.nats.publisher }
+
+// waitUntil polls cond until it holds, failing the test after timeout.
+func waitUntil(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func mustBalance(tb testing.TB, s string) authz.Balance {
+	tb.Helper()
+	b, err := authz.ParseBalance(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func putKey(tb testing.TB, p *events.Publisher, key, keyID, account string, state authz.KeyState) {
+	tb.Helper()
+	rec := authz.KeyRecord{KeyID: keyID, AccountID: account, State: state}
+	if _, err := p.PutKey(context.Background(), authz.APIKey(key).Hash(), rec); err != nil {
+		tb.Fatalf("PutKey(%s): %v", keyID, err)
+	}
+}
+
+// checkRequest builds what Envoy sends for a request with these headers.
+func checkRequest(path, surface string, headers map[string]string) *authv3.CheckRequest {
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: "req-1", Method: "GET", Path: path, Headers: headers,
+		}},
+	}}
+	if surface != "" {
+		req.Attributes.ContextExtensions = map[string]string{"surface": surface}
+	}
+	return req
+}
+
+// outcome is what a CheckResponse tells Envoy to do, flattened for comparison.
+type outcome struct {
+	status  int
+	body    string
+	headers string // sorted "name=value" pairs, overwrite mode only
+	remove  string
+}
+
+func flatten(tb testing.TB, resp *authv3.CheckResponse) outcome {
+	tb.Helper()
+	if resp.GetStatus() == nil {
+		tb.Fatal("CheckResponse without a status: Envoy would allow it")
+	}
+	var o outcome
+	var hs []*corev3.HeaderValueOption
+	if ok := resp.GetOkResponse(); ok != nil {
+		if resp.GetStatus().GetCode() != 0 {
+			tb.Fatalf("ok response with rpc code %d", resp.GetStatus().GetCode())
+		}
+		o.status, hs, o.remove = 200, ok.GetHeaders(), strings.Join(ok.GetHeadersToRemove(), ",")
+	} else {
+		d := resp.GetDeniedResponse()
+		if d == nil || resp.GetStatus().GetCode() == 0 {
+			tb.Fatalf("response is neither allowed nor denied: %v", resp)
+		}
+		o.status, hs, o.body = int(d.GetStatus().GetCode()), d.GetHeaders(), d.GetBody()
+	}
+	var pairs []string
+	for _, h := range hs {
+		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+			tb.Errorf("header %s is not set with OVERWRITE_IF_EXISTS_OR_ADD", h.GetHeader().GetKey())
+		}
+		pairs = append(pairs, h.GetHeader().GetKey()+"="+h.GetHeader().GetValue())
+	}
+	sort.Strings(pairs)
+	o.headers = strings.Join(pairs, " ")
+	return o
+}
+
+func denial(status int, code, message string, extra ...string) outcome {
+	headers := append([]string{"content-type=application/json"}, extra...)
+	sort.Strings(headers)
+	return outcome{
+		status:  status,
+		body:    fmt.Sprintf(`{"error":{"code":%q,"message":%q}}`, code, message),
+		headers: strings.Join(headers, " "),
+	}
+}
+
+// TestEveryDecisionOverGRPC runs each row of the rules table through a real
+// ext_authz gRPC call against states published to the embedded NATS server.
+func TestEveryDecisionOverGRPC(t *testing.T) {
+	s := startTestServer(t)
+	p := s.publisher()
+	ctx := context.Background()
+	for account, balance := range map[string]string{"acct_rich": "12.50", "acct_zero": "0.00", "acct_debt": "-3"} {
+		if _, err := p.SetBalance(ctx, account, mustBalance(t, balance)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putKey(t, p, "sk_live_active1", "key_active", "acct_rich", authz.StateActive)
+	putKey(t, p, "sk_live_zero1", "key_zero", "acct_zero", authz.StateActive)
+	putKey(t, p, "sk_live_debt1", "key_debt", "acct_debt", authz.StateActive)
+	putKey(t, p, "sk_live_nobalance1", "key_nobal", "acct_none", authz.StateActive)
+	putKey(t, p, "sk_live_suspended1", "key_susp", "acct_rich", authz.StateSuspended)
+	putKey(t, p, "sk_live_revoked1", "key_rev", "acct_rich", authz.StateActive)
+	if _, err := p.Revoke(ctx, authz.APIKey("sk_live_revoked1").Hash()); err != nil {
+		t.Fatal(err)
+	}
+	putKey(t, p, "sk_live_deleted1", "key_del", "acct_rich", authz.StateActive)
+	if _, err := p.DeleteKey(ctx, authz.APIKey("sk_live_deleted1").Hash()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.app.nats.kv.Put(ctx, events.KeySubject(authz.APIKey("sk_live_garbage1").Hash()), []byte(`{"state":`)); err != nil {
+		t.Fatal(err)
+	}
+
+	allowed := func(account, key, remove string) outcome {
+		return outcome{status: 200, remove: remove,
+			headers: "x-footstep-account-id=" + account + " x-footstep-key-id=" + key}
+	}
+	unauthorized := denial(401, "invalid_key_format", "Missing or invalid API key format")
+	for _, tt := range []struct {
+		name    string
+		path    string
+		surface string
+		headers map[string]string
+		want    outcome
+	}{
+		{"active with balance", "/v1/run", "", map[string]string{"x-api-key": "sk_live_active1"}, allowed("acct_rich", "key_active", "x-api-key")},
+		{"client identity headers are overwritten", "/v1/run", "", map[string]string{"x-api-key": "sk_live_active1", "x-footstep-account-id": "acct_evil"}, allowed("acct_rich", "key_active", "x-api-key")},
+		{"balance zero", "/v1/run", "", map[string]string{"x-api-key": "sk_live_zero1"}, denial(402, "insufficient_balance", "Insufficient balance. Please top up your account.")},
+		{"balance negative", "/v1/run", "", map[string]string{"x-api-key": "sk_live_debt1"}, denial(402, "insufficient_balance", "Insufficient balance. Please top up your account.")},
+		{"no balance record", "/v1/run", "", map[string]string{"x-api-key": "sk_live_nobalance1"}, denial(402, "insufficient_balance", "Insufficient balance. Please top up your account.")},
+		{"suspended", "/v1/run", "", map[string]string{"x-api-key": "sk_live_suspended1"}, denial(403, "key_suspended", "API key is suspended")},
+		{"revoked", "/v1/run", "", map[string]string{"x-api-key": "sk_live_revoked1"}, denial(403, "key_revoked", "API key has been revoked")},
+		{"unknown", "/v1/run", "", map[string]string{"x-api-key": "sk_live_unknown1"}, denial(403, "invalid_api_key", "Invalid API key")},
+		{"deleted", "/v1/run", "", map[string]string{"x-api-key": "sk_live_deleted1"}, denial(403, "invalid_api_key", "Invalid API key")},
+		{"unreadable record", "/v1/run", "", map[string]string{"x-api-key": "sk_live_garbage1"}, denial(503, "authz_unavailable", "Authorization temporarily unavailable", "retry-after=1")},
+		{"missing", "/v1/run", "", nil, unauthorized},
+		{"wrong prefix", "/v1/run", "", map[string]string{"x-api-key": "sk_test_active1"}, unauthorized},
+		{"two values", "/v1/run", "", map[string]string{"x-api-key": "sk_live_active1,sk_live_active1"}, unauthorized},
+		{"inner space", "/v1/run", "", map[string]string{"x-api-key": "sk_live_act ive1"}, unauthorized},
+		{"key in query beats a valid header", "/v1/run?api_key=sk_live_active1", "", map[string]string{"x-api-key": "sk_live_active1"},
+			denial(401, "key_in_query", "API keys must be sent in the x-api-key header, not in the query string")},
+		{"percent-encoded key in query", "/v1/run?x=1&k=sk%5Flive%5Fabc", "", map[string]string{"x-api-key": "sk_live_active1"},
+			denial(401, "key_in_query", "API keys must be sent in the x-api-key header, not in the query string")},
+		{"bearer on mcp", "/mcp", "mcp", map[string]string{"authorization": "Bearer sk_live_active1"}, allowed("acct_rich", "key_active", "x-api-key,authorization")},
+		{"bearer scheme is case-insensitive", "/mcp", "mcp", map[string]string{"authorization": "bEaReR sk_live_active1"}, allowed("acct_rich", "key_active", "x-api-key,authorization")},
+		{"x-api-key wins over bearer", "/mcp", "mcp", map[string]string{"x-api-key": "sk_live_revoked1", "authorization": "Bearer sk_live_active1"}, denial(403, "key_revoked", "API key has been revoked")},
+		{"bearer on api surface", "/v1/run", "api", map[string]string{"authorization": "Bearer sk_live_active1"}, unauthorized},
+		{"mcp 401 asks for bearer", "/mcp", "mcp", nil, denial(401, "invalid_key_format", "Missing or invalid API key format", "www-authenticate=Bearer")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := s.client.Check(ctx, checkRequest(tt.path, tt.surface, tt.headers))
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if got := flatten(t, resp); got != tt.want {
+				t.Errorf("Check(%v) =\n  %+v\nwant\n  %+v", tt.headers, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRevocationReachesHotKey measures the time from the acknowledgement of
+// a revocation to the first denial of a key that was being allowed from the
+// cache, and holds it to a generous bound: benchmarks measure it precisely.
+func TestRevocationReachesHotKey(t *testing.T) {
+	s := startTestServer(t)
+	p := s.publisher()
+	ctx := context.Background()
+	if _, err := p.SetBalance(ctx, "acct_hot", mustBalance(t, "5")); err != nil {
+		t.Fatal(err)
+	}
+	const trials = 30
+	var delays []time.Duration
+	for i := 0; i < trials; i++ {
+		key := fmt.Sprintf("sk_live_hot_%d", i)
+		putKey(t, p, key, fmt.Sprintf("key_hot_%d", i), "acct_hot", authz.StateActive)
+		req := checkRequest("/", "", map[string]string{"x-api-key": key})
+		waitUntil(t, "key allowed", 5*time.Second, func() bool {
+			resp, err := s.client.Check(ctx, req)
+			return err == nil && resp.GetOkResponse() != nil
+		})
+		if _, err := p.Revoke(ctx, authz.APIKey(key).Hash()); err != nil {
+			t.Fatal(err)
+		}
+		acked := time.Now()
+		waitUntil(t, "revocation enforced", time.Second, func() bool {
+			resp, err := s.client.Check(ctx, req)
+			return err == nil && resp.GetDeniedResponse().GetBody() == `{"error":{"code":"key_revoked","message":"API key has been revoked"}}`
+		})
+		delays = append(delays, time.Since(acked))
+	}
+	slices.Sort(delays)
+	t.Logf("revocation ack -> first denial over gRPC, %d trials: p50 %v, max %v", trials, delays[trials/2], delays[trials-1])
+}
+
+// TestFailsClosedWithoutNATS: a cached key keeps its last known state while
+// NATS is away, and a key that is not cached cannot be read, so it is denied
+// with 503.
+func TestFailsClosedWithoutNATS(t *testing.T) {
+	s := startTestServer(t)
+	p := s.publisher()
+	ctx := context.Background()
+	if _, err := p.SetBalance(ctx, "acct_c", mustBalance(t, "1")); err != nil {
+		t.Fatal(err)
+	}
+	putKey(t, p, "sk_live_cached1", "key_cached", "acct_c", authz.StateActive)
+	cached := checkRequest("/", "", map[string]string{"x-api-key": "sk_live_cached1"})
+	waitUntil(t, "key allowed", 5*time.Second, func() bool {
+		resp, err := s.client.Check(ctx, cached)
+		return err == nil && resp.GetOkResponse() != nil
+	})
+	s.app.nats.embedded.Shutdown()
+	waitUntil(t, "not ready without NATS", 5*time.Second, func() bool { return !s.app.ready() })
+
+	resp, err := s.client.Check(ctx, cached)
+	if err != nil || resp.GetOkResponse() == nil {
+		t.Errorf("cached key while NATS is away = %v, %v; want its last known state (allowed)", resp, err)
+	}
+	resp, err = s.client.Check(ctx, checkRequest("/", "", map[string]string{"x-api-key": "sk_live_notcached1"}))
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if got, want := flatten(t, resp), denial(503, "authz_unavailable", "Authorization temporarily unavailable", "retry-after=1"); got != want {
+		t.Errorf("miss while NATS is away = %+v; want %+v", got, want)
+	}
+}
+
+// TestNoPlaintextKeyLeaves is invariant 4: across every path, with debug
+// logs, no plaintext key appears in the logs, on NATS, or in the HTTP and
+// gRPC answers.
+func TestNoPlaintextKeyLeaves(t *testing.T) {
+	s := startTestServer(t)
+	p := s.publisher()
+	ctx := context.Background()
+	nc, err := nats.Connect(s.app.nats.conn.NATS().ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var natsMu sync.Mutex
+	var natsSeen []string
+	sub, err := nc.Subscribe(">", func(m *nats.Msg) {
+		natsMu.Lock()
+		natsSeen = append(natsSeen, m.Subject+" "+string(m.Data))
+		natsMu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	keys := map[string]authz.KeyState{"sk_live_secretA1": authz.StateActive, "sk_live_secretS1": authz.StateSuspended}
+	for k, state := range keys {
+		putKey(t, p, k, "key_"+strings.ToLower(k[8:]), "acct_s", state)
+	}
+	if _, err := p.SetBalance(ctx, "acct_s", mustBalance(t, "1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.app.nats.kv.Put(ctx, events.KeySubject(authz.APIKey("sk_live_secretG1").Hash()), []byte(`garbage`)); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"sk_live_secretA1", "sk_live_secretS1", "sk_live_secretG1", "sk_live_secretU1"}
+	var answers []string
+	httpAddr := "http://" + s.app.addrs["http-addr"].String()
+	for _, k := range secrets {
+		for _, req := range []*authv3.CheckRequest{
+			checkRequest("/", "", map[string]string{"x-api-key": k}),
+			checkRequest("/?key="+k, "", nil),
+			checkRequest("/mcp", "mcp", map[string]string{"authorization": "Bearer " + k}),
+			checkRequest("/", "", map[string]string{"x-api-key": k + " x"}),
+		} {
+			resp, err := s.client.Check(ctx, req)
+			answers = append(answers, fmt.Sprint(resp, err))
+		}
+		hreq, _ := http.NewRequest("GET", httpAddr+"/v1?x="+k, nil)
+		hreq.Header.Set("x-api-key", k)
+		if hresp, err := http.DefaultClient.Do(hreq); err == nil {
+			body, _ := io.ReadAll(hresp.Body)
+			hresp.Body.Close()
+			answers = append(answers, fmt.Sprint(hresp.Header, string(body)))
+		}
+	}
+	s.app.nats.embedded.Shutdown() // the unreadable path: misses while NATS is away
+	waitUntil(t, "not ready", 5*time.Second, func() bool { return !s.app.ready() })
+	for _, k := range secrets {
+		resp, err := s.client.Check(ctx, checkRequest("/", "", map[string]string{"x-api-key": k + "Z"}))
+		answers = append(answers, fmt.Sprint(resp, err))
+	}
+	s.stop()
+
+	natsMu.Lock()
+	defer natsMu.Unlock()
+	exposures := 0
+	for _, m := range natsSeen {
+		if strings.HasPrefix(m, events.ExposureSubject) {
+			exposures++
+		}
+	}
+	if exposures == 0 {
+		t.Error("no exposure event was published for a known key in a query string")
+	}
+	for _, k := range secrets {
+		for name, text := range map[string]string{"logs": s.logs.String(), "nats": strings.Join(natsSeen, "\n"), "answers": strings.Join(answers, "\n")} {
+			if strings.Contains(text, k) {
+				t.Errorf("plaintext key %s found in %s", k[:10]+"...", name)
+			}
+		}
+	}
+	if !strings.Contains(s.logs.String(), `"level":"DEBUG"`) {
+		t.Error("no debug lines were logged: the test did not cover denial logging")
+	}
+}
