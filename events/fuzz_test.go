@@ -1,0 +1,44 @@
+package events_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/footstep/authz/events"
+)
+
+var (
+	keySubjectRe     = regexp.MustCompile(`^key\.[0-9a-f]{64}$`)
+	accountSubjectRe = regexp.MustCompile(`^account\.[A-Za-z0-9_-]{1,64}$`)
+)
+
+// FuzzParseKVKey: a KV key read from the bucket never panics the parser,
+// and only the two documented shapes are taken, round-tripping exactly; a
+// plaintext key or anything else is KindUnknown.
+func FuzzParseKVKey(f *testing.F) {
+	for _, s := range []string{
+		"key." + strings.Repeat("ab", 32), "key." + strings.Repeat("AB", 32), "key.", "key.sk_live_x",
+		"account.acct_9", "account.", "account.a.b", "account.a*", "account." + strings.Repeat("a", 65),
+		"accounts.x", "", ".", "key." + strings.Repeat("0", 63), "account.\xff",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		k := events.ParseKVKey(name)
+		switch k.Kind {
+		case events.KindKey:
+			if !keySubjectRe.MatchString(name) || events.KeySubject(k.Hash) != name {
+				t.Fatalf("ParseKVKey(%q) = key %s; not a key subject", name, k.Hash)
+			}
+		case events.KindAccount:
+			if !accountSubjectRe.MatchString(name) || events.AccountSubject(k.AccountID) != name {
+				t.Fatalf("ParseKVKey(%q) = account %q; not an account subject", name, k.AccountID)
+			}
+		default:
+			if keySubjectRe.MatchString(name) || accountSubjectRe.MatchString(name) {
+				t.Fatalf("ParseKVKey(%q) = unknown; want it parsed", name)
+			}
+		}
+	})
+}
