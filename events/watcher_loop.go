@@ -150,6 +150,10 @@ func (w *Watcher) caughtUp() {
 	}
 }
 
+// checkTimeout bounds the periodic check's status request: it is answered in
+// well under a millisecond when NATS is up.
+const checkTimeout = 250 * time.Millisecond
+
 // errStalled and errRecreated end a watch found wrong by a periodic check.
 var (
 	errStalled   = errors.New("watch stalled behind the stream")
@@ -165,7 +169,17 @@ type stallCheck struct {
 // check compares the stream with what the watch delivered. It ends the watch
 // when the bucket was recreated, or when the stream stayed ahead of a watch
 // that made no progress for a whole interval.
+//
+// The check runs in the loop that applies changes, so it is skipped while
+// disconnected and bounded by checkTimeout: a status request sent just as the
+// connection dropped gets no answer, and waiting for it would hold back the
+// resume on reconnect and every change after it.
 func (w *Watcher) check(ctx context.Context, s *stallCheck) (endReason, error) {
+	if !w.conn.Connected() {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	info, err := w.streamInfo(ctx)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrBucketNotFound):

@@ -23,7 +23,10 @@ type change[E any] struct {
 
 // history is every state of one key or account, oldest first. Before the
 // first change a record is absent.
-type history[E any] struct{ changes []change[E] }
+type history[E any] struct {
+	changes []change[E]
+	pruned  bool // older changes, none possible any more, were dropped
+}
 
 // possible returns the states a reader may see at some time in [s, e],
 // or in the bound before s: every change sent before e and not yet replaced
@@ -32,7 +35,7 @@ func (h *history[E]) possible(absent E, s, e time.Time, bound time.Duration) []E
 	cutoff := s.Add(-bound)
 	var out []E
 	// The initial absence lasts until the first definite ack.
-	if firstAck := h.nextAck(-1); firstAck.IsZero() || !firstAck.Before(cutoff) {
+	if firstAck := h.nextAck(-1); !h.pruned && (firstAck.IsZero() || !firstAck.Before(cutoff)) {
 		out = append(out, absent)
 	}
 	for i, c := range h.changes {
@@ -92,6 +95,26 @@ func (t *truth) recordKey(key string, c change[authz.KeyEntry]) {
 		t.account[key] = c.entry.Record.AccountID
 	}
 	h.changes = append(h.changes, c)
+	h.prune()
+}
+
+// prune drops changes replaced by a definite change more than a minute ago,
+// so that a long soak keeps a bounded history.
+func (h *history[E]) prune() {
+	if len(h.changes) < 16 {
+		return
+	}
+	cutoff := time.Now().Add(-time.Minute)
+	drop := 0
+	for i := range h.changes[:len(h.changes)-1] {
+		if end := h.nextAck(i); end.IsZero() || !end.Before(cutoff) {
+			break
+		}
+		drop = i + 1
+	}
+	if drop > 0 {
+		h.changes, h.pruned = h.changes[drop:], true
+	}
 }
 
 func (t *truth) recordAccount(id string, c change[authz.AccountEntry]) {
@@ -103,6 +126,7 @@ func (t *truth) recordAccount(id string, c change[authz.AccountEntry]) {
 		t.accounts[id] = h
 	}
 	h.changes = append(h.changes, c)
+	h.prune()
 }
 
 // acceptable returns the codes a Check of key sent at s and answered at e may
@@ -163,6 +187,7 @@ type driver struct {
 	lastErr  error
 	prefix   string
 	maxLive  int
+	errLog   []string
 }
 
 func newDriver(pub *events.Publisher, tr *truth, seed uint64, prefix string, accounts int) *driver {
@@ -223,9 +248,26 @@ func (d *driver) create(ctx context.Context) error {
 	})
 	d.mu.Lock()
 	d.all = append(d.all, key)
+	if len(d.all) > maxChecked {
+		d.all = d.all[len(d.all)-maxChecked:]
+	}
 	d.live = append(d.live, key)
 	d.mu.Unlock()
 	return err
+}
+
+// maxChecked bounds the keys checked: the most recent ones created.
+const maxChecked = 1000
+
+// randomKey returns a key to check: mostly created ones, sometimes one
+// never created.
+func (d *driver) randomKey(rng *rand.Rand) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.all) == 0 || rng.IntN(20) == 0 {
+		return fmt.Sprintf("sk_live_%s_never_%d", d.prefix, rng.IntN(3))
+	}
+	return d.all[rng.IntN(len(d.all))]
 }
 
 func (d *driver) keyOp(ctx context.Context, key string) error {
@@ -240,7 +282,11 @@ func (d *driver) keyOp(ctx context.Context, key string) error {
 	}
 	next := cur.Record
 	var op func(context.Context) (uint64, error)
-	switch r := d.rng.IntN(10); {
+	r := d.rng.IntN(10)
+	if cur.Record.State == authz.StateRevoked && r < 5 {
+		r = 9 // revoked keys are mostly deleted, else refused a change
+	}
+	switch {
 	case r < 3:
 		next.State, op = authz.StateSuspended, func(ctx context.Context) (uint64, error) { return d.pub.Suspend(ctx, h) }
 	case r < 7:
@@ -286,6 +332,11 @@ func (d *driver) writeKey(ctx context.Context, key string, rec *authz.KeyRecord,
 	}
 	from := time.Now()
 	_, err := op(ctx)
+	if err != nil {
+		d.mu.Lock()
+		d.errLog = append(d.errLog, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), key, err))
+		d.mu.Unlock()
+	}
 	if err == nil {
 		d.truth.recordKey(key, change[authz.KeyEntry]{from: from, ack: time.Now(), entry: e})
 		d.count(true)
@@ -295,7 +346,9 @@ func (d *driver) writeKey(ctx context.Context, key string, rec *authz.KeyRecord,
 	// record is read back.
 	d.truth.recordKey(key, change[authz.KeyEntry]{from: from, entry: e})
 	d.count(false)
-	got, rerr := d.readKey(ctx, key)
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // even when ctx ended
+	defer cancel()
+	got, rerr := d.readKey(rctx, key)
 	if rerr != nil {
 		return d.fail(fmt.Errorf("%w; then read back: %v", err, rerr))
 	}
@@ -335,8 +388,10 @@ func (d *driver) balance(ctx context.Context, id string) error {
 	}
 	d.truth.recordAccount(id, change[authz.AccountEntry]{from: from, entry: e})
 	d.count(false)
-	for ctx.Err() == nil {
-		got, rerr := d.pub.GetAccount(ctx, id)
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // even when ctx ended
+	defer cancel()
+	for rctx.Err() == nil {
+		got, rerr := d.pub.GetAccount(rctx, id)
 		if rerr == nil || errors.Is(rerr, events.ErrNotFound) {
 			if rerr != nil {
 				got = absentAccount
