@@ -33,9 +33,12 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 
 // keyEntry turns an entry into what the sink is told. Revoked is terminal
 // here too: once this process has seen a key revoked, a later put of any
-// other state (written around the Publisher) is applied as revoked.
+// other state (written around the Publisher) is applied as revoked, until the
+// key is deleted. A deletion ends the guard, as it ends the key: a later put
+// is a new key to every replica alike, whether or not it saw the revocation.
 func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.KeyEntry {
 	if e.Operation() != jetstream.KeyValuePut {
+		delete(w.revoked, h)
 		return authz.KeyEntry{Revision: e.Revision(), Presence: authz.Absent}
 	}
 	rec, err := DecodeKey(e.Value())

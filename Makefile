@@ -1,0 +1,54 @@
+# footstep-authz: `make` lists the targets.
+GO        ?= go
+FUZZTIME  ?= 30s
+SOAK      ?= 10m
+IMAGE     ?= ghcr.io/footstep/footstep-authz:dev
+BIN       := bin
+
+.DEFAULT_GOAL := help
+.PHONY: help build test lint ci e2e fuzz bench bench-load soak run upstream image deploy
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build footstep-authz, footstepctl and echo-upstream into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+test: ## run every test with the race detector (embedded NATS, real gRPC and HTTP)
+	$(GO) test -race -count=1 ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e
+
+ci: lint test e2e ## what CI runs: lint, tests, proxy end-to-end suite, one pass of every benchmark
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+
+e2e: ## end-to-end suite through real nginx and Caddy (run .ci/install-proxies.sh first)
+	FOOTSTEP_E2E_REQUIRE_PROXIES=$${FOOTSTEP_E2E_REQUIRE_PROXIES:-0} $(GO) test -tags e2e -count=1 ./e2e
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench: ## in-process benchmarks with allocations
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+soak: ## invariant checker under churn with NATS restarts, for SOAK (default 10m)
+	FOOTSTEP_SOAK_DURATION=$(SOAK) $(GO) test -count=1 -run 'TestSoak' -timeout 0 -v ./reliability
+
+run: ## run the server locally: embedded NATS, demo keys printed
+	$(GO) run ./cmd/footstep-authz --demo
+
+upstream: ## run the demo upstream that echoes the headers it receives (127.0.0.1:8081)
+	$(GO) run ./cmd/echo-upstream
+
+image: ## build the container image (needs a Docker engine)
+	docker build -t $(IMAGE) .
+
+deploy: ## apply the Kubernetes base to the current kubectl context
+	kubectl apply -k k8s/base
