@@ -197,7 +197,12 @@ func TestSoak(t *testing.T) {
 		key := strings.Fields(ex)[0]
 		tr.mu.Lock()
 		for _, c := range tr.keys[key].changes {
-			t.Logf("  %s history: from %s ack %s %v %s", key, c.from.Format("15:04:05.000"), c.ack.Format("15:04:05.000"), c.entry.Presence, c.entry.Record.State)
+			t.Logf("  %s history: from %s ack %s %v %s %s", key, c.from.Format("15:04:05.000"), c.ack.Format("15:04:05.000"), c.entry.Presence, c.entry.Record.State, c.entry.Record.AccountID)
+		}
+		if h := tr.accounts[tr.account[key]]; h != nil {
+			for _, c := range h.changes {
+				t.Logf("  %s history: from %s ack %s %v %s", tr.account[key], c.from.Format("15:04:05.000"), c.ack.Format("15:04:05.000"), c.entry.Presence, c.entry.Account.Balance)
+			}
 		}
 		tr.mu.Unlock()
 	}
