@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -19,6 +20,7 @@ import (
 type change[E any] struct {
 	from, ack time.Time
 	entry     E
+	id        uint64 // to acknowledge it once the write returns
 }
 
 // history is every state of one key or account, oldest first. Before the
@@ -128,6 +130,31 @@ func (t *truth) recordAccount(id string, c change[authz.AccountEntry]) {
 	h.changes = append(h.changes, c)
 	h.prune()
 }
+
+// ack marks the change id of h acknowledged at now.
+func ack[E any](h *history[E], id uint64, at time.Time) {
+	for i := len(h.changes) - 1; i >= 0; i-- {
+		if h.changes[i].id == id {
+			h.changes[i].ack = at
+			return
+		}
+	}
+}
+
+// ackKey and ackAccount acknowledge a change recorded before its write.
+func (t *truth) ackKey(key string, id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ack(t.keys[key], id, time.Now())
+}
+
+func (t *truth) ackAccount(acct string, id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ack(t.accounts[acct], id, time.Now())
+}
+
+var changeIDs atomic.Uint64
 
 // acceptable returns the codes a Check of key sent at s and answered at e may
 // give: Decide over every key and account state possible then.
@@ -330,21 +357,20 @@ func (d *driver) writeKey(ctx context.Context, key string, rec *authz.KeyRecord,
 	if rec != nil {
 		e = authz.KeyEntry{Presence: authz.Present, Record: *rec}
 	}
-	from := time.Now()
+	// Recorded before the write, since a reader may see it before the ack.
+	id := changeIDs.Add(1)
+	d.truth.recordKey(key, change[authz.KeyEntry]{from: time.Now(), entry: e, id: id})
 	_, err := op(ctx)
-	if err != nil {
-		d.mu.Lock()
-		d.errLog = append(d.errLog, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), key, err))
-		d.mu.Unlock()
-	}
 	if err == nil {
-		d.truth.recordKey(key, change[authz.KeyEntry]{from: from, ack: time.Now(), entry: e})
+		d.truth.ackKey(key, id)
 		d.count(true)
 		return nil
 	}
+	d.mu.Lock()
+	d.errLog = append(d.errLog, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), key, err))
+	d.mu.Unlock()
 	// The write may or may not have landed: both stay possible until the
 	// record is read back.
-	d.truth.recordKey(key, change[authz.KeyEntry]{from: from, entry: e})
 	d.count(false)
 	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // even when ctx ended
 	defer cancel()
@@ -379,14 +405,14 @@ func (d *driver) balance(ctx context.Context, id string) error {
 		return perr
 	}
 	e := authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: b}}
-	from := time.Now()
+	cid := changeIDs.Add(1)
+	d.truth.recordAccount(id, change[authz.AccountEntry]{from: time.Now(), entry: e, id: cid})
 	_, err := d.pub.SetBalance(ctx, id, b)
 	if err == nil {
-		d.truth.recordAccount(id, change[authz.AccountEntry]{from: from, ack: time.Now(), entry: e})
+		d.truth.ackAccount(id, cid)
 		d.count(true)
 		return nil
 	}
-	d.truth.recordAccount(id, change[authz.AccountEntry]{from: from, entry: e})
 	d.count(false)
 	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // even when ctx ended
 	defer cancel()
