@@ -92,9 +92,12 @@ func (c *Config) setDefaults() error {
 type Store struct {
 	keys     *table[authz.KeyHash, authz.KeyEntry]
 	accounts *table[string, authz.AccountEntry]
-	loader   Loader
-	stop     chan struct{}
-	done     chan struct{}
+	// loadKey and loadAccount are the Loader's methods, bound once: a
+	// method value built per call would allocate on every read.
+	loadKey     func(context.Context, authz.KeyHash) (authz.KeyEntry, error)
+	loadAccount func(context.Context, string) (authz.AccountEntry, error)
+	stop        chan struct{}
+	done        chan struct{}
 }
 
 // New returns a Store and starts its janitor. Call Close when done.
@@ -123,7 +126,8 @@ func New(cfg Config) (*Store, error) {
 		keys.close()
 		return nil, err
 	}
-	s := &Store{keys: keys, accounts: accounts, loader: cfg.Loader, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{keys: keys, accounts: accounts, loadKey: cfg.Loader.LoadKey, loadAccount: cfg.Loader.LoadAccount,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go s.janitor(cfg.RecentWindow / 4)
 	return s, nil
 }
@@ -149,12 +153,12 @@ func uint64FromHash(h authz.KeyHash) uint64 {
 // failed load it returns an Unreadable entry and the error; the failure is
 // not cached.
 func (s *Store) Key(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	return s.keys.get(ctx, h, s.loader.LoadKey)
+	return s.keys.get(ctx, h, s.loadKey)
 }
 
 // Account returns the state of the account id, loading it on a miss.
 func (s *Store) Account(ctx context.Context, id string) (authz.AccountEntry, error) {
-	return s.accounts.get(ctx, id, s.loader.LoadAccount)
+	return s.accounts.get(ctx, id, s.loadAccount)
 }
 
 // ApplyKey records a change of the key with hash h, as seen by the watch.

@@ -16,6 +16,7 @@ var _ authv3.AuthorizationServer = (*Server)(nil)
 type Server struct {
 	engine *Engine
 	log    *slog.Logger
+	ok     *okAnswers
 }
 
 // NewServer returns a Server answering from engine. A nil logger discards.
@@ -26,13 +27,14 @@ func NewServer(engine *Engine, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{engine: engine, log: log}, nil
+	return &Server{engine: engine, log: log, ok: newOKAnswers()}, nil
 }
 
 // Check answers one authorization request. It never returns an error: every
 // outcome, including a malformed request and a state that cannot be read, is
 // a CheckResponse with an explicit status, so that Envoy's failure_mode_allow
-// never comes into play.
+// never comes into play. Responses may be shared between calls: callers must
+// not modify them.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r, known := requestFromCheck(req)
 	if !known {
@@ -42,7 +44,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	res := s.engine.Authorize(ctx, r)
 	s.logResult(ctx, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
 	if res.Allowed() {
-		return okResponse(&res), nil
+		return s.ok.response(&res), nil
 	}
 	return deniedResponse(res.Code, res.Surface), nil
 }

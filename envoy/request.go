@@ -19,8 +19,14 @@ func requestFromCheck(req *authv3.CheckRequest) (authz.Request, bool) {
 	if hm := http.GetHeaderMap().GetHeaders(); len(hm) > 0 {
 		// Envoy fills header_map instead of headers with encode_raw_headers,
 		// one entry per header line.
+		// Only the credential headers' values are converted to strings.
 		for _, h := range hm {
-			r.APIKeys, r.Authorizations = appendCredential(r.APIKeys, r.Authorizations, h.GetKey(), headerValue(h.GetValue(), h.GetRawValue()))
+			switch h.GetKey() {
+			case authz.HeaderAPIKey:
+				r.APIKeys = append(r.APIKeys, headerValue(h.GetValue(), h.GetRawValue()))
+			case authz.HeaderAuthorization:
+				r.Authorizations = append(r.Authorizations, headerValue(h.GetValue(), h.GetRawValue()))
+			}
 		}
 		return r, known
 	}
@@ -32,16 +38,6 @@ func requestFromCheck(req *authv3.CheckRequest) (authz.Request, bool) {
 		r.Authorizations = []string{v}
 	}
 	return r, known
-}
-
-func appendCredential(keys, auths []string, name, value string) ([]string, []string) {
-	switch name {
-	case authz.HeaderAPIKey:
-		keys = append(keys, value)
-	case authz.HeaderAuthorization:
-		auths = append(auths, value)
-	}
-	return keys, auths
 }
 
 func headerValue(value string, raw []byte) string {

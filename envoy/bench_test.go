@@ -1,0 +1,180 @@
+package envoy_test
+
+import (
+	"context"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/cache"
+	"github.com/footstep/authz/envoy"
+)
+
+// benchLoader answers cache misses from the fuzz tests' fixed states, so that
+// the benchmarks read through a real cache.Store.
+type benchLoader struct{ states *checkStates }
+
+func (l benchLoader) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+	return l.states.Key(ctx, h)
+}
+
+func (l benchLoader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
+	return l.states.Account(ctx, id)
+}
+
+func newBenchServer(b *testing.B) *envoy.Server {
+	b.Helper()
+	store, err := cache.New(cache.Config{Loader: benchLoader{newCheckStates()}, MaxBytes: 8 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(store.Close)
+	engine, err := envoy.NewEngine(envoy.EngineConfig{States: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := envoy.NewServer(engine, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv
+}
+
+// benchRequest is a CheckRequest as Envoy sends it: a handful of ordinary
+// headers besides the credential.
+func benchRequest(surface, path string, creds map[string]string) *authv3.CheckRequest {
+	headers := map[string]string{
+		":authority": "api.footstep.example", ":method": "POST", ":path": path, ":scheme": "https",
+		"accept": "application/json", "content-type": "application/json", "user-agent": "bench/1.0",
+		"x-request-id": "6b1c1f2e-0d1c-4a7e-9a51-3f1f7d1e2a10", "x-forwarded-proto": "https",
+	}
+	for k, v := range creds {
+		headers[k] = v
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		ContextExtensions: map[string]string{"surface": surface},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: "6b1c1f2e", Method: "POST", Path: path, Host: "api.footstep.example", Headers: headers,
+		}},
+	}}
+}
+
+// rawHeaderRequest is the same request with encode_raw_headers: header_map.
+func rawHeaderRequest(path, apiKey string) *authv3.CheckRequest {
+	req := benchRequest("api", path, nil)
+	http := req.Attributes.Request.Http
+	http.HeaderMap = &corev3.HeaderMap{}
+	for k, v := range http.Headers {
+		http.HeaderMap.Headers = append(http.HeaderMap.Headers, &corev3.HeaderValue{Key: k, RawValue: []byte(v)})
+	}
+	http.HeaderMap.Headers = append(http.HeaderMap.Headers, &corev3.HeaderValue{Key: authz.HeaderAPIKey, RawValue: []byte(apiKey)})
+	http.Headers = nil
+	return req
+}
+
+var benchCases = []struct {
+	name string
+	req  *authv3.CheckRequest
+	want authz.Code
+}{
+	{"ok", benchRequest("api", "/v1/chat", map[string]string{"x-api-key": fuzzActive}), authz.CodeOK},
+	{"ok_mcp_bearer", benchRequest("mcp", "/mcp", map[string]string{"authorization": "Bearer " + fuzzActive}), authz.CodeOK},
+	{"ok_header_map", rawHeaderRequest("/v1/chat", fuzzActive), authz.CodeOK},
+	{"key_in_query", benchRequest("api", "/v1/chat?api_key="+fuzzActive, nil), authz.CodeKeyInQuery},
+	{"invalid_key_format", benchRequest("api", "/v1/chat", map[string]string{"x-api-key": "nope"}), authz.CodeInvalidKeyFormat},
+	{"invalid_api_key", benchRequest("api", "/v1/chat", map[string]string{"x-api-key": "sk_live_unknown"}), authz.CodeInvalidAPIKey},
+	{"key_revoked", benchRequest("api", "/v1/chat", map[string]string{"x-api-key": fuzzRevoked}), authz.CodeKeyRevoked},
+	{"key_suspended", benchRequest("api", "/v1/chat", map[string]string{"x-api-key": fuzzSuspended}), authz.CodeKeySuspended},
+	{"insufficient_balance", benchRequest("api", "/v1/chat", map[string]string{"x-api-key": fuzzBroke}), authz.CodeInsufficientBalance},
+	{"authz_unavailable", benchRequest("api", "/v1/chat", map[string]string{"x-api-key": fuzzUnread}), authz.CodeUnavailable},
+}
+
+// checkCode returns the code a response answers with, for the warm-up check.
+func checkCode(tb testing.TB, resp *authv3.CheckResponse) string {
+	tb.Helper()
+	if resp.GetOkResponse() != nil {
+		if len(resp.GetOkResponse().GetHeaders()) > 0 && resp.GetOkResponse().GetHeaders()[0].GetHeader().GetKey() == envoy.HeaderShadow {
+			return "shadow"
+		}
+		return authz.CodeOK.String()
+	}
+	return resp.GetStatus().GetMessage()
+}
+
+// BenchmarkCheck is the whole Check handler on a cache hit (after one warm-up
+// call that fills the cache), for an allowed key and for each denial.
+func BenchmarkCheck(b *testing.B) {
+	ctx := context.Background()
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := newBenchServer(b)
+			warmCheck(b, srv, bc.req, bc.want)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := srv.Check(ctx, bc.req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCheckParallel runs the allowed case from every P at once, to show
+// contention in the cache and the response building.
+func BenchmarkCheckParallel(b *testing.B) {
+	ctx := context.Background()
+	srv := newBenchServer(b)
+	req := benchCases[0].req
+	warmCheck(b, srv, req, authz.CodeOK)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := srv.Check(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCheckMarshal adds what gRPC does around the handler: decode the
+// request and encode the response.
+func BenchmarkCheckMarshal(b *testing.B) {
+	ctx := context.Background()
+	srv := newBenchServer(b)
+	wire, err := proto.Marshal(benchCases[0].req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	warmCheck(b, srv, benchCases[0].req, authz.CodeOK)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		var req authv3.CheckRequest
+		if err := proto.Unmarshal(wire, &req); err != nil {
+			b.Fatal(err)
+		}
+		resp, _ := srv.Check(ctx, &req)
+		if _, err := proto.Marshal(resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// warmCheck fills the cache, waits until ristretto holds the entries and
+// checks that the request gets the expected answer.
+func warmCheck(b *testing.B, srv *envoy.Server, req *authv3.CheckRequest, want authz.Code) {
+	b.Helper()
+	var resp *authv3.CheckResponse
+	for range 100 { // ristretto admits Sets asynchronously: repeat until hits
+		resp, _ = srv.Check(context.Background(), req)
+	}
+	if got := checkCode(b, resp); got != want.String() {
+		b.Fatalf("Check = %s; want %s", got, want)
+	}
+}
