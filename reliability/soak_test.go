@@ -87,8 +87,8 @@ func rssKiB(t *testing.T) int64 {
 // soakStats counts what the checkers saw.
 type soakStats struct {
 	checks, allowed, unavailable, errs, violations atomic.Int64
-	mu                                              sync.Mutex
-	examples                                        []string
+	mu                                             sync.Mutex
+	examples                                       []string
 }
 
 func (s *soakStats) violation(msg string) {
