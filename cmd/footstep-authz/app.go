@@ -49,14 +49,14 @@ type testHooks struct {
 
 // start connects to NATS, binds every listener and starts serving. What it
 // started is stopped again when it fails.
-func start(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, addrs: map[string]net.Addr{}, serveErr: make(chan error, 3), healthDone: make(chan struct{})}
+func start(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, addrs: map[string]net.Addr{}, serveErr: make(chan error, 3), healthDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.stop()
 		}
 	}()
-	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy})
+	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy, Version: version()})
 	if cfg.TLSCert != "" {
 		if a.tls, err = newCertFiles(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, log); err != nil {
 			return nil, err
@@ -136,7 +136,7 @@ func (a *app) listen(engine *envoy.Engine) error {
 		return err
 	}
 	if a.cfg.HTTPAddr != "" {
-		a.http = &http.Server{Handler: envoy.NewHTTPHandler(engine, a.log), ReadHeaderTimeout: 5 * time.Second}
+		a.http = &http.Server{Handler: envoy.NewHTTPHandler(engine, a.log, envoy.WithPathPrefix(a.cfg.HTTPPathPrefix)), ReadHeaderTimeout: 5 * time.Second}
 		serve := a.http.Serve
 		if a.tls != nil {
 			a.http.TLSConfig = a.tls.serverConfig(httpProtos)
@@ -182,5 +182,6 @@ func (a *app) wait(ctx context.Context) error {
 		a.log.Error("stopping: a server failed", "error", err)
 	}
 	a.stop()
+	a.log.Info("stopped")
 	return err
 }

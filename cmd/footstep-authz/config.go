@@ -47,6 +47,7 @@ const (
 type config struct {
 	GRPCAddr         string
 	HTTPAddr         string
+	HTTPPathPrefix   string
 	AdminAddr        string
 	NATSURL          string
 	EmbeddedNATSAddr string
@@ -76,11 +77,7 @@ type config struct {
 // not given on the command line. For --help it writes the usage to usage and
 // returns flag.ErrHelp. Every error is one line.
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*config, error) {
-	c := &config{
-		CacheSize: cache.DefaultMaxBytes, LogLevel: slog.LevelInfo,
-		NegativeTTL: cache.DefaultNegativeTTL, LookupTimeout: cache.DefaultLoadTimeout,
-		ShutdownTimeout: defaultShutdownTimeout, MaxStaleness: defaultMaxStaleness,
-	}
+	c := defaultConfig()
 	fs := c.flagSet()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -104,12 +101,25 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 	return c, c.validate()
 }
 
+// defaultConfig returns the defaults of the fields that flag.Var flags set;
+// flagSet sets the others.
+func defaultConfig() *config {
+	return &config{
+		CacheSize: cache.DefaultMaxBytes, LogLevel: slog.LevelInfo,
+		NegativeTTL: cache.DefaultNegativeTTL, LookupTimeout: cache.DefaultLoadTimeout,
+		ShutdownTimeout: defaultShutdownTimeout, MaxStaleness: defaultMaxStaleness,
+	}
+}
+
+// flagSet binds every flag to a field of c; the field's value before is the
+// default of a flag.Var flag.
 func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("footstep-authz", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned in one line; --help is printed by parseConfig
 	fs.Usage = func() {}
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "listen address of the ext_authz v3 gRPC service and grpc.health.v1")
 	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "listen address of the HTTP authorization service; empty turns it off")
+	fs.StringVar(&c.HTTPPathPrefix, "http-path-prefix", "", "path prefix stripped from the HTTP service's request path before it is read as the original request: set it to Envoy http_service's path_prefix")
 	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, "listen address of /metrics, /healthz and /readyz (plain HTTP: keep it on a private network)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URLs, comma-separated; empty starts an embedded NATS server with JetStream")
 	fs.StringVar(&c.EmbeddedNATSAddr, "embedded-nats-addr", defaultEmbeddedNATSAddr, "listen address of the embedded NATS server")

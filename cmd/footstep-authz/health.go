@@ -18,9 +18,8 @@ const healthInterval = 250 * time.Millisecond
 var healthServices = []string{"", authv3.Authorization_ServiceDesc.ServiceName}
 
 // ready reports whether this replica should receive requests: the first full
-// sync with the bucket is done, the staleness policy does not forbid it, and
-// it is not stopping. A lost watch alone keeps it ready for --max-staleness,
-// so that a NATS blip does not take every replica out of rotation at once.
+// sync with the bucket is done, it is not stopping, and the watch is live
+// (with --stale-policy deny; see staleness for the grace and for serve).
 func (a *app) ready() bool {
 	return !a.stopping.Load() && a.nats.initialSynced() && !a.staleness.blocksReadiness()
 }
@@ -32,8 +31,11 @@ func (a *app) notReadyReason() string {
 		return "stopping"
 	case !a.nats.initialSynced():
 		return "first sync with the key-value bucket not complete"
+	case a.staleness.Stale():
+		return fmt.Sprintf("key states stale: cut off from NATS for %s, beyond --max-staleness %s; answering 503 (--stale-policy deny)",
+			a.staleness.Age().Round(time.Second), a.cfg.MaxStaleness)
 	default:
-		return fmt.Sprintf("key states stale: cut off from NATS for %s (--max-staleness %s, --stale-policy deny)",
+		return fmt.Sprintf("key-value watch lost for %s; serving cached key states until --max-staleness %s (--stale-policy deny)",
 			a.staleness.Age().Round(time.Second), a.cfg.MaxStaleness)
 	}
 }

@@ -133,8 +133,12 @@ func (n *natsLink) close() {
 		n.stopWatch()
 		<-n.watchDone
 	}
-	if n.conn != nil {
-		n.conn.Close()
+	switch {
+	case n.conn == nil:
+	case n.conn.Connected():
+		n.conn.Close() // drain: finish what is in flight
+	default:
+		n.conn.NATS().Close() // nothing to drain to; do not wait out the drain timeout
 	}
 	if n.embedded != nil {
 		n.embedded.Shutdown()

@@ -5,11 +5,21 @@ import (
 	"time"
 )
 
+// readinessGrace is how long a lost watch may stay lost before policy deny
+// reports not ready, so that a NATS reconnect (a rolling restart of the NATS
+// cluster) does not flap readiness.
+const readinessGrace = 2 * time.Second
+
 // staleness applies the staleness policy. Cached states are trusted while
 // the watch is live, and for max after it was last live; past that they are
-// stale, and either every lookup answers 503 (policy deny: Fresh is false
-// and the process reports not ready) or they are served anyway (policy
-// serve: the footstep_authz_stale alarm is raised, readiness is kept).
+// stale (the footstep_authz_stale alarm). Policy deny then answers 503 to
+// every lookup (Fresh is false); policy serve keeps answering from them.
+//
+// Readiness: with deny, the process reports not ready once the watch has
+// been lost for readinessGrace (or max, if shorter), so that traffic moves
+// to replicas that are live; requests that still arrive get cached states
+// until max, then 503. With serve, readiness is kept through the outage:
+// taking every replica out of rotation would defeat the policy.
 //
 // Before the first full sync, a connected watch counts as live: lookups then
 // go to the bucket, which is fresh. update runs on the health loop; Fresh
@@ -57,4 +67,6 @@ func (s *staleness) Age() time.Duration {
 
 // blocksReadiness reports whether the policy takes the process out of
 // rotation now.
-func (s *staleness) blocksReadiness() bool { return !s.serve && s.stale.Load() }
+func (s *staleness) blocksReadiness() bool {
+	return !s.serve && s.Age() > min(readinessGrace, s.max)
+}

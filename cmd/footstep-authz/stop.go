@@ -33,5 +33,4 @@ func (a *app) stop() {
 	if a.store != nil {
 		a.store.Close()
 	}
-	a.log.Info("stopped")
 }

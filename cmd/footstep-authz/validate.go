@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 
+	"github.com/footstep/authz/envoy"
 	"github.com/footstep/authz/events"
 )
 
@@ -44,6 +46,8 @@ func (c *config) validateLimits() error {
 		return fmt.Errorf("--kv-replicas %d: want 1 to 5", c.KVReplicas)
 	case c.NegativeTTL <= 0 || c.LookupTimeout <= 0 || c.ShutdownTimeout <= 0:
 		return errors.New("--negative-ttl, --lookup-timeout and --shutdown-timeout must be positive")
+	case envoy.CheckPathPrefix(c.HTTPPathPrefix) != nil:
+		return fmt.Errorf("--http-path-prefix %q: %w", c.HTTPPathPrefix, envoy.CheckPathPrefix(c.HTTPPathPrefix))
 	case c.MaxStaleness < minMaxStaleness:
 		return fmt.Errorf("--max-staleness %s: want at least %s", c.MaxStaleness, minMaxStaleness)
 	}
@@ -86,6 +90,11 @@ func (c *config) validateFiles() error {
 			return fmt.Errorf("--%s: %w", f.name, err)
 		}
 		fh.Close()
+	}
+	if c.TLSCert != "" {
+		if _, err := newCertFiles(c.TLSCert, c.TLSKey, c.TLSClientCA, slog.New(slog.DiscardHandler)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

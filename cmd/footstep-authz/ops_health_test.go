@@ -1,0 +1,86 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/footstep/authz/authz"
+)
+
+// TestHealthAndStalenessDeny: with --stale-policy deny, losing NATS turns
+// health NOT_SERVING and /readyz 503, cached keys are still answered until
+// --max-staleness, then every lookup is 503 authz_unavailable; NATS coming
+// back restores it all.
+func TestHealthAndStalenessDeny(t *testing.T) {
+	n := startNATS(t)
+	s := startOps(t, testHooks{}, "--nats-url", n.url(), "--max-staleness", "3s", "--stale-policy", "deny")
+	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
+	readyz := "http://" + s.addr("admin-addr") + "/readyz"
+	s.put(t, "sk_live_health_1", "key_h1", "acct_h", "5.00", authz.StateActive)
+	waitFor(t, "key allowed", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_health_1", ""); return c == 200 })
+	if got := healthOf(conn); got != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health with NATS = %v; want SERVING", got)
+	}
+
+	n.stop()
+	if c, _, err := checkCode(t, conn, "sk_live_health_1", ""); c != 200 {
+		t.Errorf("cached key just after NATS left = %d, %v; want 200 until --max-staleness", c, err)
+	}
+	waitFor(t, "NOT_SERVING without NATS", 10*time.Second, func() bool { return healthOf(conn) == healthpb.HealthCheckResponse_NOT_SERVING })
+	if got := getStatus(readyz); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz without NATS = %d; want 503", got)
+	}
+	if v := metricValue(scrapeMetrics(t, s), "footstep_authz_nats_connected"); v != "0" {
+		t.Errorf("nats_connected without NATS = %q; want 0", v)
+	}
+	waitFor(t, "stale", 10*time.Second, s.app.staleness.Stale)
+	if c, _, err := checkCode(t, conn, "sk_live_health_1", ""); c != 503 {
+		t.Errorf("cached key past --max-staleness = %d, %v; want 503", c, err)
+	}
+	if v := metricValue(scrapeMetrics(t, s), "footstep_authz_stale"); v != "1" {
+		t.Errorf("footstep_authz_stale past --max-staleness = %q; want 1", v)
+	}
+
+	n.start()
+	waitFor(t, "SERVING after NATS returns", 20*time.Second, func() bool { return healthOf(conn) == healthpb.HealthCheckResponse_SERVING })
+	if got := getStatus(readyz); got != http.StatusOK {
+		t.Errorf("/readyz after NATS returned = %d; want 200", got)
+	}
+	waitFor(t, "key allowed again", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_health_1", ""); return c == 200 })
+	if v := metricValue(scrapeMetrics(t, s), "footstep_authz_stale"); v != "0" {
+		t.Errorf("footstep_authz_stale after NATS returned = %q; want 0", v)
+	}
+}
+
+// TestStalenessServe: with --stale-policy serve, cached states are served
+// past --max-staleness, the alarm is raised, and readiness is kept.
+func TestStalenessServe(t *testing.T) {
+	n := startNATS(t)
+	s := startOps(t, testHooks{}, "--nats-url", n.url(), "--max-staleness", "1s", "--stale-policy", "serve")
+	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
+	s.put(t, "sk_live_serve_1", "key_s1", "acct_s", "5.00", authz.StateActive)
+	waitFor(t, "key allowed", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_serve_1", ""); return c == 200 })
+
+	n.stop()
+	waitFor(t, "stale alarm", 10*time.Second, func() bool {
+		return metricValue(scrapeMetrics(t, s), "footstep_authz_stale") == "1"
+	})
+	if c, _, err := checkCode(t, conn, "sk_live_serve_1", ""); c != 200 {
+		t.Errorf("cached key past --max-staleness with serve = %d, %v; want 200", c, err)
+	}
+	if c, _, _ := checkCode(t, conn, "sk_live_serve_unknown", ""); c != 503 {
+		t.Errorf("uncached key without NATS = %d; want 503 (nothing to serve)", c)
+	}
+	if got := healthOf(conn); got != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health with serve past --max-staleness = %v; want SERVING", got)
+	}
+	if got := getStatus("http://" + s.addr("admin-addr") + "/readyz"); got != http.StatusOK {
+		t.Errorf("/readyz with serve past --max-staleness = %d; want 200", got)
+	}
+	if v := number(t, scrapeMetrics(t, s), "footstep_authz_staleness_seconds"); v < 1 {
+		t.Errorf("staleness_seconds = %v; want at least 1", v)
+	}
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// opsServer is a footstep-authz started in process on random ports.
+type opsServer struct {
+	app    *app
+	logs   *lockedBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// lockedBuffer is a log sink safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startOps starts footstep-authz with args after the test defaults (random
+// ports, an embedded NATS server in a temporary directory unless args name
+// --nats-url), and stops it at the end of the test.
+func startOps(tb testing.TB, hooks testHooks, args ...string) *opsServer {
+	tb.Helper()
+	all := append([]string{
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-nats-dir", tb.TempDir(), "--log-level", "debug",
+	}, args...)
+	cfg, err := parseConfig(all, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		tb.Fatalf("parseConfig(%q): %v", args, err)
+	}
+	cfg.hooks = hooks
+	s := &opsServer{logs: &lockedBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.app, err = start(ctx, cfg, newLogger(cfg, s.logs), io.Discard)
+	if err != nil {
+		cancel()
+		tb.Fatalf("start: %v", err)
+	}
+	go func() { s.done <- s.app.wait(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	waitFor(tb, "ready", 10*time.Second, s.app.ready)
+	return s
+}
+
+func (s *opsServer) addr(name string) string { return s.app.addrs[name].String() }
+
+// put writes a key and its account's balance.
+func (s *opsServer) put(tb testing.TB, key, keyID, account, balance string, state authz.KeyState) {
+	tb.Helper()
+	ctx := context.Background()
+	b, err := authz.ParseBalance(balance)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.app.nats.publisher.SetBalance(ctx, account, b); err != nil {
+		tb.Fatal(err)
+	}
+	rec := authz.KeyRecord{KeyID: keyID, AccountID: account, State: state}
+	if _, err := s.app.nats.publisher.PutKey(ctx, authz.APIKey(key).Hash(), rec); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dialGRPC returns a client of addr; tlsCfg nil means plaintext.
+func dialGRPC(tb testing.TB, addr string, tlsCfg *tls.Config) *grpc.ClientConn {
+	tb.Helper()
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// keyCheck is the CheckRequest Envoy sends for a request with key in x-api-key.
+func keyCheck(key string) *authv3.CheckRequest {
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: "req-ops", Method: "GET", Path: "/v1/things", Headers: map[string]string{"x-api-key": key},
+		}},
+	}}
+}
+
+// checkCode calls Check and returns the HTTP status it tells Envoy to
+// answer (200 to allow) and the value of header (from the OK headers or the
+// denial headers).
+func checkCode(tb testing.TB, conn *grpc.ClientConn, key, header string) (int, string, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, keyCheck(key))
+	if err != nil {
+		return 0, "", err
+	}
+	if ok := resp.GetOkResponse(); ok != nil {
+		for _, h := range ok.GetHeaders() {
+			if h.GetHeader().GetKey() == header {
+				return 200, h.GetHeader().GetValue(), nil
+			}
+		}
+		return 200, "", nil
+	}
+	d := resp.GetDeniedResponse()
+	for _, h := range d.GetHeaders() {
+		if h.GetHeader().GetKey() == header {
+			return int(d.GetStatus().GetCode()), h.GetHeader().GetValue(), nil
+		}
+	}
+	return int(d.GetStatus().GetCode()), "", nil
+}
+
+// healthOf returns the grpc.health.v1 status of the ext_authz service.
+func healthOf(conn *grpc.ClientConn) healthpb.HealthCheckResponse_ServingStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: authv3.Authorization_ServiceDesc.ServiceName})
+	if err != nil {
+		return healthpb.HealthCheckResponse_UNKNOWN
+	}
+	return resp.GetStatus()
+}
+
+// scrapeMetrics returns /metrics from the admin port.
+func scrapeMetrics(tb testing.TB, s *opsServer) string {
+	tb.Helper()
+	resp, err := http.Get("http://" + s.addr("admin-addr") + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET /metrics = %d: %s", resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// metricValue returns the value of series (name and labels as exposed) in a
+// scrape, or "" when absent.
+func metricValue(scrape, series string) string {
+	for line := range strings.SplitSeq(scrape, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// getStatus returns the status of GET url, or 0 when the request fails.
+func getStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// externalNATS is an embedded NATS server owned by a test, which the test
+// can stop and start again on the same port and store.
+type externalNATS struct {
+	tb   testing.TB
+	dir  string
+	addr string
+	srv  *events.Embedded
+}
+
+func startNATS(tb testing.TB) *externalNATS {
+	tb.Helper()
+	n := &externalNATS{tb: tb, dir: tb.TempDir(), addr: "127.0.0.1:0"}
+	n.start()
+	n.addr = n.srv.Addr()
+	tb.Cleanup(n.stop)
+	return n
+}
+
+func (n *externalNATS) url() string { return "nats://" + n.addr }
+
+func (n *externalNATS) start() {
+	n.tb.Helper()
+	srv, err := events.StartEmbedded(events.EmbeddedConfig{Addr: n.addr, Dir: n.dir})
+	if err != nil {
+		n.tb.Fatalf("start nats: %v", err)
+	}
+	n.srv = srv
+}
+
+func (n *externalNATS) stop() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv = nil
+	}
+}
+
+// testPKI is a CA and certificates it signs, written as PEM files.
+type testPKI struct {
+	tb   testing.TB
+	dir  string
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newPKI(tb testing.TB, name string) *testPKI {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p := &testPKI{tb: tb, dir: tb.TempDir(), cert: cert, key: key, pool: x509.NewCertPool()}
+	p.pool.AddCert(cert)
+	p.write(name+"-ca.pem", "CERTIFICATE", der)
+	return p
+}
+
+func (p *testPKI) caFile(name string) string { return filepath.Join(p.dir, name+"-ca.pem") }
+
+// issue signs a certificate for 127.0.0.1 (server) or a client, with
+// serial, and returns it as a tls.Certificate and as cert and key files.
+func (p *testPKI) issue(name string, serial int64, server bool) (tls.Certificate, string, string) {
+	p.tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	certFile := p.write(name+".pem", "CERTIFICATE", der)
+	keyFile := p.write(name+"-key.pem", "EC PRIVATE KEY", keyDER)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		p.tb.Fatal(err)
+	}
+	return pair, certFile, keyFile
+}
+
+func (p *testPKI) write(name, typ string, der []byte) string {
+	p.tb.Helper()
+	path := filepath.Join(p.dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		p.tb.Fatal(err)
+	}
+	return path
+}
