@@ -67,7 +67,15 @@ func (APIKey) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // Hash returns the SHA-256 of the whole key, the only form in which a key is
 // stored, published or logged.
-func (k APIKey) Hash() KeyHash { return sha256.Sum256([]byte(k)) }
+func (k APIKey) Hash() KeyHash {
+	// A plain []byte(k) allocates for keys over 32 bytes; every well-formed
+	// key fits this stack buffer.
+	var buf [len(KeyPrefix) + MaxKeySuffix]byte
+	if len(k) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], k)])
+	}
+	return sha256.Sum256([]byte(k))
+}
 
 // KeyHash is the SHA-256 of a whole API key.
 type KeyHash [sha256.Size]byte

@@ -15,6 +15,7 @@ type TableStats struct {
 	Misses       uint64 // reads that needed a load
 	Loads        uint64 // loads from the Loader, each attempt counted
 	LoadErrors   uint64 // loads that failed
+	Throttled    uint64 // misses not loaded because the lookup budget was spent (answered Unreadable)
 	StaleLoads   uint64 // loads that lost to a newer change applied meanwhile
 	Overruns     uint64 // loads retried because their shard forgot changes meanwhile
 	Applied      uint64 // changes applied from the watch
@@ -28,7 +29,7 @@ type TableStats struct {
 
 type counters struct {
 	hits, negativeHits, misses, loads, loadErrors, staleLoads, overruns atomic.Uint64
-	applied, staleChanges, forgets, resets, droppedSets                 atomic.Uint64
+	applied, staleChanges, forgets, resets, droppedSets, throttled      atomic.Uint64
 }
 
 func (c *counters) hit(absent bool) {
@@ -44,7 +45,7 @@ func (t *table[K, V]) stats() TableStats {
 	m := t.rc.Metrics
 	return TableStats{
 		Hits: c.hits.Load(), NegativeHits: c.negativeHits.Load(), Misses: c.misses.Load(),
-		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), StaleLoads: c.staleLoads.Load(),
+		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), Throttled: c.throttled.Load(), StaleLoads: c.staleLoads.Load(),
 		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
 		Forgets: c.forgets.Load(), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),
 		Rejected: m.SetsRejected(), Evicted: m.KeysEvicted(),

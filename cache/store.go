@@ -7,6 +7,8 @@ import (
 	"hash/maphash"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/footstep/authz/authz"
 )
 
@@ -56,6 +58,16 @@ type Config struct {
 	RecentWindow time.Duration
 	// LoadTimeout bounds one load from the Loader. Default 500 ms.
 	LoadTimeout time.Duration
+	// MaxLoadsPerSecond bounds the loads from the Loader, keys and accounts
+	// together, so that a client spraying unknown keys cannot flood the
+	// source of truth. A miss that finds the budget spent is not loaded and
+	// reads as Unreadable with ErrLoadBudget, which fails closed (503).
+	// Misses joining a load already in flight cost nothing. Zero (the
+	// default) means no bound.
+	MaxLoadsPerSecond float64
+	// LoadBurst is how many loads may start at once above the steady rate.
+	// Default: MaxLoadsPerSecond, at least 1.
+	LoadBurst int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 }
@@ -85,7 +97,21 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.MaxLoadsPerSecond < 0 || c.LoadBurst < 0 {
+		return errors.New("cache: the load budget and its burst must not be negative")
+	}
+	if c.MaxLoadsPerSecond > 0 && c.LoadBurst == 0 {
+		c.LoadBurst = max(1, int(c.MaxLoadsPerSecond))
+	}
 	return nil
+}
+
+// newBudget returns the shared limiter of loads, nil when unbounded.
+func (c *Config) newBudget() *rate.Limiter {
+	if c.MaxLoadsPerSecond == 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(c.MaxLoadsPerSecond), c.LoadBurst)
 }
 
 // Store is the in-memory state of keys and accounts.
@@ -107,8 +133,9 @@ func New(cfg Config) (*Store, error) {
 	}
 	items := cfg.MaxBytes / bytesPerEntry
 	seed := maphash.MakeSeed()
+	budget := cfg.newBudget()
 	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry]{
-		items: items - items/accountShare, recentCap: recentCap(items - items/accountShare), cfg: &cfg,
+		items: items - items/accountShare, recentCap: recentCap(items - items/accountShare), cfg: &cfg, budget: budget,
 		hash:     func(h authz.KeyHash) uint64 { return uint64FromHash(h) },
 		revision: func(e authz.KeyEntry) uint64 { return e.Revision },
 		absent:   func(e authz.KeyEntry) bool { return e.Presence == authz.Absent },
@@ -117,7 +144,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	accounts, err := newTable(tableConfig[string, authz.AccountEntry]{
-		items: items / accountShare, recentCap: recentCap(items / accountShare), cfg: &cfg,
+		items: items / accountShare, recentCap: recentCap(items / accountShare), cfg: &cfg, budget: budget,
 		hash:     func(id string) uint64 { return maphash.String(seed, id) },
 		revision: func(e authz.AccountEntry) uint64 { return e.Revision },
 		absent:   func(e authz.AccountEntry) bool { return e.Presence == authz.Absent },

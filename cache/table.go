@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/time/rate"
 )
 
 // shardCount spreads the locks that serialize fills against changes.
@@ -18,6 +19,7 @@ type tableConfig[K comparable, V any] struct {
 	items     int64
 	recentCap int // most recent changes kept per shard
 	cfg       *Config
+	budget    *rate.Limiter // shared by both tables; nil when loads are unbounded
 	hash      func(K) uint64
 	revision  func(V) uint64
 	absent    func(V) bool
@@ -148,6 +150,12 @@ func (t *table[K, V]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V],
 	}
 	c, ok := sh.inflight[k]
 	if !ok {
+		if t.budget != nil && !t.budget.Allow() {
+			sh.mu.Unlock()
+			t.counts.throttled.Add(1)
+			var zero V
+			return zero, ErrLoadBudget
+		}
 		c = &call[V]{done: make(chan struct{})}
 		sh.inflight[k] = c
 		go t.load(k, hk, sh, c, load)
@@ -161,6 +169,10 @@ func (t *table[K, V]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V],
 		return zero, fmt.Errorf("wait for load: %w", ctx.Err())
 	}
 }
+
+// ErrLoadBudget is returned for a miss that found Config.MaxLoadsPerSecond
+// spent: the state was not read, so the request fails closed.
+var ErrLoadBudget = errors.New("cache: key-value lookup budget exhausted; state not read")
 
 // maxLoadAttempts bounds the reloads of a key whose shard forgot its recent
 // changes while a load was in flight.

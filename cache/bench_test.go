@@ -1,0 +1,210 @@
+package cache
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/footstep/authz/authz"
+)
+
+// benchLoader answers every key as active, with ids of realistic length, and
+// never blocks.
+type benchLoader struct{}
+
+func (benchLoader) LoadKey(_ context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+	n := binary.BigEndian.Uint64(h[:8])
+	return authz.KeyEntry{Revision: n%1000 + 1, Presence: authz.Present, Record: authz.KeyRecord{
+		KeyID: "key_" + strconv.FormatUint(n%1e12, 36), AccountID: "acct_" + strconv.FormatUint(n%1e6, 36), State: authz.StateActive,
+	}}, nil
+}
+
+func (benchLoader) LoadAccount(context.Context, string) (authz.AccountEntry, error) {
+	b, _ := authz.ParseBalance("12.50")
+	return authz.AccountEntry{Revision: 1, Presence: authz.Present, Account: authz.Account{Balance: b}}, nil
+}
+
+func newBenchStore(b *testing.B, maxBytes int64) *Store {
+	b.Helper()
+	s, err := New(Config{Loader: benchLoader{}, MaxBytes: maxBytes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	return s
+}
+
+func benchHash(i int) authz.KeyHash {
+	return authz.APIKey(fmt.Sprintf("sk_live_bench_%032d", i)).Hash()
+}
+
+// BenchmarkStoreHit is one key lookup answered from ristretto.
+func BenchmarkStoreHit(b *testing.B) {
+	s := newBenchStore(b, 8<<20)
+	ctx := context.Background()
+	h := benchHash(1)
+	warm(b, s, h)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Key(ctx, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStoreHitParallel is the same from every P, over 1024 hot keys.
+func BenchmarkStoreHitParallel(b *testing.B) {
+	s := newBenchStore(b, 8<<20)
+	ctx := context.Background()
+	hashes := make([]authz.KeyHash, 1024)
+	for i := range hashes {
+		hashes[i] = benchHash(i)
+		warm(b, s, hashes[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.Key(ctx, hashes[i%len(hashes)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkStoreMissFill is a miss filled from an instant Loader: the cost
+// of the fill machinery itself (a load goroutine, the shard lock, the Set).
+func BenchmarkStoreMissFill(b *testing.B) {
+	s := newBenchStore(b, 64<<20)
+	ctx := context.Background()
+	hashes := make([]authz.KeyHash, b.N)
+	for i := range hashes {
+		hashes[i] = benchHash(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Key(ctx, hashes[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// warm loads h and waits until ristretto holds it.
+func warm(b *testing.B, s *Store, h authz.KeyHash) {
+	b.Helper()
+	for range 10 {
+		if _, err := s.Key(context.Background(), h); err != nil {
+			b.Fatal(err)
+		}
+		s.keys.rc.Wait()
+	}
+}
+
+// benchKeys is how many keys the memory benchmarks cache: set
+// FOOTSTEP_BENCH_KEYS=1000000 for the figure of record; the default keeps
+// the benchmarks quick.
+func benchKeys(b *testing.B) int {
+	if v := os.Getenv("FOOTSTEP_BENCH_KEYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("FOOTSTEP_BENCH_KEYS=%q: want a positive number", v)
+		}
+		return n
+	}
+	return 20000
+}
+
+// fill reads n distinct keys through s, waiting for ristretto every so
+// often so that Sets are not dropped for a full buffer.
+func fill(b *testing.B, s *Store, from, n int) {
+	b.Helper()
+	ctx := context.Background()
+	for i := from; i < from+n; i++ {
+		if _, err := s.Key(ctx, benchHash(i)); err != nil {
+			b.Fatal(err)
+		}
+		if i%1000 == 999 {
+			s.keys.rc.Wait()
+		}
+	}
+	s.keys.rc.Wait()
+}
+
+// memory returns the heap in use and the resident set, after a collection.
+func memory() (heap, rss uint64) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse, residentBytes()
+}
+
+// residentBytes reads the resident set size of this process, 0 where
+// /proc is not there.
+func residentBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// BenchmarkStoreMemory caches FOOTSTEP_BENCH_KEYS keys in a store sized for
+// them and reports the heap and resident bytes each one costs, counters and
+// ristretto bookkeeping included.
+func BenchmarkStoreMemory(b *testing.B) {
+	n := benchKeys(b)
+	for b.Loop() {
+		heap0, rss0 := memory()
+		s, err := New(Config{Loader: benchLoader{}, MaxBytes: int64(n) * bytesPerEntry * accountShare / (accountShare - 1) * 11 / 10})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fill(b, s, 0, n)
+		heap1, rss1 := memory()
+		st := s.Stats().Keys
+		cached := st.Loads - st.Evicted - st.Rejected - st.DroppedSets
+		b.ReportMetric(float64(heap1-heap0)/float64(cached), "heap-B/key")
+		b.ReportMetric(float64(rss1-rss0)/float64(cached), "rss-B/key")
+		b.ReportMetric(float64(cached), "keys")
+		s.Close()
+	}
+}
+
+// BenchmarkStoreMemoryBound shows that the memory budget, not the number of
+// keys read, bounds the cache: a 4 MiB store reads one budget's worth of
+// keys, then four times as many, and reports the heap after each.
+func BenchmarkStoreMemoryBound(b *testing.B) {
+	const budget = minBytes * 4
+	capacity := budget / bytesPerEntry
+	for b.Loop() {
+		heap0, _ := memory()
+		s, err := New(Config{Loader: benchLoader{}, MaxBytes: budget})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fill(b, s, 0, capacity)
+		heap1, _ := memory()
+		fill(b, s, capacity, 3*capacity)
+		heap4, _ := memory()
+		b.ReportMetric(float64(heap1-heap0)/(1<<20), "heap-MiB@1x")
+		b.ReportMetric(float64(heap4-heap0)/(1<<20), "heap-MiB@4x")
+		b.ReportMetric(float64(s.Stats().Keys.Evicted), "evicted")
+		s.Close()
+	}
+}
