@@ -23,6 +23,7 @@ var cacheCounters = []cacheCounter{
 	{"misses_total", "Reads that needed a key-value lookup.", func(s cache.TableStats) uint64 { return s.Misses }},
 	{"loads_total", "Key-value lookups made by the cache, each attempt counted.", func(s cache.TableStats) uint64 { return s.Loads }},
 	{"load_errors_total", "Key-value lookups that failed.", func(s cache.TableStats) uint64 { return s.LoadErrors }},
+	{"throttled_total", "Misses not loaded because the lookup budget was spent; answered 503.", func(s cache.TableStats) uint64 { return s.Throttled }},
 	{"stale_loads_total", "Lookups discarded because a newer change was applied meanwhile.", func(s cache.TableStats) uint64 { return s.StaleLoads }},
 	{"overruns_total", "Lookups retried because their shard forgot changes meanwhile.", func(s cache.TableStats) uint64 { return s.Overruns }},
 	{"changes_applied_total", "Changes from the watch applied to the cache, initial replay included.", func(s cache.TableStats) uint64 { return s.Applied }},
