@@ -25,6 +25,8 @@ commands:
   account set-balance --account ACCOUNT --balance 12.50
   account get --account ACCOUNT
   watch                                   print each change as one JSON line
+  import --file FILE [--start-line N]     load keys and balances from JSON Lines (- reads stdin)
+  export [--file FILE]                    write every key and balance as JSON Lines
 
 --key - reads the key from the first line of standard input.
 
@@ -74,6 +76,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.account(ctx, rest[1:])
 	case "watch":
 		return env.watch(ctx, rest[1:])
+	case "import":
+		return env.importKeys(ctx, rest[1:])
+	case "export":
+		return env.exportRecords(ctx, rest[1:])
 	case "help":
 		_, err := io.WriteString(stdout, usage)
 		return err

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/footstep/authz/events"
+)
+
+// exportRecords writes every key and account record of the bucket in the
+// import format: keys by hash, then accounts by id. Unreadable records are
+// reported on stderr and skipped, and make the command fail at the end.
+func (e *cmdEnv) exportRecords(ctx context.Context, args []string) error {
+	var file string
+	fs := newFlagSet("export")
+	fs.StringVar(&file, "file", "", "write to this file (atomically) instead of standard output")
+	if err := e.parse(fs, args); err != nil || helpAsked(args) {
+		return err
+	}
+	conn, kv, err := e.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	recs, bad, err := readBucket(ctx, kv, e.stderr)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if file == "" {
+		err = writeRecords(e.stdout, recs)
+	} else {
+		err = writeFileAtomic(file, func(w io.Writer) error { return writeRecords(w, recs) })
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if bad > 0 {
+		return fmt.Errorf("export: %d unreadable records skipped (named above); %d records written", bad, len(recs))
+	}
+	return nil
+}
+
+// readBucket reads the latest value of every record, in sorted order.
+func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([]record, int, error) {
+	kw, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, 0, fmt.Errorf("watch bucket %s: %w", kv.Bucket(), err)
+	}
+	defer kw.Stop()
+	var recs []record
+	bad := 0
+	for {
+		var entry jetstream.KeyValueEntry
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case e, ok := <-kw.Updates():
+			if !ok {
+				return nil, 0, errors.New("watch closed before the end of the bucket")
+			}
+			entry = e
+		}
+		if entry == nil { // every record delivered
+			break
+		}
+		rec, err := decodeEntry(entry)
+		if err != nil {
+			fmt.Fprintf(stderr, "footstepctl: export: %s: %v\n", clip(entry.Key()), err)
+			bad++
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	slices.SortFunc(recs, compareRecords)
+	return recs, bad, nil
+}
+
+func decodeEntry(e jetstream.KeyValueEntry) (record, error) {
+	k := events.ParseKVKey(e.Key())
+	switch k.Kind {
+	case events.KindKey:
+		rec, err := events.DecodeKey(e.Value())
+		return record{isKey: true, hash: k.Hash, key: rec}, err
+	case events.KindAccount:
+		acct, err := events.DecodeAccount(e.Value())
+		return record{account: k.AccountID, balance: acct.Balance}, err
+	}
+	return record{}, errors.New("not a key or account record")
+}
+
+// compareRecords orders keys (by hash) before accounts (by id).
+func compareRecords(a, b record) int {
+	if a.isKey != b.isKey {
+		if a.isKey {
+			return -1
+		}
+		return 1
+	}
+	if a.isKey {
+		return cmp.Compare(a.hash.String(), b.hash.String())
+	}
+	return cmp.Compare(a.account, b.account)
+}
+
+func writeRecords(w io.Writer, recs []record) error {
+	bw := bufio.NewWriter(w)
+	for _, r := range recs {
+		if err := writeLine(bw, r); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// writeFileAtomic writes name through a temporary file in the same
+// directory, renamed over name only when everything was written.
+func writeFileAtomic(name string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, nothing to remove
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}

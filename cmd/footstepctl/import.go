@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// importOpTimeout bounds the NATS work of one line.
+const importOpTimeout = 10 * time.Second
+
+// importStats counts what an import did.
+type importStats struct {
+	keysCreated, keysUpdated, keysUnchanged int
+	accountsSet, accountsUnchanged          int
+	refused                                 []string // "file:line: why", nothing written
+}
+
+// importKeys loads a JSON Lines file of keys and balances into the bucket.
+// It checks the whole file first and writes nothing if a line is bad. Then
+// it writes line by line, skipping records already as in the file, so that
+// running it again is safe and resumes an interrupted import.
+func (e *cmdEnv) importKeys(ctx context.Context, args []string) error {
+	var file string
+	var startLine int
+	fs := newFlagSet("import")
+	fs.StringVar(&file, "file", "", "JSON Lines file of keys and accounts; - reads standard input")
+	fs.IntVar(&startLine, "start-line", 1, "skip the lines before this one (resume an interrupted import)")
+	if err := e.parse(fs, args); err != nil || helpAsked(args) {
+		return err
+	}
+	if file == "" {
+		return errors.New("import: missing --file")
+	}
+	recs, lines, err := e.readImport(file)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	conn, kv, err := e.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	im := &importer{p: events.NewPublisher(conn.JetStream(), kv), name: file, lines: lines,
+		progress: newProgress(e.stderr, lines)}
+	err = im.run(ctx, recs, startLine)
+	im.progress.done()
+	fmt.Fprintln(e.stdout, im.summary())
+	return err
+}
+
+func (e *cmdEnv) readImport(file string) ([]record, int, error) {
+	if file == "-" {
+		return readRecords(e.stdin, "stdin")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	return readRecords(f, file)
+}
+
+// importer writes validated records.
+type importer struct {
+	p        *events.Publisher
+	name     string
+	lines    int
+	progress *progress
+	stats    importStats
+}
+
+func (im *importer) run(ctx context.Context, recs []record, startLine int) error {
+	for _, rec := range recs {
+		if rec.line < startLine {
+			continue
+		}
+		if err := im.write(ctx, rec); err != nil {
+			return fmt.Errorf("import: %s:%d: %w; lines before it are written: rerun, or add --start-line %d to resume",
+				im.name, rec.line, err, rec.line)
+		}
+		im.progress.update(rec.line, &im.stats)
+	}
+	if n := len(im.stats.refused); n > 0 {
+		return fmt.Errorf("import: %d lines refused, the others written: %s", n, listClipped(im.stats.refused))
+	}
+	return nil
+}
+
+func (im *importer) write(ctx context.Context, rec record) error {
+	ctx, cancel := context.WithTimeout(ctx, importOpTimeout)
+	defer cancel()
+	if rec.isKey {
+		return im.writeKey(ctx, rec)
+	}
+	return im.writeAccount(ctx, rec)
+}
+
+func (im *importer) writeKey(ctx context.Context, rec record) error {
+	cur, err := im.p.GetKey(ctx, rec.hash)
+	found := err == nil
+	switch {
+	case errors.Is(err, events.ErrBadRecord):
+		im.refuse(rec, "the bucket holds an unreadable record for this key_hash; delete it first")
+		return nil
+	case err != nil && !errors.Is(err, events.ErrNotFound):
+		return err
+	case found && cur.Record == rec.key:
+		im.stats.keysUnchanged++
+		return nil
+	case found && cur.Record.State == authz.StateRevoked:
+		im.refuse(rec, "the key is revoked in the bucket; revoked is terminal")
+		return nil
+	}
+	if _, err := im.p.PutKey(ctx, rec.hash, rec.key); err != nil {
+		if errors.Is(err, authz.ErrRevokedTerminal) {
+			im.refuse(rec, "the key is revoked in the bucket; revoked is terminal")
+			return nil
+		}
+		return err
+	}
+	if found {
+		im.stats.keysUpdated++
+	} else {
+		im.stats.keysCreated++
+	}
+	return nil
+}
+
+func (im *importer) writeAccount(ctx context.Context, rec record) error {
+	cur, err := im.p.GetAccount(ctx, rec.account)
+	switch {
+	case err == nil && cur.Account.Balance.String() == rec.balance.String():
+		im.stats.accountsUnchanged++
+		return nil
+	case err != nil && !errors.Is(err, events.ErrNotFound) && !errors.Is(err, events.ErrBadRecord):
+		return err
+	}
+	if _, err := im.p.SetBalance(ctx, rec.account, rec.balance); err != nil {
+		return err
+	}
+	im.stats.accountsSet++
+	return nil
+}
+
+func (im *importer) refuse(rec record, why string) {
+	im.stats.refused = append(im.stats.refused, fmt.Sprintf("%s:%d: %s", im.name, rec.line, why))
+}
+
+func (im *importer) summary() string {
+	s := &im.stats
+	return fmt.Sprintf("import %s: %d lines; keys: %d created, %d updated, %d unchanged; accounts: %d set, %d unchanged; %d refused",
+		im.name, im.lines, s.keysCreated, s.keysUpdated, s.keysUnchanged, s.accountsSet, s.accountsUnchanged, len(s.refused))
+}
+
+// progress shows a one-line progress report on a terminal, at most ten
+// times a second; elsewhere it stays silent.
+type progress struct {
+	w     io.Writer // nil when not a terminal
+	total int
+	last  time.Time
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return &progress{w: w, total: total}
+		}
+	}
+	return &progress{}
+}
+
+func (p *progress) update(line int, s *importStats) {
+	if p.w == nil || time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "\rimport: line %d of %d (%3.0f%%), %d written, %d unchanged   ", line, p.total,
+		100*float64(line)/float64(max(p.total, 1)), s.keysCreated+s.keysUpdated+s.accountsSet, s.keysUnchanged+s.accountsUnchanged)
+}
+
+func (p *progress) done() {
+	if p.w != nil && !p.last.IsZero() {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
