@@ -41,8 +41,8 @@ bench: ## in-process benchmarks with allocations
 soak: ## invariant checker under churn with NATS restarts, for SOAK (default 10m)
 	FOOTSTEP_SOAK_DURATION=$(SOAK) $(GO) test -count=1 -run 'TestSoak' -timeout 0 -v ./reliability
 
-run: ## run the server locally: embedded NATS, demo keys printed
-	$(GO) run ./cmd/footstep-authz --demo
+run: ## run the server locally: embedded NATS, demo keys printed, gRPC reflection on
+	$(GO) run ./cmd/footstep-authz --demo --grpc-reflection
 
 upstream: ## run the demo upstream that echoes the headers it receives (127.0.0.1:8081)
 	$(GO) run ./cmd/echo-upstream

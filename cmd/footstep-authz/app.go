@@ -75,7 +75,8 @@ func start(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopHealth = cancel
 	go a.trackHealth(hctx)
-	log.Info("footstep-authz started", "grpc_addr", a.addrs["grpc-addr"].String(), "admin_addr", a.addrs["admin-addr"].String(),
+	log.Info("footstep-authz started", "grpc_addr", a.addrs["grpc-addr"].String(), "http_addr", addrString(a.addrs["http-addr"]),
+		"admin_addr", a.addrs["admin-addr"].String(),
 		"bucket", cfg.KVBucket, "mode", cfg.Mode, "stale_policy", cfg.StalePolicy, "max_staleness", cfg.MaxStaleness.String(),
 		"tls", a.tls != nil, "mtls", cfg.TLSClientCA != "")
 	return a, nil
@@ -184,4 +185,12 @@ func (a *app) wait(ctx context.Context) error {
 	a.stop()
 	a.log.Info("stopped")
 	return err
+}
+
+// addrString is the address of a listener, or "off" for one not started.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
 }

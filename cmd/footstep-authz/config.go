@@ -68,6 +68,7 @@ type config struct {
 	LogLevel         slog.Level
 	LogFormat        string
 	Demo             bool
+	GRPCReflection   bool
 
 	// hooks lets tests reach inside; never set from flags.
 	hooks testHooks
@@ -147,6 +148,7 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo keys, one per state, and print them (embedded NATS only)")
+	fs.BoolVar(&c.GRPCReflection, "grpc-reflection", false, "serve gRPC server reflection, so that tools such as grpcurl need no proto files")
 	return fs
 }
 

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/footstep/authz/envoy"
 )
@@ -42,6 +43,9 @@ func (a *app) listenGRPC(engine *envoy.Engine) error {
 	a.grpc = grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(a.grpc, srv)
 	healthpb.RegisterHealthServer(a.grpc, a.health)
+	if a.cfg.GRPCReflection {
+		reflection.Register(a.grpc)
+	}
 	return a.serve("grpc-addr", a.cfg.GRPCAddr, a.grpc.Serve)
 }
 
