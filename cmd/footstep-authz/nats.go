@@ -29,11 +29,11 @@ type natsLink struct {
 
 // connectNATS starts the embedded server when no URL is given, connects and
 // opens the bucket, creating it when missing.
-func connectNATS(ctx context.Context, cfg *config, log *slog.Logger) (n *natsLink, err error) {
-	n = &natsLink{log: log}
+func connectNATS(ctx context.Context, cfg *config, log *slog.Logger) (_ *natsLink, err error) {
+	n := &natsLink{log: log}
 	defer func() {
 		if err != nil {
-			n.close()
+			n.close() // n, not the nil that a failure returns
 		}
 	}()
 	connCfg := cfg.NATS
