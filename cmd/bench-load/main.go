@@ -1,0 +1,127 @@
+// Command bench-load measures footstep-authz against the floor of what a
+// gRPC ext_authz server can be: a no-op server that answers OK with one
+// header. It starts both as subprocesses in the same run (pinned to another
+// core than the load when taskset is there), drives each in turn with the
+// same closed-loop gRPC load, alternating them over several rounds, and
+// prints medians and ratios: throughput, latency percentiles and server CPU
+// time per Check. It then measures revocation propagation, the cold path, a
+// miss storm, start-up with many keys in the bucket and memory per key.
+//
+//	bench-load [-quick] [-authz path/to/footstep-authz] [-only load,revocation,...]
+//
+// Without -authz it builds footstep-authz with the go command. NATS runs in
+// this process (embedded), so that the servers' resident memory is their
+// own. "bench-load serve-floor -addr host:port" is the floor server itself.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-load:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the knobs of one run.
+type options struct {
+	authzBin  string
+	quick     bool
+	rounds    int
+	duration  time.Duration
+	conns     int
+	callers   int
+	hotKeys   int
+	trials    int
+	coldKeys  int
+	bulkKeys  int
+	cacheSize string
+	only      map[string]bool
+}
+
+func parseOptions(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("bench-load", flag.ContinueOnError)
+	fs.StringVar(&o.authzBin, "authz", "", "footstep-authz binary; empty builds it with the go command")
+	fs.BoolVar(&o.quick, "quick", false, "fewer rounds, shorter runs and 100k instead of 1M bulk keys (about 2 minutes)")
+	fs.IntVar(&o.rounds, "rounds", 0, "A B rounds of the load comparison (default 4, quick 2)")
+	fs.DurationVar(&o.duration, "duration", 0, "length of one load run (default 8s, quick 3s)")
+	fs.IntVar(&o.conns, "conns", 4, "gRPC connections of the load")
+	fs.IntVar(&o.callers, "callers", 32, "concurrent callers of the load (closed loop)")
+	fs.IntVar(&o.hotKeys, "hot-keys", 1000, "valid keys the load cycles through")
+	fs.IntVar(&o.trials, "trials", 0, "revocation trials (default 300, quick 100)")
+	fs.IntVar(&o.coldKeys, "cold-keys", 500, "uncached keys checked once each for the cold path")
+	fs.IntVar(&o.bulkKeys, "bulk-keys", 0, "keys in the bucket for start-up and memory (default 1000000, quick 100000)")
+	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory")
+	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	def := func(v *int, full, quick int) {
+		if *v == 0 {
+			*v = map[bool]int{false: full, true: quick}[o.quick]
+		}
+	}
+	def(&o.rounds, 4, 2)
+	def(&o.trials, 300, 100)
+	def(&o.bulkKeys, 1000000, 100000)
+	if o.duration == 0 {
+		o.duration = map[bool]time.Duration{false: 8 * time.Second, true: 3 * time.Second}[o.quick]
+	}
+	o.only = map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.only[s] = true
+		}
+	}
+	return o, nil
+}
+
+func (o *options) want(phase string) bool { return len(o.only) == 0 || o.only[phase] }
+
+func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serve-floor" {
+		return serveFloor(ctx, args[1:])
+	}
+	o, err := parseOptions(args)
+	if err != nil {
+		return err
+	}
+	env, err := newEnv(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	env.printMachine()
+	phases := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"load", env.loadComparison},
+		{"revocation", env.revocation},
+		{"cold", env.coldPath},
+		{"storm", env.missStorm},
+		{"startup", env.startupAndMemory},
+	}
+	for _, p := range phases {
+		if !o.want(p.name) {
+			continue
+		}
+		start := time.Now()
+		if err := p.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		fmt.Printf("  (%s took %s)\n\n", p.name, time.Since(start).Round(time.Second))
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// settle is how long a change stays in the cache's recent map before the
+// janitor moves it into ristretto (read) or drops it (not read): the cache's
+// default recent window and one janitor period.
+const settle = 5*time.Second + 2*time.Second
+
+func pcts(d []time.Duration) string {
+	slices.Sort(d)
+	at := func(p float64) time.Duration { return d[int(float64(len(d)-1)*p/100)] }
+	us := func(x time.Duration) float64 { return float64(x) / 1e3 }
+	return fmt.Sprintf("p50 %.0fµs  p99 %.0fµs  max %.0fµs  (n=%d)", us(at(50)), us(at(99)), us(d[len(d)-1]), len(d))
+}
+
+// revocation measures the time from the acknowledgement of a revoke in the
+// bucket to the first denial of a key that was hot in the cache.
+func (e *env) revocation(ctx context.Context) error {
+	fa, _, err := e.startAuthz(ctx)
+	if err != nil {
+		return err
+	}
+	defer fa.stop()
+	keys, err := e.putKeys(ctx, "rev", e.o.trials)
+	if err != nil {
+		return err
+	}
+	client := fa.clients[0]
+	check := func(k authz.APIKey) (*authv3.CheckResponse, error) { return client.Check(ctx, checkRequest(k)) }
+	for _, k := range keys { // read each once, so that the janitor keeps it cached
+		if _, err := check(k); err != nil {
+			return err
+		}
+	}
+	time.Sleep(settle)
+	var lags []time.Duration
+	for _, k := range keys {
+		if r, err := check(k); err != nil || !allowed(r) {
+			return fmt.Errorf("key not allowed before its revocation: %v", err)
+		}
+		if _, err := e.pub.Revoke(ctx, k.Hash()); err != nil {
+			return err
+		}
+		acked := time.Now()
+		for {
+			r, err := check(k)
+			if err != nil {
+				return err
+			}
+			if r.GetStatus().GetMessage() == authz.CodeKeyRevoked.String() {
+				break
+			}
+			if time.Since(acked) > 10*time.Second {
+				return fmt.Errorf("revoked key still allowed after 10s")
+			}
+		}
+		lags = append(lags, time.Since(acked))
+	}
+	fmt.Println("== revocation: KV revoke acknowledged -> first denial of a cached key (target p99 ≤ 2ms)")
+	fmt.Println("  ", pcts(lags))
+	return nil
+}
+
+// coldPath checks keys that are in the bucket but not in the cache, once
+// each: a KV Get and a fill.
+func (e *env) coldPath(ctx context.Context) error {
+	fa, _, err := e.startAuthz(ctx)
+	if err != nil {
+		return err
+	}
+	defer fa.stop()
+	keys, err := e.putKeys(ctx, "cold", e.o.coldKeys)
+	if err != nil {
+		return err
+	}
+	time.Sleep(settle) // unread changes leave the cache
+	client := fa.clients[0]
+	hot := checkRequest(e.hot[0])
+	var cold, warm []time.Duration
+	loads0 := fa.metric("footstep_authz_kv_lookups_total{kind=\"key\"")
+	for _, k := range keys {
+		t := time.Now()
+		r, err := client.Check(ctx, checkRequest(k))
+		if err != nil || !allowed(r) {
+			return fmt.Errorf("cold key not allowed: %v", err)
+		}
+		cold = append(cold, time.Since(t))
+		t = time.Now()
+		if _, err := client.Check(ctx, hot); err != nil {
+			return err
+		}
+		warm = append(warm, time.Since(t))
+	}
+	loads := fa.metric("footstep_authz_kv_lookups_total{kind=\"key\"") - loads0
+	fmt.Println("== cold path: one caller, a key in the bucket but not cached (KV Get + fill); target p99 ≤ 1ms")
+	fmt.Println("   cold:", pcts(cold), fmt.Sprintf(" key lookups %.0f", loads))
+	fmt.Println("   hot: ", pcts(warm), " (same caller, cached key, for reference)")
+	return nil
+}
+
+// missStorm compares the valid keys' throughput with and without as many
+// callers spraying random well-formed unknown keys, and reports the KV
+// lookup rate during the storm.
+func (e *env) missStorm(ctx context.Context) error {
+	fa, _, err := e.startAuthz(ctx)
+	if err != nil {
+		return err
+	}
+	defer fa.stop()
+	half := max(1, e.o.callers/2)
+	valid := e.hotCallers(half)
+	drive(ctx, fa, time.Second, valid)
+	var seq atomic.Uint64
+	spray := caller{n: half, req: func(int, int) *authv3.CheckRequest {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		return checkRequest(authz.APIKey(fmt.Sprintf("sk_live_spray%x%d", b, seq.Add(1))))
+	}}
+	lookups := func() float64 { return fa.metric("footstep_authz_kv_lookups_total") }
+	var clean, storm []float64
+	var rates []float64
+	for range max(1, e.o.rounds/2) {
+		clean = append(clean, drive(ctx, fa, e.o.duration, valid).throughput())
+		l0 := lookups()
+		r := drive(ctx, fa, e.o.duration, valid, spray)
+		rates = append(rates, (lookups()-l0)/r.elapsed.Seconds())
+		storm = append(storm, float64(r.byGroup[0])/r.elapsed.Seconds())
+		fmt.Printf("   round: clean %.0f/s, storm valid %.0f/s, unknown %.0f/s, KV lookups %.0f/s\n",
+			clean[len(clean)-1], storm[len(storm)-1], float64(r.byGroup[1])/r.elapsed.Seconds(), rates[len(rates)-1])
+	}
+	med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	fmt.Printf("== miss storm: %d valid callers, plus %d spraying unknown keys\n", half, half)
+	fmt.Printf("   valid throughput clean %.0f/s, in the storm %.0f/s: %.2fx (target ≥0.80x); KV lookups %.0f/s during the storm\n",
+		med(clean), med(storm), med(storm)/med(clean), med(rates))
+	return nil
+}
+
+// startupAndMemory writes many keys to the bucket, then measures the time to
+// ready, the resident bytes per cached key once every key was read, and the
+// same with a small --cache-size, to show the budget bounds memory.
+func (e *env) startupAndMemory(ctx context.Context) error {
+	n := e.o.bulkKeys
+	t := time.Now()
+	keys, err := e.bulkPut(ctx, n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("== start-up and memory with %d keys in the bucket (written in %s)\n", n, time.Since(t).Round(time.Millisecond))
+	// Room for every key: 256 bytes a key are budgeted, 7/8 of it for keys.
+	fits := fmt.Sprintf("%dMiB", (int64(n)*256*8/7*11/10)>>20+8)
+	for _, size := range []string{fits, e.o.cacheSize} {
+		fa, ready, err := e.startAuthz(ctx, "--cache-size", size)
+		if err != nil {
+			return err
+		}
+		rssReady := fa.rss()
+		sweep := e.sweep(ctx, fa, keys)
+		time.Sleep(settle) // the recent map empties into ristretto
+		rssFull := fa.rss()
+		evicted := fa.metric("footstep_authz_cache_evictions_total{table=\"key\"")
+		fmt.Printf("   --cache-size %-8s ready in %s, RSS at ready %.0f MiB, after reading every key %.0f MiB: %.0f B per key read (target ≤300); evicted %.0f; sweep %.0f checks/s\n",
+			size, ready.Round(time.Millisecond), mib(rssReady), mib(rssFull), float64(rssFull-rssReady)/float64(n), evicted, sweep)
+		fa.stop()
+	}
+	return nil
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// sweep checks every key once, from all callers, and returns the rate.
+func (e *env) sweep(ctx context.Context, s *server, keys []authz.APIKey) float64 {
+	var next atomic.Int64
+	start := time.Now()
+	done := make(chan struct{})
+	for c := range e.o.callers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			client := s.clients[c%len(s.clients)]
+			for i := next.Add(1) - 1; i < int64(len(keys)); i = next.Add(1) - 1 {
+				_, _ = client.Check(ctx, checkRequest(keys[i]))
+			}
+		}()
+	}
+	for range e.o.callers {
+		<-done
+	}
+	return float64(len(keys)) / time.Since(start).Seconds()
+}
+
+// bulkPut writes n active keys straight to the bucket's stream, many
+// publishes in flight, as a console migrating its keys would.
+func (e *env) bulkPut(ctx context.Context, n int) ([]authz.APIKey, error) {
+	js := e.conn.JetStream()
+	keys := make([]authz.APIKey, n)
+	for i := range keys {
+		keys[i] = benchKey("bulk", i)
+		val, err := events.EncodeKey(authz.KeyRecord{KeyID: fmt.Sprintf("key_bulk_%d", i), AccountID: benchAccount, State: authz.StateActive})
+		if err != nil {
+			return nil, err
+		}
+		subject := "$KV." + events.DefaultBucket + "." + events.KeySubject(keys[i].Hash())
+		if _, err := js.PublishAsync(subject, val); err != nil {
+			return nil, err
+		}
+		if i%10000 == 9999 {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return nil, fmt.Errorf("bulk put: acknowledgements missing")
+	}
+	return keys, nil
+}
