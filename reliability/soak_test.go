@@ -25,11 +25,12 @@ var soakDuration = flag.Duration("soak", 0, "duration of TestSoak (default $FOOT
 
 // Soak settings.
 const (
-	soakBound     = 2 * time.Second       // a decision may reflect a state replaced this long ago
-	soakChangeGap = 10 * time.Millisecond // one change every 10 ms: 100 changes/s
-	soakCheckers  = 8                     // goroutines sending Checks over gRPC
-	soakOutage    = 500 * time.Millisecond
-	soakStaleness = 5 * time.Second // the instances' staleness gate
+	soakBound        = 2 * time.Second       // a decision may reflect a state replaced this long ago
+	soakChangeGap    = 10 * time.Millisecond // one change every 10 ms: 100 changes/s
+	soakCheckers     = 8                     // goroutines sending Checks over gRPC
+	soakOutage       = 500 * time.Millisecond
+	soakStaleness    = 5 * time.Second // the instances' staleness gate
+	soakRestartEvery = time.Minute     // NATS restarts at most this far apart
 )
 
 func soakLength(t *testing.T) time.Duration {
@@ -148,7 +149,7 @@ func TestSoak(t *testing.T) {
 	start, startChecks := readVitals(t), stats.checks.Load()
 	restarts := 0
 	for n := 1; ; n++ {
-		next := began.Add(time.Duration(n) * length / 3)
+		next := began.Add(time.Duration(n) * min(length/3, soakRestartEvery))
 		if next.After(began.Add(length - length/6)) {
 			break
 		}
