@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +35,7 @@ type env struct {
 	pinLoad  string // core of this process, empty when not pinned
 	pinSrv   string // core of the servers
 	hot      []authz.APIKey
-	logs     io.Writer
+	logs     *os.File
 }
 
 func newEnv(ctx context.Context, o *options) (e *env, err error) {
@@ -49,9 +48,7 @@ func newEnv(ctx context.Context, o *options) (e *env, err error) {
 	if e.dir, err = os.MkdirTemp("", "bench-load-"); err != nil {
 		return nil, err
 	}
-	if e.logs, err = os.Create(filepath.Join(e.dir, "servers.log")); err != nil {
-		return nil, err
-	}
+	e.logs = os.Stderr // servers log errors only
 	if e.selfBin, err = os.Executable(); err != nil {
 		return nil, err
 	}
@@ -151,8 +148,7 @@ func (e *env) putKeys(ctx context.Context, prefix string, n int) ([]authz.APIKey
 
 // benchKey is a key of realistic length: sk_live_ and 32 characters.
 func benchKey(prefix string, i int) authz.APIKey {
-	s := fmt.Sprintf("%s%d", prefix, i)
-	return authz.APIKey("sk_live_" + s + strings.Repeat("0", max(1, 32-len(s))))
+	return authz.APIKey(fmt.Sprintf("sk_live_%s_%0*d", prefix, max(1, 31-len(prefix)), i))
 }
 
 // startAuthz starts footstep-authz on NATS with extra flags and waits until
@@ -221,9 +217,6 @@ func (e *env) close() {
 	}
 	if e.nats != nil {
 		e.nats.Shutdown()
-	}
-	if c, ok := e.logs.(io.Closer); ok {
-		c.Close()
 	}
 	if e.dir != "" {
 		if err := os.RemoveAll(e.dir); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -46,7 +45,7 @@ func freeAddr() (string, error) {
 
 // startServer starts argv, pinned to core when pin is set, with its output
 // in log.
-func startServer(name string, argv []string, pin string, log io.Writer) *server {
+func startServer(name string, argv []string, pin string, log *os.File) *server {
 	if pin != "" {
 		argv = append([]string{"taskset", "-c", pin}, argv...)
 	}

@@ -41,15 +41,15 @@ func (e *env) revocation(ctx context.Context) error {
 	client := fa.clients[0]
 	check := func(k authz.APIKey) (*authv3.CheckResponse, error) { return client.Check(ctx, checkRequest(k)) }
 	for _, k := range keys { // read each once, so that the janitor keeps it cached
-		if _, err := check(k); err != nil {
-			return err
+		if r, err := check(k); err != nil || !allowed(r) {
+			return fmt.Errorf("new key not allowed: %v %s", err, r.GetStatus().GetMessage())
 		}
 	}
 	time.Sleep(settle)
 	var lags []time.Duration
 	for _, k := range keys {
 		if r, err := check(k); err != nil || !allowed(r) {
-			return fmt.Errorf("key not allowed before its revocation: %v", err)
+			return fmt.Errorf("key not allowed before its revocation: %v %s", err, r.GetStatus().GetMessage())
 		}
 		if _, err := e.pub.Revoke(ctx, k.Hash()); err != nil {
 			return err
