@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // KeyPrefix starts every Footstep API key.
@@ -106,10 +107,15 @@ func (h KeyHash) String() string { return hex.EncodeToString(h[:]) }
 // MaxIDLen is the longest key id or account id.
 const MaxIDLen = 64
 
+// idRule describes a valid id in errors, which never quote the id itself: a
+// rejected id may be a plaintext key written by mistake.
+const idRule = "want 1 to 64 of [A-Za-z0-9_-], not starting with " + KeyPrefix
+
 // ValidID reports whether s is a valid key id or account id: 1 to 64
-// characters of [A-Za-z0-9_-].
+// characters of [A-Za-z0-9_-]. An id that starts with the key prefix is
+// refused: it would put what looks like a key into headers and logs.
 func ValidID(s string) bool {
-	if len(s) < 1 || len(s) > MaxIDLen {
+	if len(s) < 1 || len(s) > MaxIDLen || strings.HasPrefix(s, KeyPrefix) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -236,6 +236,8 @@ func TestValidID(t *testing.T) {
 		{"é", false},
 		{"a\x00", false},
 		{"a\n", false},
+		{"sk_live_abc123", false}, // looks like a key: it would leak into headers and logs
+		{"key_sk_live_abc", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -31,9 +31,9 @@ type KeyRecord struct {
 func (r KeyRecord) Validate() error {
 	switch {
 	case !ValidID(r.KeyID):
-		return fmt.Errorf("key_id %q: want 1 to 64 of [A-Za-z0-9_-]", clip(r.KeyID))
+		return errors.New("key_id: " + idRule)
 	case !ValidID(r.AccountID):
-		return fmt.Errorf("account_id %q: want 1 to 64 of [A-Za-z0-9_-]", clip(r.AccountID))
+		return errors.New("account_id: " + idRule)
 	case !r.State.Valid():
 		return fmt.Errorf("state %q: want active, suspended or revoked", clip(string(r.State)))
 	}
