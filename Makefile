@@ -38,6 +38,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 bench: ## in-process benchmarks with allocations
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
+bench-load: ## load vs a no-op floor, revocation, cold path, miss storm, start-up, memory (1M keys; QUICK=1: 100k)
+	$(GO) build -o $(BIN)/footstep-authz ./cmd/footstep-authz
+	$(GO) run ./cmd/bench-load -authz $(BIN)/footstep-authz $(if $(QUICK),-quick)
+
 soak: ## invariant checker under churn with NATS restarts, for SOAK (default 10m)
 	FOOTSTEP_SOAK_DURATION=$(SOAK) $(GO) test -count=1 -run 'TestSoak' -timeout 0 -v ./reliability
 

@@ -91,10 +91,11 @@ func (a *app) startState(ctx context.Context, stdout io.Writer) (err error) {
 	}
 	a.nats.exposures.counted = a.metrics.ExposureReported
 	a.store, err = cache.New(cache.Config{
-		Loader:      a.metrics.Loader(a.nats.store),
-		MaxBytes:    int64(cfg.CacheSize),
-		NegativeTTL: cfg.NegativeTTL,
-		LoadTimeout: cfg.LookupTimeout,
+		Loader:            a.metrics.Loader(a.nats.store),
+		MaxBytes:          int64(cfg.CacheSize),
+		NegativeTTL:       cfg.NegativeTTL,
+		LoadTimeout:       cfg.LookupTimeout,
+		MaxLoadsPerSecond: cfg.LookupBudget,
 	})
 	if err != nil {
 		return err

@@ -43,6 +43,11 @@ const (
 	staleServe  = "serve"
 )
 
+// defaultLookupBudget is the default of --max-kv-lookups-per-second: far
+// above what real traffic misses once the cache is warm, and far below what
+// one NATS server answers (a direct Get costs about 20 µs).
+const defaultLookupBudget = 10000
+
 // config is everything footstep-authz can be told at start.
 type config struct {
 	GRPCAddr         string
@@ -58,6 +63,7 @@ type config struct {
 	CacheSize        byteSize
 	NegativeTTL      time.Duration
 	LookupTimeout    time.Duration
+	LookupBudget     float64
 	ShutdownTimeout  time.Duration
 	MaxStaleness     time.Duration
 	StalePolicy      string
@@ -138,6 +144,7 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.Var(&c.CacheSize, "cache-size", "memory budget of the key and account cache, e.g. 256MiB")
 	fs.Var(durationFlag{&c.NegativeTTL}, "negative-ttl", "how long an unknown key is remembered as unknown")
 	fs.Var(durationFlag{&c.LookupTimeout}, "lookup-timeout", "bound on one key-value lookup on a cache miss")
+	fs.Float64Var(&c.LookupBudget, "max-kv-lookups-per-second", defaultLookupBudget, "bound on key-value lookups for cache misses, so that a client spraying unknown keys cannot flood NATS; a miss past it is answered 503 (0: no bound)")
 	fs.Var(durationFlag{&c.ShutdownTimeout}, "shutdown-timeout", "how long a stop waits for calls in flight")
 	fs.Var(durationFlag{&c.MaxStaleness}, "max-staleness", "how long cached states are served while cut off from NATS; then --stale-policy applies (at least 1s)")
 	fs.StringVar(&c.StalePolicy, "stale-policy", staleDeny, "past --max-staleness: deny (answer 503 authz_unavailable and report not ready) or serve (keep serving cached states, raise footstep_authz_stale)")

@@ -37,6 +37,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad duration", []string{"--lookup-timeout", "5 s"}, nil, `invalid value "5 s" for flag -lookup-timeout: want a duration`},
 		{"bad duration in env", nil, map[string]string{"FOOTSTEP_MAX_STALENESS": "soon"}, "FOOTSTEP_MAX_STALENESS: want a duration"},
 		{"bad bucket name", []string{"--kv-bucket", "footstep.keys"}, nil, `--kv-bucket "footstep.keys"`},
+		{"negative lookup budget", []string{"--max-kv-lookups-per-second", "-1"}, nil, "--max-kv-lookups-per-second -1"},
 		{"missing TLS file", []string{"--tls-cert", missing, "--tls-key", exists}, nil, "--tls-cert: open " + missing},
 		{"missing client CA", []string{"--tls-cert", exists, "--tls-key", exists, "--tls-client-ca", missing}, nil, "--tls-client-ca: open"},
 		{"TLS key without cert", []string{"--tls-key", exists}, nil, "--tls-cert and --tls-key go together"},

@@ -44,6 +44,8 @@ func (c *config) validateLimits() error {
 		return fmt.Errorf("--kv-bucket %q: want 1 to 64 of [A-Za-z0-9_-]", c.KVBucket)
 	case c.KVReplicas < 1 || c.KVReplicas > 5:
 		return fmt.Errorf("--kv-replicas %d: want 1 to 5", c.KVReplicas)
+	case c.LookupBudget < 0:
+		return fmt.Errorf("--max-kv-lookups-per-second %v: want 0 (no bound) or more", c.LookupBudget)
 	case c.NegativeTTL <= 0 || c.LookupTimeout <= 0 || c.ShutdownTimeout <= 0:
 		return errors.New("--negative-ttl, --lookup-timeout and --shutdown-timeout must be positive")
 	case envoy.CheckPathPrefix(c.HTTPPathPrefix) != nil:
