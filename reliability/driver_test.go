@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 )
 
 // driver publishes random changes through the real events.Publisher and
-// records them in a truth. Keys are never re-created after deletion: each
-// new key is a new plaintext.
+// records them in a truth. New keys are drawn from a fixed pool of names, so
+// that a deleted key is created again later and a long soak keeps a bounded
+// bucket (with one value or delete marker per name) and a bounded truth.
 type driver struct {
 	pub      *events.Publisher
 	truth    *truth
@@ -77,10 +79,12 @@ func (d *driver) step(ctx context.Context) error {
 	}
 }
 
+// keyPool is how many key names the driver cycles through.
+const keyPool = 400
+
 func (d *driver) create(ctx context.Context) error {
 	d.mu.Lock()
-	key := fmt.Sprintf("sk_live_%s_%d", d.prefix, d.next)
-	d.next++
+	key := d.freeName()
 	d.mu.Unlock()
 	state := authz.StateActive
 	if d.rng.IntN(4) == 0 {
@@ -91,13 +95,27 @@ func (d *driver) create(ctx context.Context) error {
 		return d.pub.PutKey(ctx, authz.APIKey(key).Hash(), rec)
 	})
 	d.mu.Lock()
-	d.all = append(d.all, key)
+	if !slices.Contains(d.all, key) {
+		d.all = append(d.all, key)
+	}
 	if len(d.all) > maxChecked {
 		d.all = d.all[len(d.all)-maxChecked:]
 	}
 	d.live = append(d.live, key)
 	d.mu.Unlock()
 	return err
+}
+
+// freeName returns the next name of the pool that is not live. Callers hold
+// d.mu; the pool is ten times the live keys, so one is always free.
+func (d *driver) freeName() string {
+	for {
+		key := fmt.Sprintf("sk_live_%s_%d", d.prefix, d.next%keyPool)
+		d.next++
+		if !slices.Contains(d.live, key) {
+			return key
+		}
+	}
 }
 
 // maxChecked bounds the keys checked: the most recent ones created.
