@@ -6,8 +6,6 @@ import (
 	"log/slog"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-
-	"github.com/footstep/authz/authz"
 )
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -42,29 +40,9 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 			"surface", clipped(req.GetAttributes().GetContextExtensions()[surfaceExtension]))
 	}
 	res := s.engine.Authorize(ctx, r)
-	s.logResult(ctx, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
+	logResult(ctx, s.log, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
 	if res.Allowed() {
 		return s.ok.response(&res), nil
 	}
 	return deniedResponse(res.Code, res.Surface), nil
-}
-
-func (s *Server) logResult(ctx context.Context, r *Result, requestID string) {
-	if r.Err != nil {
-		s.log.WarnContext(ctx, "key state unreadable", "code", r.Code.String(), "request_id", clipped(requestID), "error", r.Err)
-		return
-	}
-	if r.Code != authz.CodeOK && s.log.Enabled(ctx, slog.LevelDebug) {
-		s.log.DebugContext(ctx, "denied", "code", r.Code.String(), "surface", r.Surface.String(),
-			"request_id", clipped(requestID), "key_id", r.Key.KeyID)
-	}
-}
-
-// clipped bounds untrusted text written to logs.
-func clipped(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max]
-	}
-	return s
 }

@@ -1,7 +1,6 @@
 package envoy
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -106,7 +105,7 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"surface", clipped(strings.Join(r.Header.Values(HeaderSurface), ",")))
 	}
 	res := h.engine.Authorize(r.Context(), req)
-	h.logResult(r.Context(), &res, r.Header.Get("X-Request-Id"))
+	logResult(r.Context(), h.log, &res, r.Header.Get("X-Request-Id"))
 	if res.Allowed() {
 		writeAllow(w, &res)
 		return
@@ -238,15 +237,4 @@ func renderDenial(w http.ResponseWriter, r *http.Request) {
 	}
 	surface, _ := surfaceOf(r.Header.Values(HeaderSurface), "/")
 	writeDenial(w, code, surface)
-}
-
-func (h *HTTPHandler) logResult(ctx context.Context, r *Result, requestID string) {
-	if r.Err != nil {
-		h.log.WarnContext(ctx, "key state unreadable", "code", r.Code.String(), "request_id", clipped(requestID), "error", r.Err)
-		return
-	}
-	if r.Code != authz.CodeOK && h.log.Enabled(ctx, slog.LevelDebug) {
-		h.log.DebugContext(ctx, "denied", "code", r.Code.String(), "surface", r.Surface.String(),
-			"request_id", clipped(requestID), "key_id", r.Key.KeyID)
-	}
 }
