@@ -12,21 +12,28 @@ import (
 )
 
 // enforceBound is how soon after an instance reconnects (or after a change
-// is written, while connected) every change must be enforced.
-const enforceBound = time.Second
+// is written, while connected) every change must be enforced: one second,
+// as the issue asks, and twice that under the race detector, which slows
+// the code several times over while the other packages' tests share the two
+// cores. The figures logged are what was measured either way.
+const enforceBound = time.Second * raceSlowdown
 
 // publishLoop makes one change every interval until stopped, and counts the
 // steps that met a NATS failure.
 type publishLoop struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errs   atomic.Int64
-	steps  atomic.Int64
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+	errs  atomic.Int64
+	steps atomic.Int64
 }
 
+// startPublishing makes one change every interval until stop. A stop waits
+// for the change in flight instead of cancelling it: a write cancelled after
+// it was sent may still land after the driver read the record back, and the
+// truth would then miss it.
 func startPublishing(d *driver, every time.Duration) *publishLoop {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &publishLoop{cancel: cancel}
+	p := &publishLoop{done: make(chan struct{})}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -34,11 +41,11 @@ func startPublishing(d *driver, every time.Duration) *publishLoop {
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-p.done:
 				return
 			case <-t.C:
 			}
-			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := d.step(sctx); err != nil {
 				p.errs.Add(1)
 			}
@@ -50,7 +57,7 @@ func startPublishing(d *driver, every time.Duration) *publishLoop {
 }
 
 func (p *publishLoop) stop() {
-	p.cancel()
+	p.once.Do(func() { close(p.done) })
 	p.wg.Wait()
 }
 
