@@ -1,6 +1,9 @@
 package authz
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // ErrBalanceFormat is returned for a balance that is not a plain decimal.
 var ErrBalanceFormat = errors.New(`balance: want a decimal such as "12.50" or "-3"`)
@@ -25,21 +28,12 @@ func ParseBalance(s string) (Balance, error) {
 	if negative {
 		digits = s[1:]
 	}
-	intPart, frac, hasPoint := cut(digits, '.')
+	intPart, frac, hasPoint := strings.Cut(digits, ".")
 	if !allDigits(intPart, maxBalanceIntDigits) || hasPoint && !allDigits(frac, maxBalanceFracDigits) {
 		return Balance{}, ErrBalanceFormat
 	}
 	nonZero := !onlyZeros(intPart) || !onlyZeros(frac)
 	return Balance{text: s, positive: nonZero && !negative}, nil
-}
-
-func cut(s string, sep byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func allDigits(s string, max int) bool {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -136,7 +137,9 @@ func New(cfg Config) (*Store, error) {
 	budget := cfg.newBudget()
 	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry]{
 		items: items - items/accountShare, recentCap: recentCap(items - items/accountShare), cfg: &cfg, budget: budget,
-		hash:     func(h authz.KeyHash) uint64 { return uint64FromHash(h) },
+		// The first 8 bytes of a SHA-256 are already uniform: no second hash.
+		// Slots keep the whole hash to rule out collisions.
+		hash:     func(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) },
 		revision: func(e authz.KeyEntry) uint64 { return e.Revision },
 		absent:   func(e authz.KeyEntry) bool { return e.Presence == authz.Absent },
 	})
@@ -163,17 +166,6 @@ func New(cfg Config) (*Store, error) {
 // items entries keeps: a sixteenth of the entries, at least 16 a shard.
 func recentCap(items int64) int {
 	return int(max(16, items/recentShare/shardCount))
-}
-
-// uint64FromHash takes the first 8 bytes of a SHA-256: already uniform, so
-// no second hash is needed. Entries keep the whole hash to rule out
-// collisions.
-func uint64FromHash(h authz.KeyHash) uint64 {
-	var v uint64
-	for _, b := range h[:8] {
-		v = v<<8 | uint64(b)
-	}
-	return v
 }
 
 // Key returns the state of the key with hash h, loading it on a miss. On a

@@ -101,14 +101,12 @@ func (e *Engine) Authorize(ctx context.Context, req authz.Request) Result {
 		start = time.Now()
 	}
 	r := Result{Surface: req.Surface, Credential: authz.Extract(req), Shadow: e.shadow}
-	switch r.Credential.Code {
+	r.Code = r.Credential.Code
+	switch r.Code {
 	case authz.CodeOK:
 		e.lookup(ctx, &r)
 	case authz.CodeKeyInQuery:
-		r.Code = authz.CodeKeyInQuery
 		e.reportExposure(ctx, r.Credential.QueryKey)
-	default:
-		r.Code = r.Credential.Code
 	}
 	if e.observer != nil {
 		e.observer.Decided(&r, time.Since(start))

@@ -1,6 +1,8 @@
 package envoy
 
 import (
+	"strings"
+
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/footstep/authz/authz"
@@ -51,17 +53,8 @@ func headerValue(value string, raw []byte) string {
 // in path; the separate query field is used when path has none.
 func requestTarget(http *authv3.AttributeContext_HttpRequest) string {
 	path, query := http.GetPath(), http.GetQuery()
-	if query == "" || containsByte(path, '?') {
+	if query == "" || strings.IndexByte(path, '?') >= 0 {
 		return path
 	}
 	return path + "?" + query
-}
-
-func containsByte(s string, b byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return true
-		}
-	}
-	return false
 }

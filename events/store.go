@@ -38,7 +38,7 @@ func (s *Store) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, e
 // LoadAccount reads the record of an account, with the outcomes of LoadKey.
 func (s *Store) LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
 	if !authz.ValidID(id) {
-		return authz.AccountEntry{}, fmt.Errorf("load account %q: %w: invalid account id", clip(id), ErrBadRecord)
+		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
 	e, found, err := s.get(ctx, AccountSubject(id))
 	if err != nil || !found {

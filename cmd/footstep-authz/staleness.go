@@ -25,13 +25,12 @@ const readinessGrace = 2 * time.Second
 // go to the bucket, which is fresh. update runs on the health loop; Fresh
 // reads one atomic, since every Check asks it.
 type staleness struct {
-	max    time.Duration
-	serve  bool
-	now    func() time.Time
-	live   func() bool
-	last   atomic.Int64 // unix nanoseconds when last seen live
-	stale  atomic.Bool
-	closed atomic.Bool
+	max   time.Duration
+	serve bool
+	now   func() time.Time
+	live  func() bool
+	last  atomic.Int64 // unix nanoseconds when last seen live
+	stale atomic.Bool
 }
 
 func newStaleness(max time.Duration, policy string, live func() bool, now func() time.Time) *staleness {
