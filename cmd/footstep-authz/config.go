@@ -9,75 +9,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/footstep/authz/cache"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/server"
 )
 
 // envPrefix starts the environment variable of every flag: --grpc-addr is
 // also FOOTSTEP_GRPC_ADDR.
 const envPrefix = "FOOTSTEP_"
 
-// Defaults of the flags.
-const (
-	defaultGRPCAddr         = ":9001"
-	defaultHTTPAddr         = ":9002"
-	defaultAdminAddr        = ":9003"
-	defaultEmbeddedNATSAddr = "127.0.0.1:4222"
-	defaultEmbeddedNATSDir  = "./data/nats"
-	defaultShutdownTimeout  = 10 * time.Second
-	// defaultMaxStaleness is how long cached states are trusted while cut
-	// off from NATS: long enough to ride out a NATS rolling restart or a
-	// short partition without a single 503, short enough that a key revoked
-	// meanwhile (on a replica that did get the change) stops working within
-	// minutes everywhere.
-	defaultMaxStaleness = 5 * time.Minute
-	// minMaxStaleness keeps --max-staleness above the health loop's period.
-	minMaxStaleness = time.Second
-)
-
-// Modes (--mode) and staleness policies (--stale-policy).
-const (
-	modeEnforce = "enforce"
-	modeShadow  = "shadow"
-	staleDeny   = "deny"
-	staleServe  = "serve"
-)
-
-// defaultLookupBudget is the default of --max-kv-lookups-per-second: far
-// above what real traffic misses once the cache is warm, and far below what
-// one NATS server answers (a direct Get costs about 20 µs).
-const defaultLookupBudget = 10000
-
-// config is everything footstep-authz can be told at start.
+// config is the server's configuration plus what only the command uses.
 type config struct {
-	GRPCAddr         string
-	HTTPAddr         string
-	HTTPPathPrefix   string
-	AdminAddr        string
-	NATSURL          string
-	EmbeddedNATSAddr string
-	EmbeddedNATSDir  string
-	KVBucket         string
-	KVReplicas       int
-	NATS             events.ConnConfig
-	CacheSize        byteSize
-	NegativeTTL      time.Duration
-	LookupTimeout    time.Duration
-	LookupBudget     float64
-	ShutdownTimeout  time.Duration
-	MaxStaleness     time.Duration
-	StalePolicy      string
-	Mode             string
-	TLSCert          string
-	TLSKey           string
-	TLSClientCA      string
-	LogLevel         slog.Level
-	LogFormat        string
-	Demo             bool
-	GRPCReflection   bool
-
-	// hooks lets tests reach inside; never set from flags.
-	hooks testHooks
+	server.Config
+	LogLevel  slog.Level
+	LogFormat string
 }
 
 // parseConfig reads flags from args, then FOOTSTEP_* variables for every flag
@@ -102,20 +46,13 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 	if err := applyEnv(fs, getenv); err != nil {
 		return nil, err
 	}
-	if c.NATSURL != "" {
-		c.NATS.URLs = []string{c.NATSURL}
-	}
 	return c, c.validate()
 }
 
 // defaultConfig returns the defaults of the fields that flag.Var flags set;
 // flagSet sets the others.
 func defaultConfig() *config {
-	return &config{
-		CacheSize: cache.DefaultMaxBytes, LogLevel: slog.LevelInfo,
-		NegativeTTL: cache.DefaultNegativeTTL, LookupTimeout: cache.DefaultLoadTimeout,
-		ShutdownTimeout: defaultShutdownTimeout, MaxStaleness: defaultMaxStaleness,
-	}
+	return &config{Config: server.DefaultConfig(), LogLevel: slog.LevelInfo}
 }
 
 // flagSet binds every flag to a field of c; the field's value before is the
@@ -124,13 +61,13 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("footstep-authz", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned in one line; --help is printed by parseConfig
 	fs.Usage = func() {}
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "listen address of the ext_authz v3 gRPC service and grpc.health.v1")
-	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "listen address of the HTTP authorization service; empty turns it off")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "listen address of the ext_authz v3 gRPC service and grpc.health.v1")
+	fs.StringVar(&c.HTTPAddr, "http-addr", server.DefaultHTTPAddr, "listen address of the HTTP authorization service; empty turns it off")
 	fs.StringVar(&c.HTTPPathPrefix, "http-path-prefix", "", "path prefix stripped from the HTTP service's request path before it is read as the original request: set it to Envoy http_service's path_prefix")
-	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, "listen address of /metrics, /healthz and /readyz (plain HTTP: keep it on a private network)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", server.DefaultAdminAddr, "listen address of /metrics, /healthz and /readyz (plain HTTP: keep it on a private network)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URLs, comma-separated; empty starts an embedded NATS server with JetStream")
-	fs.StringVar(&c.EmbeddedNATSAddr, "embedded-nats-addr", defaultEmbeddedNATSAddr, "listen address of the embedded NATS server")
-	fs.StringVar(&c.EmbeddedNATSDir, "embedded-nats-dir", defaultEmbeddedNATSDir, "JetStream storage directory of the embedded NATS server")
+	fs.StringVar(&c.EmbeddedNATSAddr, "embedded-nats-addr", server.DefaultEmbeddedNATSAddr, "listen address of the embedded NATS server")
+	fs.StringVar(&c.EmbeddedNATSDir, "embedded-nats-dir", server.DefaultEmbeddedNATSDir, "JetStream storage directory of the embedded NATS server")
 	fs.StringVar(&c.KVBucket, "kv-bucket", events.DefaultBucket, "JetStream key-value bucket of key and account states (created if missing)")
 	fs.IntVar(&c.KVReplicas, "kv-replicas", 1, "replicas of the bucket when this process creates it (3 on a NATS cluster)")
 	fs.StringVar(&c.NATS.CredsFile, "nats-creds", "", "NATS credentials file (JWT and nkey seed)")
@@ -141,14 +78,14 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.NATS.TLSCAFile, "nats-tls-ca", "", "PEM CA bundle that the NATS server certificate must chain to")
 	fs.StringVar(&c.NATS.TLSCertFile, "nats-tls-cert", "", "PEM client certificate for NATS")
 	fs.StringVar(&c.NATS.TLSKeyFile, "nats-tls-key", "", "PEM key of the NATS client certificate")
-	fs.Var(&c.CacheSize, "cache-size", "memory budget of the key and account cache, e.g. 256MiB")
+	fs.Var((*byteSize)(&c.CacheSize), "cache-size", "memory budget of the key and account cache, e.g. 256MiB")
 	fs.Var(durationFlag{&c.NegativeTTL}, "negative-ttl", "how long an unknown key is remembered as unknown")
 	fs.Var(durationFlag{&c.LookupTimeout}, "lookup-timeout", "bound on one key-value lookup on a cache miss")
-	fs.Float64Var(&c.LookupBudget, "max-kv-lookups-per-second", defaultLookupBudget, "bound on key-value lookups for cache misses, so that a client spraying unknown keys cannot flood NATS; a miss past it is answered 503 (0: no bound)")
+	fs.Float64Var(&c.LookupBudget, "max-kv-lookups-per-second", server.DefaultLookupBudget, "bound on key-value lookups for cache misses, so that a client spraying unknown keys cannot flood NATS; a miss past it is answered 503 (0: no bound)")
 	fs.Var(durationFlag{&c.ShutdownTimeout}, "shutdown-timeout", "how long a stop waits for calls in flight")
 	fs.Var(durationFlag{&c.MaxStaleness}, "max-staleness", "how long cached states are served while cut off from NATS; then --stale-policy applies (at least 1s)")
-	fs.StringVar(&c.StalePolicy, "stale-policy", staleDeny, "past --max-staleness: deny (answer 503 authz_unavailable and report not ready) or serve (keep serving cached states, raise footstep_authz_stale)")
-	fs.StringVar(&c.Mode, "mode", modeEnforce, "enforce, or shadow: evaluate every request, allow it, and report what would have been denied")
+	fs.StringVar(&c.StalePolicy, "stale-policy", server.StaleDeny, "past --max-staleness: deny (answer 503 authz_unavailable and report not ready) or serve (keep serving cached states, raise footstep_authz_stale)")
+	fs.StringVar(&c.Mode, "mode", server.ModeEnforce, "enforce, or shadow: evaluate every request, allow it, and report what would have been denied")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM server certificate (chain) for the gRPC and HTTP ports; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM key of --tls-cert; reloaded when the file changes")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it on the gRPC and HTTP ports (mutual TLS); reloaded when the file changes")

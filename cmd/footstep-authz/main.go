@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/footstep/authz/internal/server"
 )
 
 func main() {
@@ -37,9 +39,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	a, err := start(ctx, cfg, newLogger(cfg, stderr), stdout)
+	cfg.Logger, cfg.Stdout, cfg.Version = newLogger(cfg, stderr), stdout, version()
+	s, err := server.New(ctx, cfg.Config)
 	if err != nil {
 		return err
 	}
-	return a.wait(ctx)
+	return s.Run(ctx)
 }

@@ -3,13 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
 
 	"github.com/footstep/authz/envoy"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/server"
 )
 
 // validate checks the configuration as a whole; each error is one line that
@@ -50,8 +50,8 @@ func (c *config) validateLimits() error {
 		return errors.New("--negative-ttl, --lookup-timeout and --shutdown-timeout must be positive")
 	case envoy.CheckPathPrefix(c.HTTPPathPrefix) != nil:
 		return fmt.Errorf("--http-path-prefix %q: %w", c.HTTPPathPrefix, envoy.CheckPathPrefix(c.HTTPPathPrefix))
-	case c.MaxStaleness < minMaxStaleness:
-		return fmt.Errorf("--max-staleness %s: want at least %s", c.MaxStaleness, minMaxStaleness)
+	case c.MaxStaleness < server.MinMaxStaleness:
+		return fmt.Errorf("--max-staleness %s: want at least %s", c.MaxStaleness, server.MinMaxStaleness)
 	}
 	return nil
 }
@@ -60,9 +60,9 @@ func (c *config) validateChoices() error {
 	switch {
 	case c.LogFormat != "json" && c.LogFormat != "text":
 		return fmt.Errorf("--log-format %q: want json or text", c.LogFormat)
-	case c.Mode != modeEnforce && c.Mode != modeShadow:
+	case c.Mode != server.ModeEnforce && c.Mode != server.ModeShadow:
 		return fmt.Errorf("--mode %q: want enforce or shadow", c.Mode)
-	case c.StalePolicy != staleDeny && c.StalePolicy != staleServe:
+	case c.StalePolicy != server.StaleDeny && c.StalePolicy != server.StaleServe:
 		return fmt.Errorf("--stale-policy %q: want deny or serve", c.StalePolicy)
 	case c.Demo && c.NATSURL != "":
 		return errors.New("--demo seeds keys into the embedded NATS server only; drop --nats-url")
@@ -94,7 +94,7 @@ func (c *config) validateFiles() error {
 		fh.Close()
 	}
 	if c.TLSCert != "" {
-		if _, err := newCertFiles(c.TLSCert, c.TLSKey, c.TLSClientCA, slog.New(slog.DiscardHandler)); err != nil {
+		if err := server.CheckTLS(c.TLSCert, c.TLSKey, c.TLSClientCA); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"net/http"
@@ -16,9 +16,9 @@ import (
 // back restores it all.
 func TestHealthAndStalenessDeny(t *testing.T) {
 	n := startNATS(t)
-	s := startOps(t, testHooks{}, "--nats-url", n.url(), "--max-staleness", "3s", "--stale-policy", "deny")
-	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
-	readyz := "http://" + s.addr("admin-addr") + "/readyz"
+	s := startServer(t, func(c *Config) { c.NATSURL, c.MaxStaleness, c.StalePolicy = n.url(), 3*time.Second, StaleDeny })
+	conn := dialGRPC(t, s.addr("grpc"), nil)
+	readyz := "http://" + s.addr("admin") + "/readyz"
 	s.put(t, "sk_live_health_1", "key_h1", "acct_h", "5.00", authz.StateActive)
 	waitFor(t, "key allowed", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_health_1", ""); return c == 200 })
 	if got := healthOf(conn); got != healthpb.HealthCheckResponse_SERVING {
@@ -59,8 +59,8 @@ func TestHealthAndStalenessDeny(t *testing.T) {
 // past --max-staleness, the alarm is raised, and readiness is kept.
 func TestStalenessServe(t *testing.T) {
 	n := startNATS(t)
-	s := startOps(t, testHooks{}, "--nats-url", n.url(), "--max-staleness", "1s", "--stale-policy", "serve")
-	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
+	s := startServer(t, func(c *Config) { c.NATSURL, c.MaxStaleness, c.StalePolicy = n.url(), time.Second, StaleServe })
+	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_serve_1", "key_s1", "acct_s", "5.00", authz.StateActive)
 	waitFor(t, "key allowed", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_serve_1", ""); return c == 200 })
 
@@ -77,7 +77,7 @@ func TestStalenessServe(t *testing.T) {
 	if got := healthOf(conn); got != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("health with serve past --max-staleness = %v; want SERVING", got)
 	}
-	if got := getStatus("http://" + s.addr("admin-addr") + "/readyz"); got != http.StatusOK {
+	if got := getStatus("http://" + s.addr("admin") + "/readyz"); got != http.StatusOK {
 		t.Errorf("/readyz with serve past --max-staleness = %d; want 200", got)
 	}
 	if v := number(t, scrapeMetrics(t, s), "footstep_authz_staleness_seconds"); v < 1 {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -26,7 +26,7 @@ const drainPoll = 10 * time.Millisecond
 
 // listenGRPC serves ext_authz and grpc.health.v1 on --grpc-addr, over TLS
 // when configured.
-func (a *app) listenGRPC(engine *envoy.Engine) error {
+func (a *Server) listenGRPC(engine *envoy.Engine) error {
 	srv, err := envoy.NewServer(engine, a.log)
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func (a *app) listenGRPC(engine *envoy.Engine) error {
 
 // countChecks keeps count of the Check calls in flight, so that a stop can
 // wait for them and for nothing else.
-func (a *app) countChecks(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+func (a *Server) countChecks(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	if info.FullMethod != authv3.Authorization_Check_FullMethodName {
 		return next(ctx, req)
 	}
@@ -67,7 +67,7 @@ func (a *app) countChecks(ctx context.Context, req any, info *grpc.UnaryServerIn
 // stopGRPC stops accepting calls and waits until the Check calls in flight
 // have been answered or ctx ends, then closes every connection. It does not
 // wait for health Watch streams, which never end on their own.
-func (a *app) stopGRPC(ctx context.Context) {
+func (a *Server) stopGRPC(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		a.grpc.GracefulStop()

@@ -1,14 +1,18 @@
-package main
+package server
 
 import (
 	"context"
 	"net/http"
 )
 
-// stop stops serving gracefully within the shutdown timeout: health turns
+// Close stops serving gracefully within the shutdown timeout: health turns
 // NOT_SERVING first, Check and HTTP calls in flight are answered, then the
-// watch stops and NATS is drained. It is safe on a partly started app.
-func (a *app) stop() {
+// watch stops and NATS is drained. It is safe on a partly started server
+// and more than once; later calls return at once.
+func (a *Server) Close() {
+	if !a.closing.CompareAndSwap(false, true) {
+		return
+	}
 	a.stopping.Store(true)
 	if a.health != nil {
 		a.setServing(false)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"sync/atomic"
@@ -34,7 +34,7 @@ type staleness struct {
 }
 
 func newStaleness(max time.Duration, policy string, live func() bool, now func() time.Time) *staleness {
-	s := &staleness{max: max, serve: policy == staleServe, now: now, live: live}
+	s := &staleness{max: max, serve: policy == StaleServe, now: now, live: live}
 	s.last.Store(now().UnixNano())
 	return s
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -16,7 +16,7 @@ func TestMutualTLS(t *testing.T) {
 	_, certFile, keyFile := ca.issue("server", 10, true)
 	envoyCert, _, _ := ca.issue("envoy", 11, false)
 	strangerCert, _, _ := other.issue("stranger", 12, false)
-	s := startOps(t, testHooks{}, "--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", ca.caFile("envoy-ca"))
+	s := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey, c.TLSClientCA = certFile, keyFile, ca.caFile("envoy-ca") })
 
 	clients := []struct {
 		name  string
@@ -30,7 +30,7 @@ func TestMutualTLS(t *testing.T) {
 	}
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
-			code, _, err := checkCode(t, dialGRPC(t, s.addr("grpc-addr"), c.tls), "sk_live_tls_unknown", "")
+			code, _, err := checkCode(t, dialGRPC(t, s.addr("grpc"), c.tls), "sk_live_tls_unknown", "")
 			if works := err == nil; works != c.works || (works && code != 403) {
 				t.Errorf("gRPC Check = %d, %v; want answered %v", code, err, c.works)
 			}
@@ -38,7 +38,7 @@ func TestMutualTLS(t *testing.T) {
 				return
 			}
 			hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: c.tls}}
-			resp, err := hc.Get("https://" + s.addr("http-addr") + "/v1/things")
+			resp, err := hc.Get("https://" + s.addr("http") + "/v1/things")
 			if err == nil {
 				resp.Body.Close()
 			}
@@ -54,11 +54,11 @@ func TestMutualTLS(t *testing.T) {
 func TestServerTLS(t *testing.T) {
 	ca := newPKI(t, "ca")
 	_, certFile, keyFile := ca.issue("server", 20, true)
-	s := startOps(t, testHooks{}, "--tls-cert", certFile, "--tls-key", keyFile)
-	if _, _, err := checkCode(t, dialGRPC(t, s.addr("grpc-addr"), &tls.Config{RootCAs: ca.pool}), "sk_live_x", ""); err != nil {
+	s := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	if _, _, err := checkCode(t, dialGRPC(t, s.addr("grpc"), &tls.Config{RootCAs: ca.pool}), "sk_live_x", ""); err != nil {
 		t.Errorf("TLS client: %v", err)
 	}
-	if _, _, err := checkCode(t, dialGRPC(t, s.addr("grpc-addr"), nil), "sk_live_x", ""); err == nil {
+	if _, _, err := checkCode(t, dialGRPC(t, s.addr("grpc"), nil), "sk_live_x", ""); err == nil {
 		t.Error("plaintext client was answered by a TLS port")
 	}
 }
@@ -69,8 +69,8 @@ func TestServerTLS(t *testing.T) {
 func TestCertificateReload(t *testing.T) {
 	ca := newPKI(t, "ca")
 	_, certFile, keyFile := ca.issue("server", 30, true)
-	s := startOps(t, testHooks{}, "--tls-cert", certFile, "--tls-key", keyFile)
-	if got := servedSerial(t, s.addr("grpc-addr"), ca.pool); got != 30 {
+	s := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	if got := servedSerial(t, s.addr("grpc"), ca.pool); got != 30 {
 		t.Fatalf("served serial = %d; want 30", got)
 	}
 	// Renew: issue writes the same file names; bump the times so that the
@@ -82,16 +82,16 @@ func TestCertificateReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := servedSerial(t, s.addr("grpc-addr"), ca.pool); got != 31 {
+	if got := servedSerial(t, s.addr("grpc"), ca.pool); got != 31 {
 		t.Errorf("served serial after renewal = %d; want 31", got)
 	}
-	if got := servedSerial(t, s.addr("http-addr"), ca.pool); got != 31 {
+	if got := servedSerial(t, s.addr("http"), ca.pool); got != 31 {
 		t.Errorf("HTTP port serial after renewal = %d; want 31", got)
 	}
 	if err := os.WriteFile(keyFile, []byte("half-written"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := servedSerial(t, s.addr("grpc-addr"), ca.pool); got != 31 {
+	if got := servedSerial(t, s.addr("grpc"), ca.pool); got != 31 {
 		t.Errorf("served serial with a broken key file = %d; want 31 (the last good one)", got)
 	}
 }

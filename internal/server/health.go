@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -20,12 +20,12 @@ var healthServices = []string{"", authv3.Authorization_ServiceDesc.ServiceName}
 // ready reports whether this replica should receive requests: the first full
 // sync with the bucket is done, it is not stopping, and the watch is live
 // (with --stale-policy deny; see staleness for the grace and for serve).
-func (a *app) ready() bool {
+func (a *Server) ready() bool {
 	return !a.stopping.Load() && a.nats.initialSynced() && !a.staleness.blocksReadiness()
 }
 
 // notReadyReason says why ready is false, for /readyz.
-func (a *app) notReadyReason() string {
+func (a *Server) notReadyReason() string {
 	switch {
 	case a.stopping.Load():
 		return "stopping"
@@ -40,7 +40,7 @@ func (a *app) notReadyReason() string {
 	}
 }
 
-func (a *app) setServing(serving bool) {
+func (a *Server) setServing(serving bool) {
 	status := healthpb.HealthCheckResponse_NOT_SERVING
 	if serving {
 		status = healthpb.HealthCheckResponse_SERVING
@@ -52,7 +52,7 @@ func (a *app) setServing(serving bool) {
 
 // trackHealth keeps staleness and grpc.health.v1 in step with the watch
 // until ctx ends.
-func (a *app) trackHealth(ctx context.Context) {
+func (a *Server) trackHealth(ctx context.Context) {
 	defer close(a.healthDone)
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
@@ -79,7 +79,7 @@ func (a *app) trackHealth(ctx context.Context) {
 	}
 }
 
-func (a *app) adminHandler() http.Handler {
+func (a *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))

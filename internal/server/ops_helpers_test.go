@@ -1,7 +1,6 @@
-package main
+package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,97 +25,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 )
-
-// opsServer is a footstep-authz started in process on random ports.
-type opsServer struct {
-	app    *app
-	logs   *lockedBuffer
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startOps starts footstep-authz with args after the test defaults (random
-// ports, an embedded NATS server in a temporary directory unless args name
-// --nats-url), and stops it at the end of the test.
-func startOps(tb testing.TB, hooks testHooks, args ...string) *opsServer {
-	tb.Helper()
-	all := append([]string{
-		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-nats-dir", tb.TempDir(), "--log-level", "debug",
-	}, args...)
-	cfg, err := parseConfig(all, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		tb.Fatalf("parseConfig(%q): %v", args, err)
-	}
-	cfg.hooks = hooks
-	s := &opsServer{logs: &lockedBuffer{}, done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.app, err = start(ctx, cfg, newLogger(cfg, s.logs), io.Discard)
-	if err != nil {
-		cancel()
-		tb.Fatalf("start: %v", err)
-	}
-	go func() { s.done <- s.app.wait(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		<-s.done
-	})
-	waitFor(tb, "ready", 10*time.Second, s.app.ready)
-	return s
-}
-
-func (s *opsServer) addr(name string) string { return s.app.addrs[name].String() }
-
-// put writes a key and its account's balance.
-func (s *opsServer) put(tb testing.TB, key, keyID, account, balance string, state authz.KeyState) {
-	tb.Helper()
-	ctx := context.Background()
-	b, err := authz.ParseBalance(balance)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := s.app.nats.publisher.SetBalance(ctx, account, b); err != nil {
-		tb.Fatal(err)
-	}
-	rec := authz.KeyRecord{KeyID: keyID, AccountID: account, State: state}
-	if _, err := s.app.nats.publisher.PutKey(ctx, authz.APIKey(key).Hash(), rec); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // dialGRPC returns a client of addr; tlsCfg nil means plaintext.
 func dialGRPC(tb testing.TB, addr string, tlsCfg *tls.Config) *grpc.ClientConn {
@@ -183,9 +92,9 @@ func healthOf(conn *grpc.ClientConn) healthpb.HealthCheckResponse_ServingStatus 
 }
 
 // scrapeMetrics returns /metrics from the admin port.
-func scrapeMetrics(tb testing.TB, s *opsServer) string {
+func scrapeMetrics(tb testing.TB, s *testServer) string {
 	tb.Helper()
-	resp, err := http.Get("http://" + s.addr("admin-addr") + "/metrics")
+	resp, err := http.Get("http://" + s.addr("admin") + "/metrics")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -48,9 +48,9 @@ type checkResult struct {
 // does the server stop.
 func TestShutdownDrainsInFlight(t *testing.T) {
 	blocker := newBlockingStates()
-	s := startOps(t, testHooks{wrapStates: blocker.wrap}, "--shutdown-timeout", "10s")
+	s := startServer(t, withStates(blocker.wrap), func(c *Config) { c.ShutdownTimeout = 10 * time.Second })
 	s.put(t, "sk_live_drain_1", "key_d1", "acct_d", "5.00", authz.StateActive)
-	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
+	conn := dialGRPC(t, s.addr("grpc"), nil)
 	result := make(chan checkResult, 1)
 	go func() {
 		code, _, err := checkCode(t, conn, "sk_live_drain_1", "")
@@ -87,8 +87,8 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 // --shutdown-timeout and the server stops anyway.
 func TestShutdownTimeoutBoundsDrain(t *testing.T) {
 	blocker := newBlockingStates()
-	s := startOps(t, testHooks{wrapStates: blocker.wrap}, "--shutdown-timeout", "300ms")
-	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
+	s := startServer(t, withStates(blocker.wrap), func(c *Config) { c.ShutdownTimeout = 300 * time.Millisecond })
+	conn := dialGRPC(t, s.addr("grpc"), nil)
 	result := make(chan checkResult, 1)
 	go func() {
 		code, _, err := checkCode(t, conn, "sk_live_stuck_1", "")

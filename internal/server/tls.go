@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -133,4 +133,11 @@ func loadCAs(name string) (*x509.CertPool, error) {
 		return nil, errors.New("--tls-client-ca: no PEM certificate in the file")
 	}
 	return pool, nil
+}
+
+// CheckTLS loads a server certificate, its key and, when caFile is not
+// empty, a client CA bundle once, so that a bad file stops the start.
+func CheckTLS(certFile, keyFile, caFile string) error {
+	_, err := newCertFiles(certFile, keyFile, caFile, slog.New(slog.DiscardHandler))
+	return err
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type natsLink struct {
 
 // connectNATS starts the embedded server when no URL is given, connects and
 // opens the bucket, creating it when missing.
-func connectNATS(ctx context.Context, cfg *config, log *slog.Logger) (_ *natsLink, err error) {
+func connectNATS(ctx context.Context, cfg Config, log *slog.Logger) (_ *natsLink, err error) {
 	n := &natsLink{log: log}
 	defer func() {
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -20,9 +20,10 @@ import (
 	"github.com/footstep/authz/metrics"
 )
 
-// app is a started footstep-authz: every listener bound, the watch running.
-type app struct {
-	cfg        *config
+// Server is a started footstep-authz: every listener bound, the watch
+// running. Build it with New, serve with Run, stop with Close.
+type Server struct {
+	cfg        Config
 	log        *slog.Logger
 	metrics    *metrics.Metrics
 	nats       *natsLink
@@ -37,32 +38,34 @@ type app struct {
 	serveErr   chan error
 	inFlight   atomic.Int64 // Check calls being answered
 	stopping   atomic.Bool
+	closing    atomic.Bool // Close has been called
 	stopHealth context.CancelFunc
 	healthDone chan struct{}
 }
 
-// testHooks let tests reach inside the wiring; flags never set them.
-type testHooks struct {
-	// wrapStates, when set, wraps the cache that Checks read from.
-	wrapStates func(envoy.States) envoy.States
-}
-
-// start connects to NATS, binds every listener and starts serving. What it
-// started is stopped again when it fails.
-func start(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log, addrs: map[string]net.Addr{}, serveErr: make(chan error, 3), healthDone: make(chan struct{})}
+// New connects to NATS (starting the embedded server when no URL is given),
+// opens the bucket, starts the watch, binds every listener and starts
+// serving. What it started is stopped again when it fails. ctx bounds the
+// start only; the server runs until Run returns or Close is called.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	log := cfg.Logger
+	a := &Server{cfg: cfg, log: log, addrs: map[string]net.Addr{}, serveErr: make(chan error, 3), healthDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			a.stop()
+			a.Close()
 		}
 	}()
-	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy, Version: version()})
+	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy, Version: cfg.Version})
 	if cfg.TLSCert != "" {
 		if a.tls, err = newCertFiles(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, log); err != nil {
 			return nil, err
 		}
 	}
-	if err := a.startState(ctx, stdout); err != nil {
+	if err := a.startState(ctx, cfg.Stdout); err != nil {
 		return nil, err
 	}
 	engine, err := a.newEngine()
@@ -84,7 +87,7 @@ func start(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 
 // startState connects to NATS, fills the cache from the bucket's watch and
 // exports their metrics.
-func (a *app) startState(ctx context.Context, stdout io.Writer) (err error) {
+func (a *Server) startState(ctx context.Context, stdout io.Writer) (err error) {
 	cfg := a.cfg
 	if a.nats, err = connectNATS(ctx, cfg, a.log); err != nil {
 		return err
@@ -92,7 +95,7 @@ func (a *app) startState(ctx context.Context, stdout io.Writer) (err error) {
 	a.nats.exposures.counted = a.metrics.ExposureReported
 	a.store, err = cache.New(cache.Config{
 		Loader:            a.metrics.Loader(a.nats.store),
-		MaxBytes:          int64(cfg.CacheSize),
+		MaxBytes:          cfg.CacheSize,
 		NegativeTTL:       cfg.NegativeTTL,
 		LoadTimeout:       cfg.LookupTimeout,
 		MaxLoadsPerSecond: cfg.LookupBudget,
@@ -117,23 +120,23 @@ func (a *app) startState(ctx context.Context, stdout io.Writer) (err error) {
 	return nil
 }
 
-func (a *app) newEngine() (*envoy.Engine, error) {
+func (a *Server) newEngine() (*envoy.Engine, error) {
 	var states envoy.States = a.store
-	if a.cfg.hooks.wrapStates != nil {
-		states = a.cfg.hooks.wrapStates(states)
+	if a.cfg.wrapStates != nil {
+		states = a.cfg.wrapStates(states)
 	}
 	return envoy.NewEngine(envoy.EngineConfig{
 		States:    states,
 		Exposures: a.nats.exposures,
 		Observer:  a.metrics,
 		Freshness: a.staleness,
-		Shadow:    a.cfg.Mode == modeShadow,
+		Shadow:    a.cfg.Mode == ModeShadow,
 		Logger:    a.log,
 	})
 }
 
 // listen binds the gRPC, HTTP and admin listeners and serves them.
-func (a *app) listen(engine *envoy.Engine) error {
+func (a *Server) listen(engine *envoy.Engine) error {
 	if err := a.listenGRPC(engine); err != nil {
 		return err
 	}
@@ -152,7 +155,7 @@ func (a *app) listen(engine *envoy.Engine) error {
 	return a.serve("admin-addr", a.cfg.AdminAddr, a.admin.Serve)
 }
 
-func (a *app) serve(name, addr string, serve func(net.Listener) error) error {
+func (a *Server) serve(name, addr string, serve func(net.Listener) error) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--%s: %w", name, err)
@@ -167,15 +170,16 @@ func (a *app) serve(name, addr string, serve func(net.Listener) error) error {
 }
 
 // serverTLS returns the TLS configuration of the gRPC port, nil without TLS.
-func (a *app) serverTLS() *tls.Config {
+func (a *Server) serverTLS() *tls.Config {
 	if a.tls == nil {
 		return nil
 	}
 	return a.tls.serverConfig(grpcProtos)
 }
 
-// wait blocks until ctx ends or a server fails, then stops everything.
-func (a *app) wait(ctx context.Context) error {
+// Run blocks until ctx ends or a listener fails, then stops everything
+// gracefully (see Close). It returns the listener's error, if any.
+func (a *Server) Run(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
@@ -183,10 +187,17 @@ func (a *app) wait(ctx context.Context) error {
 	case err = <-a.serveErr:
 		a.log.Error("stopping: a server failed", "error", err)
 	}
-	a.stop()
+	a.Close()
 	a.log.Info("stopped")
 	return err
 }
+
+// Addr returns the bound address of a listener: "grpc", "http" or "admin";
+// nil for one that is off.
+func (a *Server) Addr(name string) net.Addr { return a.addrs[name+"-addr"] }
+
+// Ready reports whether the server should receive requests (/readyz).
+func (a *Server) Ready() bool { return a.ready() }
 
 // addrString is the address of a listener, or "off" for one not started.
 func addrString(a net.Addr) string {

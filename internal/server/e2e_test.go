@@ -1,7 +1,6 @@
-package main
+package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,92 +15,10 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/nats-io/nats.go"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 )
-
-// syncBuffer is a log sink that tests read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// testServer is a footstep-authz started in process on random ports, with
-// its embedded NATS server in a temporary directory.
-type testServer struct {
-	app    *app
-	client authv3.AuthorizationClient
-	logs   *syncBuffer
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-func startTestServer(tb testing.TB, extraArgs ...string) *testServer {
-	tb.Helper()
-	args := append([]string{
-		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-nats-dir", tb.TempDir(), "--log-level", "debug",
-	}, extraArgs...)
-	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		tb.Fatalf("parseConfig: %v", err)
-	}
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := start(ctx, cfg, newLogger(cfg, logs), io.Discard)
-	if err != nil {
-		cancel()
-		tb.Fatalf("start: %v", err)
-	}
-	s := &testServer{app: a, logs: logs, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- a.wait(ctx) }()
-	tb.Cleanup(s.stop)
-	conn, err := grpc.NewClient(a.addrs["grpc-addr"].String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatalf("grpc client: %v", err)
-	}
-	tb.Cleanup(func() { conn.Close() })
-	s.client = authv3.NewAuthorizationClient(conn)
-	waitUntil(tb, "ready", 10*time.Second, a.ready)
-	return s
-}
-
-func (s *testServer) stop() {
-	s.once.Do(func() {
-		s.cancel()
-		<-s.done
-	})
-}
-
-func (s *testServer) publisher() *events.Publisher { return s.app.nats.publisher }
-
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 func mustBalance(tb testing.TB, s string) authz.Balance {
 	tb.Helper()
@@ -185,7 +102,7 @@ func denial(status int, code, message string, extra ...string) outcome {
 // TestEveryDecisionOverGRPC runs each row of the rules table through a real
 // ext_authz gRPC call against states published to the embedded NATS server.
 func TestEveryDecisionOverGRPC(t *testing.T) {
-	s := startTestServer(t)
+	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
 	for account, balance := range map[string]string{"acct_rich": "12.50", "acct_zero": "0.00", "acct_debt": "-3"} {
@@ -262,7 +179,7 @@ func TestEveryDecisionOverGRPC(t *testing.T) {
 // a revocation to the first denial of a key that was being allowed from the
 // cache, and holds it to a generous bound: benchmarks measure it precisely.
 func TestRevocationReachesHotKey(t *testing.T) {
-	s := startTestServer(t)
+	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
 	if _, err := p.SetBalance(ctx, "acct_hot", mustBalance(t, "5")); err != nil {
@@ -274,7 +191,7 @@ func TestRevocationReachesHotKey(t *testing.T) {
 		key := fmt.Sprintf("sk_live_hot_%d", i)
 		putKey(t, p, key, fmt.Sprintf("key_hot_%d", i), "acct_hot", authz.StateActive)
 		req := checkRequest("/", "", map[string]string{"x-api-key": key})
-		waitUntil(t, "key allowed", 5*time.Second, func() bool {
+		waitFor(t, "key allowed", 5*time.Second, func() bool {
 			resp, err := s.client.Check(ctx, req)
 			return err == nil && resp.GetOkResponse() != nil
 		})
@@ -282,7 +199,7 @@ func TestRevocationReachesHotKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		acked := time.Now()
-		waitUntil(t, "revocation enforced", time.Second, func() bool {
+		waitFor(t, "revocation enforced", time.Second, func() bool {
 			resp, err := s.client.Check(ctx, req)
 			return err == nil && resp.GetDeniedResponse().GetBody() == `{"error":{"code":"key_revoked","message":"API key has been revoked"}}`
 		})
@@ -296,7 +213,7 @@ func TestRevocationReachesHotKey(t *testing.T) {
 // NATS is away, and a key that is not cached cannot be read, so it is denied
 // with 503.
 func TestFailsClosedWithoutNATS(t *testing.T) {
-	s := startTestServer(t)
+	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
 	if _, err := p.SetBalance(ctx, "acct_c", mustBalance(t, "1")); err != nil {
@@ -304,12 +221,12 @@ func TestFailsClosedWithoutNATS(t *testing.T) {
 	}
 	putKey(t, p, "sk_live_cached1", "key_cached", "acct_c", authz.StateActive)
 	cached := checkRequest("/", "", map[string]string{"x-api-key": "sk_live_cached1"})
-	waitUntil(t, "key allowed", 5*time.Second, func() bool {
+	waitFor(t, "key allowed", 5*time.Second, func() bool {
 		resp, err := s.client.Check(ctx, cached)
 		return err == nil && resp.GetOkResponse() != nil
 	})
 	s.app.nats.embedded.Shutdown()
-	waitUntil(t, "not ready without NATS", 5*time.Second, func() bool { return !s.app.ready() })
+	waitFor(t, "not ready without NATS", 5*time.Second, func() bool { return !s.app.ready() })
 
 	resp, err := s.client.Check(ctx, cached)
 	if err != nil || resp.GetOkResponse() == nil {
@@ -328,7 +245,7 @@ func TestFailsClosedWithoutNATS(t *testing.T) {
 // logs, no plaintext key appears in the logs, on NATS, or in the HTTP and
 // gRPC answers.
 func TestNoPlaintextKeyLeaves(t *testing.T) {
-	s := startTestServer(t)
+	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
 	nc, err := nats.Connect(s.app.nats.conn.NATS().ConnectedUrl())
@@ -363,7 +280,7 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 	}
 	secrets := []string{"sk_live_secretA1", "sk_live_secretS1", "sk_live_secretG1", "sk_live_secretU1"}
 	var answers []string
-	httpAddr := "http://" + s.app.addrs["http-addr"].String()
+	httpAddr := "http://" + s.addr("http")
 	for _, k := range secrets {
 		for _, req := range []*authv3.CheckRequest{
 			checkRequest("/", "", map[string]string{"x-api-key": k}),
@@ -383,7 +300,7 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 		}
 	}
 	s.app.nats.embedded.Shutdown() // the unreadable path: misses while NATS is away
-	waitUntil(t, "not ready", 5*time.Second, func() bool { return !s.app.ready() })
+	waitFor(t, "not ready", 5*time.Second, func() bool { return !s.app.ready() })
 	for _, k := range secrets {
 		resp, err := s.client.Check(ctx, checkRequest("/", "", map[string]string{"x-api-key": k + "Z"}))
 		answers = append(answers, fmt.Sprint(resp, err))

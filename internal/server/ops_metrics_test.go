@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -15,8 +15,8 @@ import (
 
 // TestMetricsFollowDecisions scrapes /metrics while decisions are made.
 func TestMetricsFollowDecisions(t *testing.T) {
-	s := startOps(t, testHooks{})
-	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
+	s := startServer(t)
+	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_metrics_ok", "key_m_ok", "acct_m", "5.00", authz.StateActive)
 	s.put(t, "sk_live_metrics_rev", "key_m_rev", "acct_m", "5.00", authz.StateRevoked)
 	waitFor(t, "key allowed", 5*time.Second, func() bool {
@@ -85,8 +85,8 @@ func number(tb testing.TB, scrape, series string) float64 {
 // TestShadowModeAllowsAndReports: shadow mode lets a revoked key through,
 // tells the upstream why it would have been denied, and counts it.
 func TestShadowModeAllowsAndReports(t *testing.T) {
-	s := startOps(t, testHooks{}, "--mode", "shadow")
-	conn := dialGRPC(t, s.addr("grpc-addr"), nil)
+	s := startServer(t, func(c *Config) { c.Mode, c.Version = ModeShadow, "v0.0.0-test" })
+	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_shadow_rev", "key_sh_rev", "acct_sh", "5.00", authz.StateRevoked)
 	waitFor(t, "revocation applied", 5*time.Second, func() bool {
 		_, v, _ := checkCode(t, conn, "sk_live_shadow_rev", envoy.HeaderShadow)
@@ -104,7 +104,7 @@ func TestShadowModeAllowsAndReports(t *testing.T) {
 	if v := number(t, m, `footstep_authz_shadow_allowed_total{code="key_revoked",surface="api"}`); v < 2 {
 		t.Errorf("shadow_allowed_total{key_revoked} = %v; want at least 2", v)
 	}
-	if v := metricValue(m, `footstep_authz_info{mode="shadow",stale_policy="deny",version="`+version()+`"}`); v != "1" {
+	if v := metricValue(m, `footstep_authz_info{mode="shadow",stale_policy="deny",version="v0.0.0-test"}`); v != "1" {
 		t.Errorf("info metric does not say shadow: %q", v)
 	}
 	if !strings.Contains(s.logs.String(), `"code":"key_revoked"`) {
@@ -127,7 +127,7 @@ func TestDashboardQueriesExist(t *testing.T) {
 	if len(exprs) < 6 {
 		t.Fatalf("dashboard has %d queries; want panels for decisions, latency, cache, revocation delay, NATS and staleness", len(exprs))
 	}
-	exposed := exposedMetrics(scrapeMetrics(t, startOps(t, testHooks{})))
+	exposed := exposedMetrics(scrapeMetrics(t, startServer(t)))
 	name := regexp.MustCompile(`footstep_authz_[a-z0-9_]+`)
 	for _, expr := range exprs {
 		for _, m := range name.FindAllString(expr, -1) {

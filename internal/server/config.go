@@ -1,0 +1,127 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/footstep/authz/cache"
+	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/events"
+)
+
+// Defaults of Config, shared with the command's flags.
+const (
+	DefaultGRPCAddr         = ":9001"
+	DefaultHTTPAddr         = ":9002"
+	DefaultAdminAddr        = ":9003"
+	DefaultEmbeddedNATSAddr = "127.0.0.1:4222"
+	DefaultEmbeddedNATSDir  = "./data/nats"
+	DefaultShutdownTimeout  = 10 * time.Second
+	// DefaultMaxStaleness is how long cached states are trusted without a
+	// successful exchange with JetStream: long enough to ride out a NATS
+	// rolling restart or a short partition without a single 503, short
+	// enough that a key revoked meanwhile stops working within minutes
+	// everywhere.
+	DefaultMaxStaleness = 5 * time.Minute
+	// MinMaxStaleness keeps MaxStaleness above the health loop's period.
+	MinMaxStaleness = time.Second
+	// DefaultLookupBudget bounds KV lookups for misses: far above what real
+	// traffic misses once the cache is warm, and far below what one NATS
+	// server answers.
+	DefaultLookupBudget = 10000
+)
+
+// Modes and staleness policies.
+const (
+	ModeEnforce = "enforce" // deny what the rules deny
+	ModeShadow  = "shadow"  // allow everything, report what would be denied
+	StaleDeny   = "deny"    // past MaxStaleness: 503 and not ready
+	StaleServe  = "serve"   // past MaxStaleness: keep serving cached states
+)
+
+// Config is everything a Server is told at start. Start from DefaultConfig;
+// the command fills it from flags and validates it with messages that name
+// the flags.
+type Config struct {
+	// GRPCAddr is the listen address of ext_authz v3 and grpc.health.v1.
+	GRPCAddr string
+	// HTTPAddr is the listen address of the HTTP authorization service;
+	// empty turns it off.
+	HTTPAddr string
+	// HTTPPathPrefix is stripped from the HTTP service's request path.
+	HTTPPathPrefix string
+	// AdminAddr is the listen address of /metrics, /healthz and /readyz.
+	AdminAddr string
+	// NATSURL lists the NATS servers, comma-separated; empty starts an
+	// embedded NATS server with JetStream.
+	NATSURL string
+	// EmbeddedNATSAddr and EmbeddedNATSDir are where the embedded server
+	// listens and stores JetStream data.
+	EmbeddedNATSAddr string
+	EmbeddedNATSDir  string
+	// KVBucket is the bucket of key and account records, created with
+	// KVReplicas replicas when missing.
+	KVBucket   string
+	KVReplicas int
+	// NATS holds credentials and TLS of the NATS connection; its URLs are
+	// set from NATSURL or the embedded server.
+	NATS events.ConnConfig
+	// CacheSize is the memory budget of the cache, in bytes.
+	CacheSize int64
+	// NegativeTTL is how long an unknown key is remembered as unknown.
+	NegativeTTL time.Duration
+	// LookupTimeout bounds one KV lookup on a miss.
+	LookupTimeout time.Duration
+	// LookupBudget bounds KV lookups per second for misses; 0: no bound.
+	LookupBudget float64
+	// ShutdownTimeout bounds how long a stop waits for calls in flight.
+	ShutdownTimeout time.Duration
+	// MaxStaleness is how long cached states are trusted without a
+	// successful exchange with JetStream; then StalePolicy applies.
+	MaxStaleness time.Duration
+	// StalePolicy is StaleDeny or StaleServe.
+	StalePolicy string
+	// Mode is ModeEnforce or ModeShadow.
+	Mode string
+	// TLSCert, TLSKey and TLSClientCA are PEM files for the gRPC and HTTP
+	// ports; with TLSClientCA, client certificates are required.
+	TLSCert, TLSKey, TLSClientCA string
+	// Demo seeds the demo keys into the embedded server and prints them.
+	Demo bool
+	// GRPCReflection serves gRPC server reflection.
+	GRPCReflection bool
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// Stdout receives the demo key table; nil discards it.
+	Stdout io.Writer
+	// Version is reported in the metrics' build info.
+	Version string
+
+	// wrapStates, set only by tests, wraps the cache that Checks read from.
+	wrapStates func(envoy.States) envoy.States
+}
+
+// DefaultConfig returns the configuration of a server started with no flags.
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr: DefaultGRPCAddr, HTTPAddr: DefaultHTTPAddr, AdminAddr: DefaultAdminAddr,
+		EmbeddedNATSAddr: DefaultEmbeddedNATSAddr, EmbeddedNATSDir: DefaultEmbeddedNATSDir,
+		KVBucket: events.DefaultBucket, KVReplicas: 1,
+		CacheSize: cache.DefaultMaxBytes, NegativeTTL: cache.DefaultNegativeTTL, LookupTimeout: cache.DefaultLoadTimeout,
+		LookupBudget: DefaultLookupBudget, ShutdownTimeout: DefaultShutdownTimeout,
+		MaxStaleness: DefaultMaxStaleness, StalePolicy: StaleDeny, Mode: ModeEnforce,
+	}
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Stdout == nil {
+		c.Stdout = io.Discard
+	}
+	if c.NATSURL != "" {
+		c.NATS.URLs = []string{c.NATSURL}
+	}
+}
