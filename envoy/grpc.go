@@ -42,7 +42,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	res := s.engine.Authorize(ctx, r)
 	logResult(ctx, s.log, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
 	if res.Allowed() {
-		return s.ok.response(&res), nil
+		return s.ok.response(&res, checkHeaderNames(req.GetAttributes().GetRequest().GetHttp())), nil
 	}
 	return deniedResponse(res.Code, res.Surface), nil
 }

@@ -107,7 +107,8 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := h.engine.Authorize(r.Context(), req)
 	logResult(r.Context(), h.log, &res, r.Header.Get("X-Request-Id"))
 	if res.Allowed() {
-		writeAllow(w, &res)
+		a := allowanceOf(&res, httpHeaderNames(r.Header))
+		a.writeHTTP(w)
 		return
 	}
 	writeDenial(w, res.Code, res.Surface)
@@ -187,29 +188,6 @@ func uriPath(uri string) string {
 		return "/"
 	}
 	return uri
-}
-
-// writeAllow answers 200. The identity headers are set even when empty, so
-// that a proxy copying them upstream overwrites whatever the client sent.
-func writeAllow(w http.ResponseWriter, r *Result) {
-	hd := w.Header()
-	hd.Set(HeaderAccountID, r.Key.AccountID)
-	hd.Set(HeaderKeyID, r.Key.KeyID)
-	var remove []string
-	if r.Code == authz.CodeOK {
-		remove = credentialHeaders(r.Surface)
-	} else {
-		// Shadow mode: allowed and reported; the credential stays for an
-		// upstream that still authenticates on its own.
-		hd.Set(HeaderShadow, r.Code.String())
-	}
-	if r.Key.KeyID == "" {
-		remove = append(remove, identityHeaders...)
-	}
-	if len(remove) > 0 {
-		hd.Set(HeaderEnvoyRemove, strings.Join(remove, ","))
-	}
-	w.WriteHeader(http.StatusOK)
 }
 
 // writeDenial answers with the code's status, headers and JSON body.

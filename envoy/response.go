@@ -11,7 +11,6 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/footstep/authz/authz"
 )
@@ -27,6 +26,7 @@ const (
 const HeaderShadow = "x-footstep-authz-shadow"
 
 // identityHeaders are removed from a request allowed without a known key.
+// Callers append to it (which copies) but never write into it.
 var identityHeaders = []string{HeaderAccountID, HeaderKeyID}
 
 // Dynamic metadata keys set on allowed requests, under the ext_authz filter's
@@ -99,31 +99,15 @@ var (
 // it: a proto message that nobody modifies is safe to marshal concurrently.
 var okStatus = &rpcstatus.Status{Code: int32(codes.OK)}
 
-// okAnswer holds every message of an allowed response with identity, so that
-// building one costs a single allocation (and the metadata map) instead of
-// one per message.
-type okAnswer struct {
-	keyID, accountID string // what the response was built for
-	surface          authz.Surface
-	resp             authv3.CheckResponse
-	oneof            authv3.CheckResponse_OkResponse
-	ok               authv3.OkHttpResponse
-	opts             [2]*corev3.HeaderValueOption
-	opt              [2]corev3.HeaderValueOption
-	hv               [2]corev3.HeaderValue
-	meta             structpb.Struct
-	vals             [2]structpb.Value
-	strs             [2]structpb.Value_StringValue
-}
-
 // okAnswerSlots is the number of allowed responses an okAnswers keeps: the
 // hot keys' answers are reused, at a fixed cost of a few MiB at most.
 const okAnswerSlots = 4096
 
 // okAnswers keeps recent allowed responses, one slot per hash of the key id
-// and surface. An allowed response depends only on the key id, the account
-// id and the surface, all compared before a stored one is reused; the
-// decision itself is always made afresh.
+// and surface. The allowance of an ordinary allowed request (enforced, a
+// known key, no x-footstep-* header from the client) depends only on the key
+// id, the account id and the surface, all compared before a stored answer
+// is reused; the decision itself is always made afresh.
 type okAnswers struct {
 	seed  maphash.Seed
 	slots [okAnswerSlots]atomic.Pointer[okAnswer]
@@ -131,73 +115,24 @@ type okAnswers struct {
 
 func newOKAnswers() *okAnswers { return &okAnswers{seed: maphash.MakeSeed()} }
 
-// response returns the allowed response for r, reusing a stored one when it
-// was built for the same identity and surface.
-func (o *okAnswers) response(r *Result) *authv3.CheckResponse {
-	if r.Code != authz.CodeOK || r.Key.KeyID == "" {
-		return okResponseSlow(r)
+// response returns the allowed response for r, whose client sent the
+// x-footstep-* headers named in seen. An ordinary request reuses a stored
+// answer; the rare others (shadow mode, no known key, x-footstep-* headers
+// to remove) get one rendered for them.
+func (o *okAnswers) response(r *Result, seen []string) *authv3.CheckResponse {
+	if r.Code != authz.CodeOK || r.Key.KeyID == "" || len(seen) > 0 {
+		a := allowanceOf(r, seen)
+		return &a.grpc().resp
 	}
 	slot := &o.slots[(maphash.String(o.seed, r.Key.KeyID)^uint64(r.Surface))%okAnswerSlots]
 	if a := slot.Load(); a != nil && a.keyID == r.Key.KeyID && a.accountID == r.Key.AccountID && a.surface == r.Surface {
 		return &a.resp
 	}
-	a := newOKAnswer(r)
-	slot.Store(a)
-	return &a.resp
-}
-
-// newOKAnswer builds the allowed response of a known key in one allocation
-// besides the metadata map.
-func newOKAnswer(r *Result) *okAnswer {
-	a := &okAnswer{keyID: r.Key.KeyID, accountID: r.Key.AccountID, surface: r.Surface}
-	a.hv[0] = corev3.HeaderValue{Key: HeaderAccountID, Value: r.Key.AccountID}
-	a.hv[1] = corev3.HeaderValue{Key: HeaderKeyID, Value: r.Key.KeyID}
-	for i := range a.opt {
-		a.opt[i].Header = &a.hv[i]
-		a.opt[i].AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
-		a.opts[i] = &a.opt[i]
-	}
-	a.strs[0].StringValue, a.strs[1].StringValue = r.Key.AccountID, r.Key.KeyID
-	a.vals[0].Kind, a.vals[1].Kind = &a.strs[0], &a.strs[1]
-	a.meta.Fields = map[string]*structpb.Value{MetadataAccountID: &a.vals[0], MetadataKeyID: &a.vals[1]}
-	a.ok.Headers = a.opts[:]
-	a.ok.DynamicMetadata = &a.meta
-	a.ok.HeadersToRemove = credentialHeaders(r.Surface)
-	a.oneof.OkResponse = &a.ok
-	a.resp.Status = okStatus
-	a.resp.HttpResponse = &a.oneof
-	return a
-}
-
-// okResponseSlow answers the rare allowed requests: shadow mode, and a
-// request allowed without a known key.
-func okResponseSlow(r *Result) *authv3.CheckResponse {
-	ok := &authv3.OkHttpResponse{}
-	if r.Key.KeyID != "" {
-		ok.Headers = []*corev3.HeaderValueOption{
-			overwrite(HeaderAccountID, r.Key.AccountID),
-			overwrite(HeaderKeyID, r.Key.KeyID),
-		}
-		ok.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{
-			MetadataAccountID: structpb.NewStringValue(r.Key.AccountID),
-			MetadataKeyID:     structpb.NewStringValue(r.Key.KeyID),
-		}}
-	}
-	if r.Key.KeyID == "" {
-		// No identity to give: make sure none that a client sent survives.
-		ok.HeadersToRemove = identityHeaders
-	}
-	if r.Code != authz.CodeOK {
-		// Shadow mode: allowed, reported, and the credential left for the
-		// upstream that still authenticates on its own.
-		ok.Headers = append(ok.Headers, overwrite(HeaderShadow, r.Code.String()))
-	} else {
-		ok.HeadersToRemove = credentialHeaders(r.Surface)
-	}
-	return &authv3.CheckResponse{
-		Status:       okStatus,
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-	}
+	a := allowanceOf(r, nil)
+	answer := a.grpc()
+	answer.keyID, answer.accountID, answer.surface = r.Key.KeyID, r.Key.AccountID, r.Surface
+	slot.Store(answer)
+	return &answer.resp
 }
 
 func overwrite(name, value string) *corev3.HeaderValueOption {
