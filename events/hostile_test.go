@@ -71,7 +71,7 @@ func TestHostileKeyRecords(t *testing.T) {
 	logs := &lockedBuffer{}
 	sink, n := newSink(), &counts{}
 	w, err := events.NewWatcher(c, kv, sink, events.WatcherConfig{
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Observer: n.observer(), CheckInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Observer: n.observer(), ProbeInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -46,10 +46,9 @@ type WatchObserver struct {
 
 // Watcher defaults.
 const (
-	DefaultMinBackoff    = 100 * time.Millisecond
-	DefaultMaxBackoff    = 10 * time.Second
-	DefaultCheckInterval = 5 * time.Second
-	stopTimeout          = 2 * time.Second
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
+	stopTimeout       = 2 * time.Second
 )
 
 // ErrWatcherRunning is returned by a second call to Run.
@@ -68,10 +67,15 @@ type WatcherConfig struct {
 	// that failed; defaults DefaultMinBackoff and DefaultMaxBackoff. The
 	// wait doubles after each failure; a reconnect cuts it short.
 	MinBackoff, MaxBackoff time.Duration
-	// CheckInterval is how often the bucket's stream is compared with what
-	// the watch delivered, to notice a stalled watch or a recreated bucket;
-	// default DefaultCheckInterval.
-	CheckInterval time.Duration
+	// ProbeInterval is how often the bucket's stream is asked for its last
+	// revision, to prove the cached states fresh (FreshAt), to notice a
+	// watch that went quiet behind the stream and a recreated or purged
+	// bucket; default DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// StallTimeout is how long the watch may stay behind the stream without
+	// progress before the gap is read from the stream leader and the watch
+	// re-created; default DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // Watcher applies every change of a bucket to a Sink: first the latest value
@@ -93,7 +97,18 @@ type Watcher struct {
 	last      atomic.Uint64
 	activity  atomic.Int64 // unix nanoseconds
 
-	// Owned by the Run goroutine.
+	// Written by the probe goroutine.
+	seq         *seqReader
+	restarts    chan restartReason
+	freshAt     atomic.Int64  // unix nanoseconds; see FreshAt
+	contact     atomic.Int64  // unix nanoseconds; see LastContact
+	progressRev atomic.Uint64 // revision the watch was at when last seen progressing
+	progressAt  atomic.Int64  // unix nanoseconds of that
+	probeDown   atomic.Bool
+
+	// mu serializes what reaches the sink: the watch loop applies entries and
+	// resets, the probe fills gaps. It guards the fields below.
+	mu        sync.Mutex
 	revoked   map[authz.KeyHash]struct{}
 	held      map[uint64]struct{} // hashes of the KV keys applied since the last full sync
 	seed      maphash.Seed
@@ -110,18 +125,21 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 	}
 	cfg.MinBackoff = cmpOrDur(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = max(cmpOrDur(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
-	cfg.CheckInterval = cmpOrDur(cfg.CheckInterval, DefaultCheckInterval)
+	cfg.ProbeInterval = cmpOrDur(cfg.ProbeInterval, DefaultProbeInterval)
+	cfg.StallTimeout = cmpOrDur(cfg.StallTimeout, DefaultStallTimeout)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Watcher{
 		conn: conn, kv: kv, sink: sink, cfg: cfg,
-		log:     log.With("bucket", kv.Bucket()),
-		ready:   make(chan struct{}),
-		revoked: make(map[authz.KeyHash]struct{}),
-		held:    make(map[uint64]struct{}),
-		seed:    maphash.MakeSeed(),
+		log:      log.With("bucket", kv.Bucket()),
+		ready:    make(chan struct{}),
+		seq:      newSeqReader(conn.NATS(), kv.Bucket()),
+		restarts: make(chan restartReason, 1),
+		revoked:  make(map[authz.KeyHash]struct{}),
+		held:     make(map[uint64]struct{}),
+		seed:     maphash.MakeSeed(),
 	}, nil
 }
 
@@ -155,6 +173,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 	reconnected, unsubscribe := w.conn.Reconnected()
 	defer unsubscribe()
 	defer w.live.Store(false)
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		w.probe(probeCtx)
+	}()
+	defer func() {
+		stopProbe()
+		<-probeDone
+	}()
 	backoff := w.cfg.MinBackoff
 	for {
 		end, err := w.watchOnce(ctx, reconnected)
@@ -163,13 +191,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 			return nil
 		}
 		switch end {
-		case endReconnected, endRecreated:
+		case endReconnected, endRecreated, endStalled:
 			backoff = w.cfg.MinBackoff
 			continue
 		case endCaughtUpThenLost:
 			backoff = w.cfg.MinBackoff
 		}
-		w.stalled(err, backoff)
+		w.lost(err, backoff)
 		if !w.sleep(ctx, backoff, reconnected) {
 			return nil
 		}
@@ -177,7 +205,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-func (w *Watcher) stalled(err error, backoff time.Duration) {
+func (w *Watcher) lost(err error, backoff time.Duration) {
 	w.log.Warn("kv watch lost; re-creating", "err", err, "backoff", backoff)
 	if f := w.cfg.Observer.Stall; f != nil {
 		f()

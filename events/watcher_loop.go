@@ -16,8 +16,31 @@ const (
 	endCaughtUpThenLost                  // lost after catching up: retry from a short backoff
 	endReconnected                       // the connection came back: resume at once
 	endRecreated                         // the bucket was recreated: resync at once
+	endStalled                           // the probe found the watch quiet behind the stream: re-create at once
 	endCanceled                          // Run's context ended
 )
+
+// restartReason is what the probe asks of the watch loop.
+type restartReason uint8
+
+const (
+	restartStalled restartReason = iota + 1 // re-create the watch, resuming
+	restartFull                             // resync fully: the bucket was recreated or purged
+)
+
+// restart asks the watch loop to end its watch; several requests before it
+// looks coalesce, a full resync winning.
+func (w *Watcher) restart(r restartReason) {
+	if r == restartFull {
+		w.mu.Lock()
+		w.needFull = true
+		w.mu.Unlock()
+	}
+	select {
+	case w.restarts <- r:
+	default:
+	}
+}
 
 // watchOnce subscribes and consumes one watch until it ends.
 func (w *Watcher) watchOnce(ctx context.Context, reconnected <-chan struct{}) (endReason, error) {
@@ -36,22 +59,39 @@ func (w *Watcher) subscribe(ctx context.Context) (jetstream.KeyWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	last := w.last.Load()
-	full := w.needFull || last == 0 || cannotResume(info, w.created, last) || w.lostRecords(info)
-	var opts []jetstream.WatchOpt
-	if full {
-		w.resetSink()
-		w.created = info.Created
-	} else {
-		opts = append(opts, jetstream.ResumeFromRevision(last+1))
+	select {
+	case <-w.restarts: // asked of the watch being replaced
+	default:
 	}
+	opts, full := w.watchFrom(info)
 	kw, err := w.kv.WatchAll(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
-	w.needFull, w.replaying = false, full
+	if full {
+		w.mu.Lock()
+		w.needFull = false
+		w.mu.Unlock()
+	}
 	w.touch()
 	return kw, nil
+}
+
+// watchFrom decides where a new watch starts: after the last applied
+// revision, or from scratch after resetting the sink. A full watch replays
+// until it catches up; the probe fills no gap meanwhile.
+func (w *Watcher) watchFrom(info *jetstream.StreamInfo) ([]jetstream.WatchOpt, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last := w.last.Load()
+	if w.needFull || last == 0 || cannotResume(info, w.created, last) || w.lostRecords(info) {
+		w.resetSink()
+		w.created = info.Created
+		w.needFull, w.replaying = true, true // until the replay is subscribed
+		return nil, true
+	}
+	w.replaying = false
+	return []jetstream.WatchOpt{jetstream.ResumeFromRevision(last + 1)}, false
 }
 
 // cannotResume reports whether a watch resumed after revision last could miss
@@ -92,7 +132,7 @@ func (w *Watcher) resetSink() {
 }
 
 func (w *Watcher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.CheckInterval)
+	ctx, cancel := context.WithTimeout(ctx, max(2*w.cfg.ProbeInterval, checkTimeout))
 	defer cancel()
 	st, err := w.kv.Status(ctx)
 	if err != nil {
@@ -107,9 +147,6 @@ func (w *Watcher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error)
 
 // consume applies the watch's entries until it ends.
 func (w *Watcher) consume(ctx context.Context, kw jetstream.KeyWatcher, reconnected <-chan struct{}) (endReason, error) {
-	tick := time.NewTicker(w.cfg.CheckInterval)
-	defer tick.Stop()
-	var stall stallCheck
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,14 +160,35 @@ func (w *Watcher) consume(ctx context.Context, kw jetstream.KeyWatcher, reconnec
 			case e == nil:
 				w.caughtUp()
 			default:
-				w.apply(e)
+				w.applyLive(e)
 			}
-		case <-tick.C:
-			if end, err := w.check(ctx, &stall); err != nil {
-				return end, err
+		case r := <-w.restarts:
+			if r == restartFull {
+				return endRecreated, errRecreated
 			}
+			return w.stalledReason(), errStalled
 		}
 	}
+}
+
+// applyLive applies an entry unless one at least as new was applied already
+// (the probe may have read it by sequence first).
+func (w *Watcher) applyLive(e jetstream.KeyValueEntry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.Revision() <= w.last.Load() {
+		return
+	}
+	w.apply(e)
+}
+
+// stalledReason is how a watch the probe ended counts: lost after catching
+// up (resume at once) or before.
+func (w *Watcher) stalledReason() endReason {
+	if w.live.Load() {
+		return endStalled
+	}
+	return endFailed
 }
 
 func (w *Watcher) lostReason() endReason {
@@ -141,7 +199,9 @@ func (w *Watcher) lostReason() endReason {
 }
 
 func (w *Watcher) caughtUp() {
+	w.mu.Lock()
 	w.replaying = false
+	w.mu.Unlock()
 	w.live.Store(true)
 	w.touch()
 	if !w.initial.Load() {
@@ -150,57 +210,14 @@ func (w *Watcher) caughtUp() {
 	}
 }
 
-// checkTimeout bounds the periodic check's status request: it is answered in
-// well under a millisecond when NATS is up.
+// checkTimeout is the least time a stream info request is given.
 const checkTimeout = 250 * time.Millisecond
 
-// errStalled and errRecreated end a watch found wrong by a periodic check.
+// errStalled and errRecreated end a watch found wrong by the probe.
 var (
 	errStalled   = errors.New("watch stalled behind the stream")
 	errRecreated = errors.New("bucket was recreated or purged")
 )
-
-// stallCheck remembers the previous periodic check.
-type stallCheck struct {
-	behind bool
-	last   uint64
-}
-
-// check compares the stream with what the watch delivered. It ends the watch
-// when the bucket was recreated, or when the stream stayed ahead of a watch
-// that made no progress for a whole interval.
-//
-// The check runs in the loop that applies changes, so it is skipped while
-// disconnected and bounded by checkTimeout: a status request sent just as the
-// connection dropped gets no answer, and waiting for it would hold back the
-// resume on reconnect and every change after it.
-func (w *Watcher) check(ctx context.Context, s *stallCheck) (endReason, error) {
-	if !w.conn.Connected() {
-		return 0, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
-	info, err := w.streamInfo(ctx)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrBucketNotFound):
-		w.needFull = true
-		return endFailed, err
-	case err != nil:
-		w.log.Warn("kv bucket check failed", "err", err)
-		return 0, nil // the NATS client notices a lost connection itself
-	}
-	last := w.last.Load()
-	if recreated(info, w.created, last) || w.lostRecords(info) {
-		w.needFull = true
-		return endRecreated, errRecreated
-	}
-	behind := info.State.LastSeq > last
-	if behind && s.behind && last == s.last {
-		return w.lostReason(), errStalled
-	}
-	s.behind, s.last = behind, last
-	return 0, nil
-}
 
 // stopWatch stops a watch and drains it: the NATS client delivers under a
 // lock and would block forever on a full channel nobody reads.

@@ -31,7 +31,7 @@ func runWatcher(tb testing.TB, c *events.Conn, kv jetstream.KeyValue, sink event
 	tb.Helper()
 	w, err := events.NewWatcher(c, kv, sink, events.WatcherConfig{
 		Observer: obs, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		CheckInterval: check,
+		ProbeInterval: check,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -106,7 +106,7 @@ func (a *Server) startState(ctx context.Context, stdout io.Writer) (err error) {
 	if err := a.nats.watch(a.store, a.metrics.WatchObserver()); err != nil {
 		return err
 	}
-	a.staleness = newStaleness(cfg.MaxStaleness, cfg.StalePolicy, a.nats.live, time.Now)
+	a.staleness = newStaleness(cfg.MaxStaleness, cfg.StalePolicy, a.nats.watcher, time.Now)
 	err = a.metrics.Observe(metrics.Sources{
 		Cache: a.store, Connected: a.nats.conn.Connected, Synced: a.nats.synced,
 		LastActivity: a.nats.watcher.LastActivity, Staleness: a.staleness.Age, Stale: a.staleness.Stale, Ready: a.ready,
@@ -205,4 +205,23 @@ func addrString(a net.Addr) string {
 		return "off"
 	}
 	return a.String()
+}
+
+// Status is a snapshot of how current a Server is, for tests and tools.
+type Status struct {
+	Ready     bool      // /readyz would answer 200
+	Synced    bool      // the watch completed its first sync, is caught up and connected
+	Connected bool      // the NATS client connection is up
+	Stale     bool      // older than MaxStaleness (the footstep_authz_stale alarm)
+	FreshAt   time.Time // every change acknowledged before it has been applied
+	Revision  uint64    // the last bucket revision applied
+}
+
+// Status returns the server's current Status.
+func (a *Server) Status() Status {
+	w := a.nats.watcher
+	return Status{
+		Ready: a.ready(), Synced: a.nats.synced(), Connected: a.nats.conn.Connected(), Stale: a.staleness.Stale(),
+		FreshAt: w.FreshAt(), Revision: w.LastRevision(),
+	}
 }

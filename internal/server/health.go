@@ -32,10 +32,10 @@ func (a *Server) notReadyReason() string {
 	case !a.nats.initialSynced():
 		return "first sync with the key-value bucket not complete"
 	case a.staleness.Stale():
-		return fmt.Sprintf("key states stale: cut off from NATS for %s, beyond --max-staleness %s; answering 503 (--stale-policy deny)",
+		return fmt.Sprintf("key states stale: not confirmed current by JetStream for %s, beyond --max-staleness %s; answering 503 (--stale-policy deny)",
 			a.staleness.Age().Round(time.Second), a.cfg.MaxStaleness)
 	default:
-		return fmt.Sprintf("key-value watch lost for %s; serving cached key states until --max-staleness %s (--stale-policy deny)",
+		return fmt.Sprintf("key states not confirmed current by JetStream for %s; serving cached key states until --max-staleness %s (--stale-policy deny)",
 			a.staleness.Age().Round(time.Second), a.cfg.MaxStaleness)
 	}
 }
@@ -90,7 +90,7 @@ func (a *Server) adminHandler() http.Handler {
 			return
 		}
 		if a.staleness.Stale() {
-			fmt.Fprintf(w, "ready: serving stale key states (cut off from NATS for %s; --stale-policy serve)\n", a.staleness.Age().Round(time.Second))
+			fmt.Fprintf(w, "ready: serving stale key states (not confirmed current by JetStream for %s; --stale-policy serve)\n", a.staleness.Age().Round(time.Second))
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -117,16 +117,6 @@ func (n *natsLink) initialSynced() bool {
 	}
 }
 
-// live reports whether the cached states are current: the watch is synced
-// and connected, or, before the first sync completes, the connection is up
-// (misses then read the bucket itself).
-func (n *natsLink) live() bool {
-	if n.initialSynced() {
-		return n.synced()
-	}
-	return n.conn != nil && n.conn.Connected()
-}
-
 // close stops the watch, drains the connection and stops the embedded server.
 func (n *natsLink) close() {
 	if n.stopWatch != nil {

@@ -10,43 +10,45 @@ import (
 // cluster) does not flap readiness.
 const readinessGrace = 2 * time.Second
 
-// staleness applies the staleness policy. Cached states are trusted while
-// the watch is live, and for max after it was last live; past that they are
-// stale (the footstep_authz_stale alarm). Policy deny then answers 503 to
-// every lookup (Fresh is false); policy serve keeps answering from them.
+// staleness applies the staleness policy. The cached states are as fresh as
+// the last proof that they are current: a stream answer, from a leader in
+// touch with a quorum, showing nothing the watch had not applied
+// (events.Watcher.FreshAt). A live client connection proves nothing: a NATS
+// server cut off from JetStream keeps its clients. Past max without such a
+// proof the states are stale (the footstep_authz_stale alarm): policy deny
+// then answers 503 to every lookup (Fresh is false); policy serve keeps
+// answering from them.
 //
-// Readiness: with deny, the process reports not ready once the watch has
-// been lost for readinessGrace (or max, if shorter), so that traffic moves
-// to replicas that are live; requests that still arrive get cached states
+// Readiness: with deny, the process reports not ready once the proof is
+// older than readinessGrace (or max, if shorter), so that traffic moves to
+// replicas that are current; requests that still arrive get cached states
 // until max, then 503. With serve, readiness is kept through the outage:
 // taking every replica out of rotation would defeat the policy.
 //
-// Before the first full sync, a connected watch counts as live: lookups then
-// go to the bucket, which is fresh. update runs on the health loop; Fresh
-// reads one atomic, since every Check asks it.
+// Before the first full sync nothing is cached; misses read the stream
+// leader, so the age counts from the last time JetStream answered. update
+// runs on the health loop; Fresh reads one atomic, since every Check asks it.
 type staleness struct {
-	max   time.Duration
-	serve bool
-	now   func() time.Time
-	live  func() bool
-	last  atomic.Int64 // unix nanoseconds when last seen live
-	stale atomic.Bool
+	max     time.Duration
+	serve   bool
+	now     func() time.Time
+	source  freshSource
+	started time.Time
+	stale   atomic.Bool
 }
 
-func newStaleness(max time.Duration, policy string, live func() bool, now func() time.Time) *staleness {
-	s := &staleness{max: max, serve: policy == StaleServe, now: now, live: live}
-	s.last.Store(now().UnixNano())
-	return s
+// freshSource says how current the cached states are (an *events.Watcher).
+type freshSource interface {
+	FreshAt() time.Time
+	LastContact() time.Time
 }
 
-// update samples the watch; call it often (healthInterval).
-func (s *staleness) update() {
-	now := s.now()
-	if s.live() {
-		s.last.Store(now.UnixNano())
-	}
-	s.stale.Store(now.Sub(time.Unix(0, s.last.Load())) > s.max)
+func newStaleness(max time.Duration, policy string, src freshSource, now func() time.Time) *staleness {
+	return &staleness{max: max, serve: policy == StaleServe, now: now, source: src, started: now()}
 }
+
+// update re-evaluates the alarm; call it often (healthInterval).
+func (s *staleness) update() { s.stale.Store(s.Age() > s.max) }
 
 // Fresh reports whether lookups may be answered from cached states; it
 // implements envoy.Freshness.
@@ -56,12 +58,16 @@ func (s *staleness) Fresh() bool { return s.serve || !s.stale.Load() }
 // the policy: the alarm.
 func (s *staleness) Stale() bool { return s.stale.Load() }
 
-// Age returns how long the watch has not been live; zero while it is.
+// Age returns how old the last proof of freshness is.
 func (s *staleness) Age() time.Duration {
-	if s.live() {
-		return 0
+	at := s.source.FreshAt()
+	if at.IsZero() { // before the first full sync
+		at = s.source.LastContact()
+		if at.Before(s.started) {
+			at = s.started
+		}
 	}
-	return max(s.now().Sub(time.Unix(0, s.last.Load())), 0)
+	return max(s.now().Sub(at), 0)
 }
 
 // blocksReadiness reports whether the policy takes the process out of
