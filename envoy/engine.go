@@ -3,6 +3,7 @@ package envoy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -66,9 +67,16 @@ type EngineConfig struct {
 	// Shadow evaluates every request but allows it, reporting what would
 	// have been denied (rollout mode).
 	Shadow bool
-	// Logger receives one debug line per denial and a warning per failed
-	// lookup. Default: discard.
+	// Logger receives FlushLogs' lines. The Server and HTTPHandler write
+	// their own lines to the logger each is given. Default: discard.
 	Logger *slog.Logger
+	// LogInterval bounds the lines requests cause: at most one per kind
+	// (unreadable state, denial, shadow denial, unknown surface) and code per
+	// interval, each with the number held back since the previous one as
+	// "suppressed". Default: DefaultLogInterval (one second).
+	LogInterval time.Duration
+	// Now tells the time for LogInterval. Default: time.Now.
+	Now func() time.Time
 }
 
 // Engine applies the rules to requests. Build it with NewEngine.
@@ -79,6 +87,7 @@ type Engine struct {
 	freshness Freshness
 	shadow    bool
 	log       *slog.Logger
+	logs      *logLimiter
 }
 
 // NewEngine returns an Engine, or an error if the config is incomplete.
@@ -86,11 +95,21 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.States == nil {
 		return nil, errors.New("envoy: engine needs States")
 	}
+	if cfg.LogInterval < 0 {
+		return nil, fmt.Errorf("envoy: log interval %v is negative", cfg.LogInterval)
+	}
+	if cfg.LogInterval == 0 {
+		cfg.LogInterval = DefaultLogInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{states: cfg.States, exposures: cfg.Exposures, observer: cfg.Observer,
-		freshness: cfg.Freshness, shadow: cfg.Shadow, log: cfg.Logger}, nil
+		freshness: cfg.Freshness, shadow: cfg.Shadow, log: cfg.Logger,
+		logs: newLogLimiter(cfg.Now, cfg.LogInterval)}, nil
 }
 
 // Authorize decides for one request. It always returns a result; a state that

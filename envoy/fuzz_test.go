@@ -3,6 +3,7 @@ package envoy_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -97,6 +98,10 @@ func fuzzSeeds() []*authv3.CheckRequest {
 			rawRequest("mcp", "/v1/x", [][2]string{{"x-api-key", key}, {"x-api-key", fuzzActive}}),
 		)
 	}
+	seeds = append(seeds,
+		request("api", "/v1/x", map[string]string{"x-api-key": fuzzActive, "X-Footstep-Key-Id": "k9", "x-footstep-authz-shadow": "ok"}),
+		rawRequest("api", "/v1/x", [][2]string{{"x-api-key", fuzzActive}, {"x-FOOTSTEP-a", "1"}, {"x-footstep-a", "2"}}),
+	)
 	return append(seeds, &authv3.CheckRequest{}, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{}})
 }
 
@@ -129,6 +134,12 @@ func FuzzCheck(f *testing.F) {
 		}
 		if key := credentialOf(&req); key != fuzzActive {
 			t.Fatalf("allowed with credential %q; only %q may pass", key, fuzzActive)
+		}
+		ok := resp.GetOkResponse()
+		for name := range upstream(t, clientHeaders(&req), ok) {
+			if strings.HasPrefix(name, envoy.HeaderPrefix) && !setsHeader(ok, name) {
+				t.Fatalf("client's %s reaches the upstream", name)
+			}
 		}
 	})
 }
@@ -173,6 +184,16 @@ func credentialOf(req *authv3.CheckRequest) string {
 func containsQ(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '?' {
+			return true
+		}
+	}
+	return false
+}
+
+// setsHeader reports whether an allowed answer sets the header name.
+func setsHeader(ok *authv3.OkHttpResponse, name string) bool {
+	for _, h := range ok.GetHeaders() {
+		if strings.EqualFold(h.GetHeader().GetKey(), name) {
 			return true
 		}
 	}

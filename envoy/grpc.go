@@ -36,11 +36,10 @@ func NewServer(engine *Engine, log *slog.Logger) (*Server, error) {
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r, known := requestFromCheck(req)
 	if !known {
-		s.log.WarnContext(ctx, "unknown surface in context extensions; using api",
-			"surface", clipped(req.GetAttributes().GetContextExtensions()[surfaceExtension]))
+		s.engine.logUnknownSurface(ctx, s.log, "context extensions", req.GetAttributes().GetContextExtensions()[surfaceExtension])
 	}
 	res := s.engine.Authorize(ctx, r)
-	logResult(ctx, s.log, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
+	s.engine.logResult(ctx, s.log, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
 	if res.Allowed() {
 		return s.ok.response(&res, checkHeaderNames(req.GetAttributes().GetRequest().GetHttp())), nil
 	}

@@ -101,11 +101,10 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, known := h.request(r)
 	if !known {
-		h.log.WarnContext(r.Context(), "unknown surface in "+HeaderSurface+"; using api",
-			"surface", clipped(strings.Join(r.Header.Values(HeaderSurface), ",")))
+		h.engine.logUnknownSurface(r.Context(), h.log, HeaderSurface, strings.Join(r.Header.Values(HeaderSurface), ","))
 	}
 	res := h.engine.Authorize(r.Context(), req)
-	logResult(r.Context(), h.log, &res, r.Header.Get("X-Request-Id"))
+	h.engine.logResult(r.Context(), h.log, &res, r.Header.Get("X-Request-Id"))
 	if res.Allowed() {
 		a := allowanceOf(&res, httpHeaderNames(r.Header))
 		a.writeHTTP(w)
