@@ -35,9 +35,12 @@ type BucketConfig struct {
 func ValidBucketName(name string) bool { return bucketNameRe.MatchString(name) }
 
 // OpenBucket binds to the bucket, creating it when missing with one value per
-// key (History 1), file storage, values of at most MaxValueSize bytes, no TTL
-// and no purging of delete markers: a resumed watch relies on delete markers
-// to learn of deletions made while it was away.
+// key (History 1), file storage, values of at most MaxValueSize bytes, no TTL,
+// no size limits and no purging of delete markers: a resumed watch relies on
+// delete markers to learn of deletions made while it was away, and a record
+// or tombstone must never vanish without one. An existing bucket whose
+// settings break that is refused with ErrBucketSettings and left unchanged
+// (checkSettings says which settings and why).
 func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (jetstream.KeyValue, error) {
 	name := cfg.Name
 	if name == "" {
@@ -57,7 +60,14 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", name, err)
 	}
-	warnSettings(ctx, kv, replicas, cfg.Logger)
+	st, err := streamConfig(ctx, kv)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", name, err)
+	}
+	if err := checkSettings(st); err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", name, err)
+	}
+	warnSettings(kv, st, replicas, cfg.Logger)
 	return kv, nil
 }
 
@@ -72,24 +82,11 @@ func bucketSettings(name string, replicas int) jetstream.KeyValueConfig {
 	}
 }
 
-// warnSettings logs settings of an existing bucket that differ from ours; it
-// changes nothing, since the bucket is shared with other replicas and tools.
-func warnSettings(ctx context.Context, kv jetstream.KeyValue, want int, log *slog.Logger) {
-	if log == nil {
-		return
-	}
-	st, err := kv.Status(ctx)
-	if err != nil {
-		log.Warn("read bucket status", "bucket", kv.Bucket(), "err", err)
-		return
-	}
-	cfg := st.Config()
-	if cfg.Replicas != want {
+// warnSettings logs settings of an existing bucket that differ from ours
+// without breaking a guarantee; it changes nothing.
+func warnSettings(kv jetstream.KeyValue, cfg jetstream.StreamConfig, want int, log *slog.Logger) {
+	if log != nil && cfg.Replicas != want {
 		log.Warn("bucket replica count differs from configuration; leaving it unchanged",
 			"bucket", kv.Bucket(), "replicas", cfg.Replicas, "configured", want)
-	}
-	if cfg.TTL > 0 && cfg.LimitMarkerTTL == 0 {
-		log.Warn("bucket has a TTL without delete markers: a resumed watch can miss expirations",
-			"bucket", kv.Bucket(), "ttl", cfg.TTL)
 	}
 }

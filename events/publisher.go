@@ -23,10 +23,13 @@ var ErrConflict = errors.New("record kept changing under concurrent writers")
 const maxAttempts = 16
 
 // Publisher writes key and account changes to the bucket. Every key change
-// reads the record and its revision, checks authz.CheckTransition (a revoked
-// key can only be deleted), and writes only if the revision is still the
-// same, retrying from the read when another writer came first; so two
-// writers never lose each other's change and revoked stays terminal.
+// reads the record, its revision and the key's tombstone through the stream
+// leader, checks authz.CheckTransition against the effective record (a key
+// with a tombstone is revoked, and a revoked key can only be deleted), and
+// writes only if the revision is still the same, retrying from the read when
+// another writer came first; so two writers never lose each other's change
+// and revoked stays terminal. Revoke writes the key's tombstone, DeleteKey
+// removes it.
 // Callers name keys by hash (authz.APIKey.Hash): a Publisher never sees a key.
 type Publisher struct {
 	js jetstream.JetStream
@@ -38,18 +41,33 @@ func NewPublisher(js jetstream.JetStream, kv jetstream.KeyValue) *Publisher {
 	return &Publisher{js: js, kv: kv}
 }
 
-// GetKey returns a key's record and revision, or ErrNotFound.
+// store reads through the stream leader: a change decided on a follower's
+// stale read would fail its revision check anyway, but a refusal would not.
+func (p *Publisher) store() *Store { return NewStore(p.kv, ReadFromLeader(p.js.Conn())) }
+
+// GetKey returns a key's effective record and revision (revoked when the key
+// has a tombstone), or ErrNotFound.
 func (p *Publisher) GetKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	e, err := NewStore(p.kv).LoadKey(ctx, h)
+	e, err := p.store().LoadKey(ctx, h)
 	if err == nil && e.Presence == authz.Absent {
 		return e, fmt.Errorf("key %s: %w", h, ErrNotFound)
 	}
 	return e, err
 }
 
+// InspectKey returns a key's record, its tombstone and its effective state.
+// A key with neither is ErrNotFound.
+func (p *Publisher) InspectKey(ctx context.Context, h authz.KeyHash) (KeyView, error) {
+	v, err := p.store().InspectKey(ctx, h)
+	if err == nil && v.Stored.Presence == authz.Absent && v.Tombstone == nil {
+		return v, fmt.Errorf("key %s: %w", h, ErrNotFound)
+	}
+	return v, err
+}
+
 // GetAccount returns an account's record and revision, or ErrNotFound.
 func (p *Publisher) GetAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
-	e, err := NewStore(p.kv).LoadAccount(ctx, id)
+	e, err := p.store().LoadAccount(ctx, id)
 	if err == nil && e.Presence == authz.Absent {
 		return e, fmt.Errorf("account %s: %w", id, ErrNotFound)
 	}
@@ -73,12 +91,6 @@ func (p *Publisher) Suspend(ctx context.Context, h authz.KeyHash) (uint64, error
 // Reactivate sets an existing key's state to active; a no-op when it already is.
 func (p *Publisher) Reactivate(ctx context.Context, h authz.KeyHash) (uint64, error) {
 	return p.changeKey(ctx, "reactivate", h, setState(authz.StateActive))
-}
-
-// Revoke sets an existing key's state to revoked, for good; a no-op when it
-// already is.
-func (p *Publisher) Revoke(ctx context.Context, h authz.KeyHash) (uint64, error) {
-	return p.changeKey(ctx, "revoke", h, setState(authz.StateRevoked))
 }
 
 // setState returns a change to state s, a no-op when the key is already in it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/nats-io/nats.go"
@@ -14,34 +15,51 @@ import (
 // the record as it is.
 type keyChange func(cur authz.KeyRecord) (next authz.KeyRecord, noop bool)
 
+// errTombstoneOnly refuses to put a key whose record is gone but whose
+// tombstone remains (a delete and a put made around every replica).
+var errTombstoneOnly = fmt.Errorf("%w (its tombstone remains: key delete clears it)", authz.ErrRevokedTerminal)
+
 // changeKey applies change to a key's record, retrying from a fresh read
 // while other writers come first. op "put" creates a missing record; every
 // other op needs one.
 func (p *Publisher) changeKey(ctx context.Context, op string, h authz.KeyHash, change keyChange) (uint64, error) {
+	return p.retry(ctx, op+" key "+h.String(), func() (uint64, error) {
+		return p.tryChangeKey(ctx, op, h, change)
+	})
+}
+
+// retry runs try until it succeeds, fails for another reason than a lost
+// revision race, or the attempts run out.
+func (p *Publisher) retry(ctx context.Context, what string, try func() (uint64, error)) (uint64, error) {
 	for attempt := range maxAttempts {
-		rev, err := p.tryChangeKey(ctx, op, h, change)
+		rev, err := try()
 		if !conflict(err) {
 			if err != nil {
-				return 0, fmt.Errorf("%s key %s: %w", op, h, err)
+				return 0, fmt.Errorf("%s: %w", what, err)
 			}
 			return rev, nil
 		}
 		if err := retryWait(ctx, attempt); err != nil {
-			return 0, fmt.Errorf("%s key %s: %w", op, h, err)
+			return 0, fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	return 0, fmt.Errorf("%s key %s: %w", op, h, ErrConflict)
+	return 0, fmt.Errorf("%s: %w", what, ErrConflict)
 }
 
+// tryChangeKey checks the change against the key's effective record: one
+// with a tombstone is revoked, whatever its record says.
 func (p *Publisher) tryChangeKey(ctx context.Context, op string, h authz.KeyHash, change keyChange) (uint64, error) {
-	cur, err := NewStore(p.kv).LoadKey(ctx, h)
+	v, err := p.store().InspectKey(ctx, h)
 	if err != nil {
 		return 0, err // unreadable records are changed only by deletion
 	}
 	subject := KeySubject(h)
-	if cur.Presence == authz.Absent {
-		if op != "put" {
+	if v.Stored.Presence == authz.Absent {
+		switch {
+		case op != "put":
 			return 0, ErrNotFound
+		case v.Tombstone != nil:
+			return 0, errTombstoneOnly
 		}
 		next, _ := change(authz.KeyRecord{})
 		val, err := EncodeKey(next)
@@ -50,6 +68,7 @@ func (p *Publisher) tryChangeKey(ctx context.Context, op string, h authz.KeyHash
 		}
 		return p.kv.Create(ctx, subject, val)
 	}
+	cur := v.Entry
 	next, noop := change(cur.Record)
 	if noop {
 		return cur.Revision, nil
@@ -61,36 +80,85 @@ func (p *Publisher) tryChangeKey(ctx context.Context, op string, h authz.KeyHash
 	if err != nil {
 		return 0, err
 	}
-	return p.kv.Update(ctx, subject, val, cur.Revision)
+	return p.kv.Update(ctx, subject, val, v.Stored.Revision)
 }
 
-// DeleteKey deletes a key, revoked or not (an unreadable record too), and
-// returns the revision of the delete marker; 0 when there was no record.
-func (p *Publisher) DeleteKey(ctx context.Context, h authz.KeyHash) (uint64, error) {
-	for attempt := range maxAttempts {
-		rev, err := p.tryDeleteKey(ctx, h)
-		if !conflict(err) {
-			if err != nil {
-				return 0, fmt.Errorf("delete key %s: %w", h, err)
-			}
-			return rev, nil
+// Revoke revokes an existing key for good and returns the revision of its
+// revoked record. It writes the key's tombstone first, then the record, so
+// that the revocation holds from the first write even if the second never
+// happens; revoking a revoked key writes a missing tombstone and is
+// otherwise a no-op. When the key is deleted meanwhile, it removes the
+// tombstone it wrote and returns ErrNotFound.
+func (p *Publisher) Revoke(ctx context.Context, h authz.KeyHash) (uint64, error) {
+	var created uint64
+	rev, err := p.retry(ctx, "revoke key "+h.String(), func() (uint64, error) {
+		return p.tryRevoke(ctx, h, &created)
+	})
+	if errors.Is(err, ErrNotFound) && created != 0 {
+		_ = p.kv.Delete(ctx, TombstoneSubject(h), jetstream.LastRevision(created))
+	}
+	return rev, err
+}
+
+func (p *Publisher) tryRevoke(ctx context.Context, h authz.KeyHash, created *uint64) (uint64, error) {
+	v, err := p.store().InspectKey(ctx, h)
+	switch {
+	case err != nil:
+		return 0, err
+	case v.Stored.Presence == authz.Absent:
+		return 0, ErrNotFound
+	}
+	rec := v.Stored.Record
+	if v.Tombstone == nil {
+		val, err := EncodeTombstone(NewTombstone(rec, v.Stored.Revision, time.Now()))
+		if err != nil {
+			return 0, err
 		}
-		if err := retryWait(ctx, attempt); err != nil {
-			return 0, fmt.Errorf("delete key %s: %w", h, err)
+		if *created, err = p.kv.Create(ctx, TombstoneSubject(h), val); err != nil {
+			return 0, err
 		}
 	}
-	return 0, fmt.Errorf("delete key %s: %w", h, ErrConflict)
-}
-
-func (p *Publisher) tryDeleteKey(ctx context.Context, h authz.KeyHash) (uint64, error) {
-	cur, err := NewStore(p.kv).LoadKey(ctx, h)
-	switch {
-	case cur.Presence == authz.Absent:
-		return 0, nil
-	case err != nil && !errors.Is(err, ErrBadRecord):
+	if rec.State == authz.StateRevoked {
+		return v.Stored.Revision, nil
+	}
+	rec.State = authz.StateRevoked
+	val, err := EncodeKey(rec)
+	if err != nil {
 		return 0, err
 	}
-	return p.publishDelete(ctx, KeySubject(h), cur.Revision)
+	return p.kv.Update(ctx, KeySubject(h), val, v.Stored.Revision)
+}
+
+// DeleteKey deletes a key, revoked or not (an unreadable record too), then
+// its tombstone, each only if unchanged since read; it returns the revision
+// of the key's delete marker, 0 when there was no record. A tombstone left
+// without its key (by a delete and a put made while no replica ran) is
+// removed too, so that the key can be put again.
+func (p *Publisher) DeleteKey(ctx context.Context, h authz.KeyHash) (uint64, error) {
+	var marker uint64
+	_, err := p.retry(ctx, "delete key "+h.String(), func() (uint64, error) {
+		return 0, p.tryDeleteKey(ctx, h, &marker)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return marker, nil
+}
+
+func (p *Publisher) tryDeleteKey(ctx context.Context, h authz.KeyHash, marker *uint64) error {
+	v, err := p.store().InspectKey(ctx, h)
+	if err != nil && !errors.Is(err, ErrBadRecord) {
+		return err
+	}
+	if *marker == 0 && v.Stored.Presence != authz.Absent { // once deleted, a new record is not ours to delete
+		if *marker, err = p.publishDelete(ctx, KeySubject(h), v.Stored.Revision); err != nil {
+			return err
+		}
+	}
+	if v.Tombstone == nil {
+		return nil
+	}
+	return p.kv.Delete(ctx, TombstoneSubject(h), jetstream.LastRevision(v.TombstoneRevision))
 }
 
 // publishDelete writes a KV delete marker, as KeyValue.Delete with

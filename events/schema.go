@@ -15,10 +15,11 @@ import (
 // and that the decoders read.
 const MaxValueSize = 1024
 
-// KV key prefixes of the bucket's two kinds of records.
+// KV key prefixes of the bucket's kinds of records.
 const (
-	KeyPrefix     = "key."
-	AccountPrefix = "account."
+	KeyPrefix       = "key."
+	AccountPrefix   = "account."
+	TombstonePrefix = "revoked." // a revoked key's tombstone (tombstone.go)
 )
 
 // ErrBadRecord is wrapped by every error about a record value or KV key that
@@ -28,6 +29,10 @@ var ErrBadRecord = errors.New("bad record")
 // KeySubject returns the KV key of a key record: "key.<64 lowercase hex>".
 func KeySubject(h authz.KeyHash) string { return KeyPrefix + h.String() }
 
+// TombstoneSubject returns the KV key of a key's tombstone:
+// "revoked.<64 lowercase hex>".
+func TombstoneSubject(h authz.KeyHash) string { return TombstonePrefix + h.String() }
+
 // AccountSubject returns the KV key of an account record: "account.<id>".
 func AccountSubject(accountID string) string { return AccountPrefix + accountID }
 
@@ -36,29 +41,38 @@ type KVKeyKind uint8
 
 // The kinds of KV key. The zero value is KindUnknown.
 const (
-	KindUnknown KVKeyKind = iota // not a key this service reads
-	KindKey                      // key.<hash>
-	KindAccount                  // account.<account_id>
+	KindUnknown   KVKeyKind = iota // not a key this service reads
+	KindKey                        // key.<hash>
+	KindAccount                    // account.<account_id>
+	KindTombstone                  // revoked.<hash>
 )
 
 // KVKey is a parsed KV key.
 type KVKey struct {
 	Kind      KVKeyKind
-	Hash      authz.KeyHash // set for KindKey
+	Hash      authz.KeyHash // set for KindKey and KindTombstone
 	AccountID string        // set for KindAccount
 }
 
-// ParseKVKey parses a KV key strictly: "key." and 64 lowercase hex digits, or
-// "account." and a valid account id. Anything else is KindUnknown.
+// ParseKVKey parses a KV key strictly: "key." or "revoked." and 64 lowercase
+// hex digits, or "account." and a valid account id. Anything else is
+// KindUnknown.
 func ParseKVKey(name string) KVKey {
 	if rest, ok := strings.CutPrefix(name, KeyPrefix); ok {
-		if h, err := authz.ParseKeyHash(rest); err == nil {
-			return KVKey{Kind: KindKey, Hash: h}
-		}
-		return KVKey{}
+		return hashKVKey(KindKey, rest)
+	}
+	if rest, ok := strings.CutPrefix(name, TombstonePrefix); ok {
+		return hashKVKey(KindTombstone, rest)
 	}
 	if rest, ok := strings.CutPrefix(name, AccountPrefix); ok && authz.ValidID(rest) {
 		return KVKey{Kind: KindAccount, AccountID: rest}
+	}
+	return KVKey{}
+}
+
+func hashKVKey(kind KVKeyKind, hex string) KVKey {
+	if h, err := authz.ParseKeyHash(hex); err == nil {
+		return KVKey{Kind: kind, Hash: h}
 	}
 	return KVKey{}
 }

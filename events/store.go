@@ -4,35 +4,127 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/footstep/authz/authz"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Store reads single records from the bucket, for cache misses.
+// Store reads single records from the bucket, for cache misses. With
+// ReadFromLeader it reads through the stream's leader, so that a follower
+// that is behind or partitioned never answers; without it, it reads with the
+// client's direct get (any replica). A key's answer is its effective state:
+// a present record is revoked while the key has a tombstone (tombstone.go).
 type Store struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	nc    *nats.Conn // nil: direct gets through kv
+	index atomic.Pointer[RevokedIndex]
+}
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// ReadFromLeader makes the Store read through the stream leader over nc (the
+// connection the bucket was opened on); nc nil keeps direct gets.
+func ReadFromLeader(nc *nats.Conn) StoreOption { return func(s *Store) { s.nc = nc } }
+
+// RevokedIndex answers from a watcher's view of the bucket whether a key is
+// revoked for good, so that a miss needs no second read. Watcher implements it.
+type RevokedIndex interface {
+	// Revoked reports whether h is revoked for good (a tombstone, or a
+	// revoked record seen since the key's last deletion), with the revision
+	// at which it became so. known is false when the index cannot vouch
+	// for the bucket as of revision rev: it has not applied rev yet.
+	Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool)
 }
 
 // NewStore returns a Store reading from kv.
-func NewStore(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
+func NewStore(kv jetstream.KeyValue, opts ...StoreOption) *Store {
+	s := &Store{kv: kv}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
-// LoadKey reads the record of a key hash. A record that exists and parses is
-// Present with its revision; no record (never written, deleted or purged) is
-// Absent with a nil error and revision 0, since a Get does not report a
-// delete marker's revision. A record that does not parse is Unreadable with
-// its revision and an error wrapping ErrBadRecord. A NATS failure is the
-// zero entry, which reads as Unreadable, and the error.
+// UseIndex makes LoadKey consult idx before reading a tombstone; nil stops it.
+// It may be called at any time, typically once the Watcher exists.
+func (s *Store) UseIndex(idx RevokedIndex) {
+	if idx == nil {
+		s.index.Store(nil)
+		return
+	}
+	s.index.Store(&idx)
+}
+
+// LoadKey reads the effective entry of a key hash. A record that exists and
+// parses is Present with its revision; when it is not revoked but the key has
+// a tombstone, it is Present and revoked with the later of the two
+// revisions. No record (never written, deleted or purged) is Absent with a nil
+// error and the marker's revision (0 when never written, or when reading
+// with direct gets). A record that does not parse is Unreadable with its
+// revision and an error wrapping ErrBadRecord. A NATS failure, including one
+// reading the tombstone, is Unreadable and the error: it fails closed.
 func (s *Store) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	e, found, err := s.get(ctx, KeySubject(h))
-	if err != nil || !found {
-		return authz.KeyEntry{Presence: absentIf(found, err)}, err
+	e, err := s.loadStored(ctx, h)
+	if err != nil || e.Presence != authz.Present || e.Record.State == authz.StateRevoked {
+		return e, err
 	}
-	rec, err := DecodeKey(e.Value())
+	if idx := s.index.Load(); idx != nil {
+		if at, revoked, known := (*idx).Revoked(h, e.Revision); known {
+			return revokedEntry(e, at, revoked), nil
+		}
+	}
+	t, err := s.loadTombstone(ctx, h)
 	if err != nil {
-		return authz.KeyEntry{Revision: e.Revision()}, fmt.Errorf("load key %s: %w", h, err)
+		return authz.KeyEntry{Revision: e.Revision}, fmt.Errorf("load key %s: %w", h, err)
 	}
-	return authz.KeyEntry{Revision: e.Revision(), Presence: authz.Present, Record: rec}, nil
+	return revokedEntry(e, t.revision, t.present), nil
+}
+
+// revokedEntry returns e, revoked as of the later revision when revoked is true.
+func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
+	if revoked {
+		e.Record.State = authz.StateRevoked
+		e.Revision = max(e.Revision, at)
+	}
+	return e
+}
+
+// loadStored reads a key's record as stored, ignoring its tombstone.
+func (s *Store) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+	e, err := s.read(ctx, KeySubject(h))
+	if err != nil || e.op != jetstream.KeyValuePut {
+		return authz.KeyEntry{Revision: e.revision, Presence: absentIf(err)}, err
+	}
+	rec, err := DecodeKey(e.value)
+	if err != nil {
+		return authz.KeyEntry{Revision: e.revision}, fmt.Errorf("load key %s: %w", h, err)
+	}
+	return authz.KeyEntry{Revision: e.revision, Presence: authz.Present, Record: rec}, nil
+}
+
+// storedTombstone is a tombstone as read from the bucket.
+type storedTombstone struct {
+	present  bool
+	revision uint64 // of the tombstone, or of its delete marker
+	value    Tombstone
+	err      error // set when present and the value does not decode
+}
+
+// loadTombstone reads a key's tombstone. A value that does not decode is
+// still a tombstone.
+func (s *Store) loadTombstone(ctx context.Context, h authz.KeyHash) (storedTombstone, error) {
+	e, err := s.read(ctx, TombstoneSubject(h))
+	if err != nil {
+		return storedTombstone{}, err
+	}
+	t := storedTombstone{present: e.op == jetstream.KeyValuePut && e.revision > 0, revision: e.revision}
+	if t.present {
+		t.value, t.err = DecodeTombstone(e.value)
+	}
+	return t, nil
 }
 
 // LoadAccount reads the record of an account, with the outcomes of LoadKey.
@@ -40,34 +132,49 @@ func (s *Store) LoadAccount(ctx context.Context, id string) (authz.AccountEntry,
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	e, found, err := s.get(ctx, AccountSubject(id))
-	if err != nil || !found {
-		return authz.AccountEntry{Presence: absentIf(found, err)}, err
+	e, err := s.read(ctx, AccountSubject(id))
+	if err != nil || e.op != jetstream.KeyValuePut {
+		return authz.AccountEntry{Revision: e.revision, Presence: absentIf(err)}, err
 	}
-	acct, err := DecodeAccount(e.Value())
+	acct, err := DecodeAccount(e.value)
 	if err != nil {
-		return authz.AccountEntry{Revision: e.Revision()}, fmt.Errorf("load account %s: %w", id, err)
+		return authz.AccountEntry{Revision: e.revision}, fmt.Errorf("load account %s: %w", id, err)
 	}
-	return authz.AccountEntry{Revision: e.Revision(), Presence: authz.Present, Account: acct}, nil
+	return authz.AccountEntry{Revision: e.revision, Presence: authz.Present, Account: acct}, nil
 }
 
-// get returns the entry, found false when there is none (or only a delete
-// marker), or an error when NATS did not answer.
-func (s *Store) get(ctx context.Context, kvKey string) (jetstream.KeyValueEntry, bool, error) {
+// read returns the last message of a KV key: a put, or a marker (op delete,
+// revision 0 when there is no message at all), or an error when NATS did
+// not answer.
+func (s *Store) read(ctx context.Context, kvKey string) (rawEntry, error) {
+	if s.nc == nil {
+		return s.directGet(ctx, kvKey)
+	}
+	e, found, err := leaderGet(ctx, s.nc, s.kv.Bucket(), kvKey)
+	switch {
+	case err != nil:
+		return rawEntry{}, fmt.Errorf("get %s from bucket %s: %w", safeKVKey(kvKey), s.kv.Bucket(), err)
+	case !found:
+		return rawEntry{op: jetstream.KeyValueDelete}, nil
+	}
+	return e, nil
+}
+
+func (s *Store) directGet(ctx context.Context, kvKey string) (rawEntry, error) {
 	e, err := s.kv.Get(ctx, kvKey)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
-		return nil, false, nil
+		return rawEntry{op: jetstream.KeyValueDelete}, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("get %s from bucket %s: %w", kvKey, s.kv.Bucket(), err)
+		return rawEntry{}, fmt.Errorf("get %s from bucket %s: %w", safeKVKey(kvKey), s.kv.Bucket(), err)
 	}
-	return e, true, nil
+	return rawEntry{revision: e.Revision(), op: jetstream.KeyValuePut, value: e.Value()}, nil
 }
 
 // absentIf returns Absent for a lookup that answered "no record", and
 // Unreadable for one that failed.
-func absentIf(found bool, err error) authz.Presence {
-	if err == nil && !found {
+func absentIf(err error) authz.Presence {
+	if err == nil {
 		return authz.Absent
 	}
 	return authz.Unreadable

@@ -109,7 +109,7 @@ type Watcher struct {
 	// mu serializes what reaches the sink: the watch loop applies entries and
 	// resets, the probe fills gaps. It guards the fields below.
 	mu        sync.Mutex
-	revoked   map[authz.KeyHash]struct{}
+	terminal  *terminal           // revoked keys and tombstones (terminal.go); Store reads it
 	held      map[uint64]struct{} // hashes of the KV keys applied since the last full sync
 	seed      maphash.Seed
 	created   time.Time // creation time of the stream last subscribed to
@@ -137,7 +137,7 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 		ready:    make(chan struct{}),
 		seq:      newSeqReader(conn.NATS(), kv.Bucket()),
 		restarts: make(chan restartReason, 1),
-		revoked:  make(map[authz.KeyHash]struct{}),
+		terminal: newTerminal(),
 		held:     make(map[uint64]struct{}),
 		seed:     maphash.MakeSeed(),
 	}, nil

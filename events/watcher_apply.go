@@ -17,46 +17,21 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 		w.sink.ApplyKey(k.Hash, w.keyEntry(k.Hash, e))
 	case KindAccount:
 		w.sink.ApplyAccount(k.AccountID, w.accountEntry(e))
+	case KindTombstone:
+		w.applyTombstone(k.Hash, e)
 	default:
-		w.badRecord(e, "kv key is neither key.<sha256 hex> nor account.<id>")
+		w.badRecord(e, "kv key is neither key.<sha256 hex>, revoked.<sha256 hex> nor account.<id>")
 	}
 	w.applied = true
 	w.held[maphash.String(w.seed, e.Key())] = struct{}{}
 	if rev := e.Revision(); rev > w.last.Load() {
 		w.last.Store(rev)
 	}
+	w.terminal.advance(e.Revision())
 	w.touch()
 	if f := w.cfg.Observer.Applied; f != nil && !w.replaying {
 		f(time.Since(e.Created()))
 	}
-}
-
-// keyEntry turns an entry into what the sink is told. Revoked is terminal
-// here too: once this process has seen a key revoked, a later put of any
-// other state (written around the Publisher) is applied as revoked, until the
-// key is deleted. A deletion ends the guard, as it ends the key: a later put
-// is a new key to every replica alike, whether or not it saw the revocation.
-func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.KeyEntry {
-	if e.Operation() != jetstream.KeyValuePut {
-		delete(w.revoked, h)
-		return authz.KeyEntry{Revision: e.Revision(), Presence: authz.Absent}
-	}
-	rec, err := DecodeKey(e.Value())
-	if err != nil {
-		w.badRecord(e, err.Error())
-		return authz.KeyEntry{Revision: e.Revision()} // Unreadable: fail closed
-	}
-	if rec.State == authz.StateRevoked {
-		w.revoked[h] = struct{}{}
-	} else if _, ok := w.revoked[h]; ok {
-		w.log.Warn("refused to revive a revoked key; applying it as revoked",
-			"key_hash", h.String(), "key_id", rec.KeyID, "revision", e.Revision(), "state", string(rec.State))
-		rec.State = authz.StateRevoked
-		if f := w.cfg.Observer.Refused; f != nil {
-			f()
-		}
-	}
-	return authz.KeyEntry{Revision: e.Revision(), Presence: authz.Present, Record: rec}
 }
 
 func (w *Watcher) accountEntry(e jetstream.KeyValueEntry) authz.AccountEntry {

@@ -120,6 +120,7 @@ func (w *Watcher) lostRecords(info *jetstream.StreamInfo) bool {
 func (w *Watcher) resetSink() {
 	w.last.Store(0)
 	clear(w.held)
+	w.terminal.reset() // tombstones are learnt again from the replay
 	if !w.applied {
 		return
 	}

@@ -1,0 +1,111 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultReadTimeout bounds a leader read whose context has no deadline.
+const DefaultReadTimeout = 5 * time.Second
+
+// The headers a KV marker carries: KV-Operation for a delete or purge, and
+// Nats-Marker-Reason for a marker the server wrote (an expiry).
+const (
+	kvOperationHeader = "KV-Operation"
+	markerReasonHdr   = jetstream.MarkerReasonHeader
+)
+
+// rawEntry is the last message of a KV key as the stream leader holds it.
+type rawEntry struct {
+	revision uint64
+	op       jetstream.KeyValueOp
+	value    []byte
+}
+
+// msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
+type msgGetResponse struct {
+	Error   *jetstream.APIError `json:"error"`
+	Message *struct {
+		Seq    uint64 `json:"seq"`
+		Header []byte `json:"hdrs"`
+		Data   []byte `json:"data"`
+	} `json:"message"`
+}
+
+// leaderGet reads the last message of a KV key through the stream leader.
+//
+// The jetstream package reads with a direct get whenever the stream allows
+// it, and a direct get may be answered by a follower that is behind or cut
+// off in a minority. The STREAM.MSG.GET API request is answered by the
+// leader alone, which has the cluster's acknowledged state. found is false
+// when the key has no message; a delete or purge marker is found, with its
+// op and revision. It assumes no JetStream domain or API prefix, as Connect
+// sets none.
+func leaderGet(ctx context.Context, nc *nats.Conn, bucket, kvKey string) (rawEntry, bool, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultReadTimeout)
+		defer cancel()
+	}
+	req, err := json.Marshal(struct {
+		LastBySubject string `json:"last_by_subj"`
+	}{"$KV." + bucket + "." + kvKey})
+	if err != nil {
+		return rawEntry{}, false, err
+	}
+	msg, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	if err != nil {
+		return rawEntry{}, false, err
+	}
+	return parseMsgGet(msg.Data)
+}
+
+// parseMsgGet reads a STREAM.MSG.GET response.
+func parseMsgGet(data []byte) (rawEntry, bool, error) {
+	var resp msgGetResponse
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return rawEntry{}, false, fmt.Errorf("leader get: unreadable response: %w", err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return rawEntry{}, false, nil
+	case resp.Error != nil:
+		return rawEntry{}, false, resp.Error
+	case resp.Message == nil:
+		return rawEntry{}, false, errors.New("leader get: response without a message")
+	}
+	m := resp.Message
+	e := rawEntry{revision: m.Seq, op: jetstream.KeyValuePut, value: m.Data}
+	if len(m.Header) == 0 {
+		return e, true, nil
+	}
+	hdr, err := nats.DecodeHeadersMsg(m.Header)
+	if err != nil {
+		return rawEntry{}, false, fmt.Errorf("leader get: unreadable headers: %w", err)
+	}
+	e.op = markerOp(hdr)
+	return e, true, nil
+}
+
+// markerOp tells a put from a delete or purge marker, as the KV client does.
+func markerOp(hdr nats.Header) jetstream.KeyValueOp {
+	switch hdr.Get(kvOperationHeader) {
+	case "DEL":
+		return jetstream.KeyValueDelete
+	case "PURGE":
+		return jetstream.KeyValuePurge
+	}
+	switch hdr.Get(markerReasonHdr) {
+	case "MaxAge", "Purge":
+		return jetstream.KeyValuePurge
+	case "Remove":
+		return jetstream.KeyValueDelete
+	}
+	return jetstream.KeyValuePut
+}

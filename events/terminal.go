@@ -1,0 +1,110 @@
+package events
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/footstep/authz/authz"
+)
+
+// guard is what a watcher knows of a key that is revoked for good.
+type guard struct {
+	rec     authz.KeyRecord // the revoked record; zero when only a tombstone that does not decode is known
+	keyRev  uint64          // revision of the last put of key.<hash> seen since the guard began; 0 when none
+	tombRev uint64          // revision of the key's tombstone; 0 when none is known
+}
+
+// at returns the revision at which the key became terminal, as far as known.
+func (g guard) at() uint64 {
+	if g.tombRev != 0 && (g.keyRev == 0 || g.tombRev < g.keyRev) {
+		return g.tombRev
+	}
+	return g.keyRev
+}
+
+// terminal is a watcher's knowledge of revoked keys and tombstones, rebuilt
+// from the bucket on every full sync. Only apply and resetSink change it,
+// under the watcher's mu, and they change guards under t.mu too, so that
+// they may read guards without it. Store reads it through Watcher.Revoked,
+// and the watcher's bucket writes check it before writing.
+type terminal struct {
+	mu      sync.RWMutex
+	guards  map[authz.KeyHash]guard
+	through uint64 // every change up to this revision is applied; under mu
+
+	// Guarded by the watcher's mu alone.
+	deleted map[authz.KeyHash]struct{} // keys whose last entry seen is a delete or purge marker
+
+	epoch atomic.Uint64 // bumped by reset: a bucket write of an older epoch is dropped
+	slots chan struct{} // bounds the bucket writes in flight
+}
+
+// maxWritesInFlight bounds the watcher's bucket writes in flight.
+const maxWritesInFlight = 64
+
+func newTerminal() *terminal {
+	return &terminal{
+		guards:  make(map[authz.KeyHash]guard),
+		deleted: make(map[authz.KeyHash]struct{}),
+		slots:   make(chan struct{}, maxWritesInFlight),
+	}
+}
+
+func (t *terminal) set(h authz.KeyHash, g guard) {
+	t.mu.Lock()
+	t.guards[h] = g
+	t.mu.Unlock()
+}
+
+func (t *terminal) drop(h authz.KeyHash) {
+	t.mu.Lock()
+	delete(t.guards, h)
+	t.mu.Unlock()
+}
+
+// advance records that every change up to rev is applied.
+func (t *terminal) advance(rev uint64) {
+	t.mu.Lock()
+	t.through = max(t.through, rev)
+	t.mu.Unlock()
+}
+
+// reset forgets everything, for a full resync.
+func (t *terminal) reset() {
+	t.mu.Lock()
+	clear(t.guards)
+	t.through = 0
+	t.mu.Unlock()
+	clear(t.deleted)
+	t.epoch.Add(1)
+}
+
+// lookup answers Watcher.Revoked.
+func (t *terminal) lookup(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if rev > t.through {
+		return 0, false, false
+	}
+	g, ok := t.guards[h]
+	return g.at(), ok, true
+}
+
+// current returns the guard of h, for a bucket write deciding whether it is
+// still needed; ok is false after a reset of another epoch.
+func (t *terminal) current(h authz.KeyHash, epoch uint64) (g guard, guarded, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	g, guarded = t.guards[h]
+	return g, guarded, t.epoch.Load() == epoch
+}
+
+// Revoked implements RevokedIndex: it reports whether the watcher holds h as
+// revoked for good, knowing every change up to revision rev. Until the first
+// full sync, during a resync, and for revisions the watch has not delivered
+// yet, known is false.
+func (w *Watcher) Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool) {
+	return w.terminal.lookup(h, rev)
+}
+
+var _ RevokedIndex = (*Watcher)(nil)

@@ -1,0 +1,131 @@
+package events
+
+import (
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// keyEntry turns a change of key.<hash> into what the sink is told, with
+// revoked terminal: a put of any state over a key this watcher holds as
+// revoked (its record was seen revoked, or it has a tombstone, and no delete
+// of the key came since) is applied as revoked, counted and logged, and the
+// record is written back as revoked. A delete or purge ends the key and its
+// guard: a later put is a new key to every replica alike.
+func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.KeyEntry {
+	rev := e.Revision()
+	if e.Operation() != jetstream.KeyValuePut {
+		w.keyRemoved(h)
+		return authz.KeyEntry{Revision: rev, Presence: authz.Absent}
+	}
+	delete(w.terminal.deleted, h)
+	rec, err := DecodeKey(e.Value())
+	if err != nil {
+		w.badRecord(e, err.Error())
+		return authz.KeyEntry{Revision: rev} // Unreadable: fail closed
+	}
+	g, guarded := w.terminal.guards[h]
+	switch {
+	case rec.State == authz.StateRevoked:
+		w.terminal.set(h, guard{rec: rec, keyRev: rev, tombRev: g.tombRev})
+		if g.tombRev == 0 {
+			w.writeTombstone(h, NewTombstone(rec, rev, e.Created()))
+		}
+	case guarded:
+		rec = w.refuseRevival(h, g, rec, rev)
+	}
+	return authz.KeyEntry{Revision: rev, Presence: authz.Present, Record: rec}
+}
+
+// refuseRevival handles a put of an active or suspended record over a key
+// held as revoked, and returns the record to apply.
+func (w *Watcher) refuseRevival(h authz.KeyHash, g guard, rec authz.KeyRecord, rev uint64) authz.KeyRecord {
+	w.log.Warn("refused to revive a revoked key; applying it as revoked and writing it back",
+		"key_hash", h.String(), "key_id", rec.KeyID, "revision", rev, "state", string(rec.State))
+	if f := w.cfg.Observer.Refused; f != nil {
+		f()
+	}
+	if g.rec.KeyID == "" { // known only by a tombstone that does not decode
+		g.rec = rec
+	}
+	g.rec.State = authz.StateRevoked
+	g.keyRev = rev
+	w.terminal.set(h, g)
+	w.repairRecord(h, g.rec, rev)
+	if g.tombRev == 0 {
+		w.writeTombstone(h, NewTombstone(g.rec, rev, time.Now()))
+	}
+	rec.State = authz.StateRevoked
+	return rec
+}
+
+// keyRemoved ends a key's guard on its delete or purge marker, and removes
+// the tombstone it knows of (only that one: never a newer).
+func (w *Watcher) keyRemoved(h authz.KeyHash) {
+	w.terminal.deleted[h] = struct{}{}
+	g, guarded := w.terminal.guards[h]
+	if !guarded {
+		return
+	}
+	w.terminal.drop(h)
+	if g.tombRev != 0 {
+		w.removeTombstone(h, g.tombRev)
+	}
+}
+
+// applyTombstone applies a change of revoked.<hash>. A tombstone makes the
+// key revoked for good: the sink is told so at the tombstone's revision,
+// whichever of the key's record and its tombstone came first. A tombstone
+// written after the key's last deletion is stale (a revocation racing a
+// delete) and is removed. A tombstone removed while the key is still held as
+// revoked is written again: only the key's deletion ends a revocation.
+func (w *Watcher) applyTombstone(h authz.KeyHash, e jetstream.KeyValueEntry) {
+	rev := e.Revision()
+	g, guarded := w.terminal.guards[h]
+	switch {
+	case e.Operation() != jetstream.KeyValuePut:
+		w.tombstoneRemoved(h, g, guarded)
+		return
+	case w.isDeleted(h):
+		w.log.Info("removing a tombstone written after its key was deleted", "key_hash", h.String(), "revision", rev)
+		w.removeTombstone(h, rev)
+		return
+	}
+	t, err := DecodeTombstone(e.Value())
+	if err != nil {
+		w.badRecord(e, err.Error()) // still a tombstone: fail closed
+	}
+	if !guarded {
+		g.rec = t.Record()
+		w.repairUnknown(h)
+	}
+	g.tombRev = rev
+	w.terminal.set(h, g)
+	if g.rec.KeyID == "" {
+		w.sink.ApplyKey(h, authz.KeyEntry{Revision: rev}) // Unreadable: fails closed
+		return
+	}
+	w.sink.ApplyKey(h, authz.KeyEntry{Revision: rev, Presence: authz.Present, Record: g.rec})
+}
+
+func (w *Watcher) tombstoneRemoved(h authz.KeyHash, g guard, guarded bool) {
+	switch {
+	case !guarded:
+	case g.keyRev != 0:
+		w.log.Warn("tombstone of a revoked key removed while the key exists; writing it again", "key_hash", h.String())
+		g.tombRev = 0
+		w.terminal.set(h, g)
+		w.writeTombstone(h, NewTombstone(g.rec, g.keyRev, time.Now()))
+	default:
+		// Known only by its tombstone, and no record of the key came since:
+		// the key is gone or was never written here. What the sink holds
+		// stays until the key changes; it denies either way.
+		w.terminal.drop(h)
+	}
+}
+
+func (w *Watcher) isDeleted(h authz.KeyHash) bool {
+	_, ok := w.terminal.deleted[h]
+	return ok
+}
