@@ -63,8 +63,8 @@ func TestBucketRecreatedResyncs(t *testing.T) {
 	recent := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv2), fresh, 4, "new", 1), "new", 5)
 	took := waitConverged(t, in, fresh, append(old, recent...), 10*time.Second, "after the bucket was recreated")
 	t.Logf("resynced %s after the bucket was recreated (%s after the first new write); resyncs %d",
-		time.Since(start), took, in.counts.resync.Load())
-	if in.counts.resync.Load() < 1 {
+		time.Since(start), took, in.metric("footstep_authz_watch_resyncs_total"))
+	if in.metric("footstep_authz_watch_resyncs_total") < 1 {
 		t.Errorf("no full resync counted")
 	}
 }
@@ -93,8 +93,8 @@ func TestBucketPurgedResyncs(t *testing.T) {
 	start := time.Now()
 	fresh := newTruth()
 	recent := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), fresh, 6, "new", 1), "new", 5)
-	took := waitConverged(t, in, fresh, append(old, recent...), 3*events.DefaultCheckInterval, "after the stream was purged")
-	t.Logf("resynced %s after the purge (%s after the first new write); resyncs %d", time.Since(start), took, in.counts.resync.Load())
+	took := waitConverged(t, in, fresh, append(old, recent...), 3*time.Second, "after the stream was purged")
+	t.Logf("resynced %s after the purge (%s after the first new write); resyncs %d", time.Since(start), took, in.metric("footstep_authz_watch_resyncs_total"))
 }
 
 // connectTo connects with the production settings and closes at the end.

@@ -24,6 +24,9 @@ type cluster struct {
 	name    string
 	nodes   []*node
 	noDisco bool
+	// routes[i][j], when set, is the proxy that node i's route to node j
+	// goes through (startPartitionableCluster).
+	routes [][]*proxy
 }
 
 type node struct {
@@ -61,6 +64,50 @@ func startCluster(tb testing.TB) *cluster {
 	return c
 }
 
+// startPartitionableCluster is startCluster with every route going through
+// a proxy, and no route learned by gossip, so that partition can cut a node
+// off from the others while its clients stay connected to it.
+func startPartitionableCluster(tb testing.TB) *cluster {
+	tb.Helper()
+	c := &cluster{tb: tb, name: "footstep-test"}
+	dir := tb.TempDir()
+	for i := range 3 {
+		c.nodes = append(c.nodes, &node{
+			name: "n" + strconv.Itoa(i), dir: filepath.Join(dir, "n"+strconv.Itoa(i)),
+			clientPort: freePort(tb), clusterPort: freePort(tb),
+		})
+	}
+	c.routes = make([][]*proxy, 3)
+	for i := range c.nodes {
+		c.routes[i] = make([]*proxy, 3)
+		for j, o := range c.nodes {
+			if j != i {
+				c.routes[i][j] = newProxy(tb, net.JoinHostPort("127.0.0.1", strconv.Itoa(o.clusterPort)))
+			}
+		}
+	}
+	for i := range c.nodes {
+		c.start(i)
+	}
+	tb.Cleanup(func() {
+		for i := range c.nodes {
+			c.stop(i)
+		}
+	})
+	c.waitJetStream()
+	return c
+}
+
+// partition cuts (or heals) every route to and from node i.
+func (c *cluster) partition(i int, cut bool) {
+	for j := range c.nodes {
+		if j != i {
+			c.routes[i][j].setCut(cut)
+			c.routes[j][i].setCut(cut)
+		}
+	}
+}
+
 // freePort returns a port nothing listens on right now.
 func freePort(tb testing.TB) int {
 	tb.Helper()
@@ -76,11 +123,15 @@ func (c *cluster) options(i int) *server.Options {
 	n := c.nodes[i]
 	var routes []*url.URL
 	for j, o := range c.nodes {
-		if j != i {
+		switch {
+		case j == i:
+		case c.routes != nil:
+			routes = append(routes, &url.URL{Scheme: "nats-route", Host: c.routes[i][j].addr()})
+		default:
 			routes = append(routes, &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.clusterPort))})
 		}
 	}
-	return &server.Options{
+	opts := &server.Options{
 		ServerName: n.name,
 		Host:       "127.0.0.1",
 		Port:       n.clientPort,
@@ -93,6 +144,13 @@ func (c *cluster) options(i int) *server.Options {
 		},
 		Routes: routes,
 	}
+	if c.routes != nil {
+		// Nodes must not learn each other's real addresses, or they would
+		// route around the proxies.
+		opts.Cluster.Advertise = "127.0.0.1:1"
+		opts.Cluster.PoolSize = -1
+	}
+	return opts
 }
 
 // start starts member i (again) on its ports and store.

@@ -5,170 +5,180 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
+	"math"
+	"net/http"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/footstep/authz/authz"
-	"github.com/footstep/authz/cache"
-	"github.com/footstep/authz/envoy"
-	"github.com/footstep/authz/events"
+	authzserver "github.com/footstep/authz/internal/server"
 )
 
-// instanceConfig says how to build one footstep-authz from its parts.
+// instanceConfig says how to start one footstep-authz.
 type instanceConfig struct {
 	URLs     []string
 	User     string // NATS user name, with Password
 	Password string
 	Replicas int
-	// MaxStaleness, when set, puts a freshness gate in front of every
-	// lookup: cut off from NATS for longer, the engine answers 503.
+	// MaxStaleness is --max-staleness (with --stale-policy deny); default
+	// the server's.
 	MaxStaleness time.Duration
 	Logger       *slog.Logger
 }
 
-// instance is one footstep-authz built as cmd/footstep-authz wires it: a
-// connection, the bucket, a cache.Store filled from events.Store and fed by
-// an events.Watcher, an envoy.Engine behind a real gRPC server.
+// instance is one footstep-authz started through the same package that
+// cmd/footstep-authz runs (internal/server), with its gRPC port on loopback
+// and a real gRPC client.
 type instance struct {
-	tb      testing.TB
-	conn    *events.Conn
-	store   *cache.Store
-	watcher *events.Watcher
-	fresh   *freshness
-	client  authv3.AuthorizationClient
-	counts  watchCounts
+	tb     testing.TB
+	srv    *authzserver.Server
+	client authv3.AuthorizationClient
+	admin  string // base URL of the admin port
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	done     chan struct{}
-	grpc     *grpc.Server
 	cc       *grpc.ClientConn
 }
 
-// watchCounts counts what the watcher reported.
-type watchCounts struct {
-	applied, bad, refused, resync, stall atomic.Int64
-	maxLag                               atomic.Int64 // nanoseconds
-}
-
-func (c *watchCounts) observer() events.WatchObserver {
-	return events.WatchObserver{
-		Applied: func(lag time.Duration) {
-			c.applied.Add(1)
-			for {
-				cur := c.maxLag.Load()
-				if int64(lag) <= cur || c.maxLag.CompareAndSwap(cur, int64(lag)) {
-					return
-				}
-			}
-		},
-		BadRecord: func() { c.bad.Add(1) },
-		Refused:   func() { c.refused.Add(1) },
-		Resync:    func() { c.resync.Add(1) },
-		Stall:     func() { c.stall.Add(1) },
-	}
-}
-
-// startInstance builds and starts an instance; it does not wait for the
-// first sync (see waitReady). It stops when the test ends.
+// startInstance starts an instance; it does not wait for the first sync
+// (see waitReady). It stops when the test ends.
 func startInstance(tb testing.TB, cfg instanceConfig) *instance {
 	tb.Helper()
 	in := &instance{tb: tb, done: make(chan struct{})}
 	tb.Cleanup(in.stop)
-	conn, err := events.Connect(context.Background(), events.ConnConfig{
-		URLs: cfg.URLs, User: cfg.User, Password: cfg.Password, Logger: cfg.Logger,
-	})
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
+	sc := authzserver.DefaultConfig()
+	sc.GRPCAddr, sc.HTTPAddr, sc.AdminAddr = "127.0.0.1:0", "", "127.0.0.1:0"
+	sc.NATSURL = strings.Join(cfg.URLs, ",")
+	sc.NATS.User, sc.NATS.Password = cfg.User, cfg.Password
+	sc.KVReplicas = max(cfg.Replicas, 1)
+	sc.CacheSize = 8 << 20
+	sc.Logger = cfg.Logger
+	if cfg.MaxStaleness > 0 {
+		sc.MaxStaleness = cfg.MaxStaleness
 	}
-	in.conn = conn
-	kv := openBucket(tb, conn, max(cfg.Replicas, 1))
-	in.store, err = cache.New(cache.Config{Loader: events.NewStore(kv), MaxBytes: 8 << 20})
+	var err error
+	in.srv, err = startServer(sc)
 	if err != nil {
-		tb.Fatal(err)
-	}
-	in.watcher, err = events.NewWatcher(conn, kv, in.store, events.WatcherConfig{Logger: cfg.Logger, Observer: in.counts.observer()})
-	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("start footstep-authz: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
 	go func() {
 		defer close(in.done)
-		if err := in.watcher.Run(ctx); err != nil {
-			tb.Errorf("watcher: %v", err)
+		if err := in.srv.Run(ctx); err != nil {
+			tb.Errorf("footstep-authz: %v", err)
 		}
 	}()
-	engineCfg := envoy.EngineConfig{States: in.store, Logger: cfg.Logger}
-	if cfg.MaxStaleness > 0 {
-		in.fresh = &freshness{watcher: in.watcher, conn: conn, max: cfg.MaxStaleness}
-		engineCfg.Freshness = in.fresh
-	}
-	in.serve(tb, engineCfg, cfg.Logger)
-	return in
-}
-
-func (in *instance) serve(tb testing.TB, cfg envoy.EngineConfig, log *slog.Logger) {
-	tb.Helper()
-	engine, err := envoy.NewEngine(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := envoy.NewServer(engine, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	in.grpc = grpc.NewServer()
-	authv3.RegisterAuthorizationServer(in.grpc, srv)
-	go func() { _ = in.grpc.Serve(l) }()
-	in.cc, err = grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	in.admin = "http://" + in.srv.Addr("admin").String()
+	in.cc, err = grpc.NewClient(in.srv.Addr("grpc").String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	in.client = authv3.NewAuthorizationClient(in.cc)
+	return in
+}
+
+// startServer starts a server, retrying while a NATS cluster settles (the
+// bucket cannot be created before JetStream has a meta leader).
+func startServer(cfg authzserver.Config) (*authzserver.Server, error) {
+	var (
+		srv *authzserver.Server
+		err error
+	)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv, err = authzserver.New(ctx, cfg)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return srv, err
+		}
+		time.Sleep(100 * time.Millisecond) // a retry pause, not a wait for an effect
+	}
 }
 
 // waitReady waits for the first full sync.
 func (in *instance) waitReady(within time.Duration) {
 	in.tb.Helper()
-	select {
-	case <-in.watcher.Ready():
-	case <-time.After(within):
-		in.tb.Fatalf("instance not synced within %s", within)
-	}
+	eventually(in.tb, within, "instance synced", func() bool { return in.srv.Status().Synced })
 }
 
-// stop stops the instance: watch, gRPC, cache, connection.
+// status returns the instance's server status.
+func (in *instance) status() authzserver.Status { return in.srv.Status() }
+
+// stop stops the instance: gRPC client, then the server.
 func (in *instance) stop() {
 	in.stopOnce.Do(func() {
+		if in.cc != nil {
+			in.cc.Close()
+		}
 		if in.cancel != nil {
 			in.cancel()
 			<-in.done
 		}
-		if in.cc != nil {
-			in.cc.Close()
-		}
-		if in.grpc != nil {
-			in.grpc.Stop()
-		}
-		if in.store != nil {
-			in.store.Close()
-		}
-		if in.conn != nil {
-			in.conn.Close()
-		}
 	})
+}
+
+// metric returns the sum of the samples of a counter or gauge family on the
+// instance's /metrics, whatever their labels, as a whole number.
+func (in *instance) metric(name string) int64 {
+	in.tb.Helper()
+	fams := in.scrape()
+	f, ok := fams[name]
+	if !ok {
+		return 0
+	}
+	var sum float64
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		}
+	}
+	return int64(sum)
+}
+
+// maxLag returns an upper bound of the largest change lag the instance
+// measured: the smallest histogram bucket holding every observation.
+func (in *instance) maxLag() time.Duration {
+	in.tb.Helper()
+	f, ok := in.scrape()["footstep_authz_change_lag_seconds"]
+	if !ok || len(f.GetMetric()) == 0 {
+		return 0
+	}
+	h := f.GetMetric()[0].GetHistogram()
+	for _, b := range h.GetBucket() {
+		if b.GetCumulativeCount() == h.GetSampleCount() {
+			return time.Duration(b.GetUpperBound() * float64(time.Second))
+		}
+	}
+	return time.Duration(math.Inf(1))
+}
+
+func (in *instance) scrape() map[string]*dto.MetricFamily {
+	in.tb.Helper()
+	resp, err := http.Get(in.admin + "/metrics")
+	if err != nil {
+		in.tb.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		in.tb.Fatalf("scrape: %v", err)
+	}
+	return fams
 }
 
 // codeByName maps a denial body's code back to its authz.Code.
@@ -220,30 +230,4 @@ func codeOf(resp *authv3.CheckResponse) (authz.Code, error) {
 		return authz.CodeUnavailable, fmt.Errorf("denial %q with status %d", body.Error.Code, d.GetStatus().GetCode())
 	}
 	return c, nil
-}
-
-// freshness is the staleness gate: states are fresh while the watch is live,
-// and for max after it was last seen live (or last applied something).
-// Before the first sync nothing is fresh.
-type freshness struct {
-	watcher  *events.Watcher
-	conn     *events.Conn
-	max      time.Duration
-	lastLive atomic.Int64
-}
-
-func (f *freshness) Fresh() bool {
-	now := time.Now()
-	if f.watcher.Synced() {
-		f.lastLive.Store(now.UnixNano())
-		return true
-	}
-	last := f.lastLive.Load()
-	if last == 0 {
-		return false // never synced
-	}
-	if a := f.watcher.LastActivity(); !a.IsZero() {
-		last = max(last, a.UnixNano())
-	}
-	return now.Sub(time.Unix(0, last)) < f.max
 }

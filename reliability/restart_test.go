@@ -84,7 +84,7 @@ func TestRestartUnderLoad(t *testing.T) {
 				default:
 				}
 				in := current.Load()
-				ready := in.watcher.Synced()
+				ready := in.status().Synced
 				k := keys[rng.IntN(len(keys))]
 				got, err := in.check(context.Background(), k)
 				checks.Add(1)
@@ -127,7 +127,7 @@ func TestRestartUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("1000 keys; first sync %s after restart; checks %d, of them before ready %d (503 %d), transport errors %d, wrong %d; loads %d",
-		synced, checks.Load(), beforeReady.Load(), unavailable.Load(), errs.Load(), len(wrong), restarted.store.Stats().Keys.Loads)
+		synced, checks.Load(), beforeReady.Load(), unavailable.Load(), errs.Load(), len(wrong), restarted.metric("footstep_authz_cache_loads_total"))
 }
 
 // TestDisconnectedBeyondMaxStaleness cuts an instance off from NATS for

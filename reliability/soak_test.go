@@ -203,7 +203,7 @@ func TestSoak(t *testing.T) {
 		elapsed.Round(time.Second), checks, float64(checks)/elapsed.Seconds(), soakCheckers, stats.allowed.Load(), stats.unavailable.Load(), stats.errs.Load(), stats.violations.Load())
 	t.Logf("publisher steps %d: changes %d (unknown outcome %d, refused %d, publish errors %d), NATS restarts %d, bound %s, max apply lag %s / %s",
 		pub.steps.Load(), changes, unknown, refused, pub.errs.Load(), restarts, soakBound,
-		time.Duration(ins[0].counts.maxLag.Load()).Round(time.Millisecond), time.Duration(ins[1].counts.maxLag.Load()).Round(time.Millisecond))
+		ins[0].maxLag(), ins[1].maxLag())
 	t.Logf("start -> a third in -> end: goroutines %d -> %d -> %d; heap in use %.1f -> %.1f -> %.1f MiB; RSS %.1f -> %.1f -> %.1f MiB; %.1f allocations per check (whole process: checker, publisher, NATS server included)",
 		start.goroutines, mid.goroutines, end.goroutines, mib(start.heapInuse), mib(mid.heapInuse), mib(end.heapInuse),
 		float64(start.rssKiB)/1024, float64(mid.rssKiB)/1024, float64(end.rssKiB)/1024,
