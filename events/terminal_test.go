@@ -1,0 +1,267 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// replica is a watcher feeding a sink and a store that asks the watcher, as
+// footstep-authz wires them.
+type replica struct {
+	sink  *recordingSink
+	n     *counts
+	w     *events.Watcher
+	store *events.Store
+}
+
+func startReplica(tb testing.TB, c *events.Conn, kv jetstream.KeyValue) *replica {
+	tb.Helper()
+	r := &replica{sink: newSink(), n: &counts{}, store: events.NewStore(kv, events.ReadFromLeader(c.NATS()))}
+	r.w = runWatcher(tb, c, kv, r.sink, r.n.observer(), 50*time.Millisecond)
+	r.store.UseIndex(r.w)
+	return r
+}
+
+// appliedAtLeast reports whether the sink holds h at revision rev or later
+// with presence p and (when present) state s.
+func appliedAtLeast(sink *recordingSink, h authz.KeyHash, rev uint64, p authz.Presence, s authz.KeyState) func() bool {
+	return func() bool {
+		e, ok := sink.key(h)
+		return ok && e.Revision >= rev && e.Presence == p && (p != authz.Present || e.Record.State == s)
+	}
+}
+
+const (
+	activeJSON  = `{"key_id":"k1","account_id":"a1","state":"active"}`
+	revokedJSON = `{"key_id":"k1","account_id":"a1","state":"revoked"}`
+	tombJSON    = `{"key_id":"k1","account_id":"a1","revision":1,"at":"2026-01-02T03:04:05Z"}`
+)
+
+func storedState(tb testing.TB, kv jetstream.KeyValue, h authz.KeyHash) authz.KeyState {
+	tb.Helper()
+	e, err := kv.Get(context.Background(), events.KeySubject(h))
+	if err != nil {
+		return ""
+	}
+	rec, err := events.DecodeKey(e.Value())
+	if err != nil {
+		return ""
+	}
+	return rec.State
+}
+
+func hasTombstone(kv jetstream.KeyValue, h authz.KeyHash) bool {
+	_, err := kv.Get(context.Background(), events.TombstoneSubject(h))
+	return err == nil
+}
+
+func wantRevoked(tb testing.TB, what string, e authz.KeyEntry, err error, atLeast uint64) {
+	tb.Helper()
+	if err != nil || e.Presence != authz.Present || e.Record.State != authz.StateRevoked || e.Revision < atLeast {
+		tb.Errorf("%s = %+v, %v; want present, revoked, revision >= %d", what, e, err, atLeast)
+	}
+}
+
+// TestRevivalAfterRevokeSeenLive: a replica that saw the revocation applies
+// a raw revival as revoked (a), its store answers revoked (c), and the
+// bucket is written back as revoked (d).
+func TestRevivalAfterRevokeSeenLive(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	p := events.NewPublisher(c.JetStream(), kv)
+	h := hashOf("sk_live_revived")
+	if _, err := p.PutKey(ctx, h, authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}); err != nil {
+		t.Fatal(err)
+	}
+	r := startReplica(t, c, kv)
+	rrev, err := p.Revoke(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasTombstone(kv, h) {
+		t.Fatal("Revoke wrote no tombstone")
+	}
+	eventually(t, time.Second, "revocation applied", appliedAtLeast(r.sink, h, rrev, authz.Present, authz.StateRevoked))
+
+	rev := put(t, kv, events.KeySubject(h), activeJSON)
+	eventually(t, time.Second, "revival applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
+	e, err := r.store.LoadKey(ctx, h)
+	wantRevoked(t, "LoadKey after the revival", e, err, rev)
+	eventually(t, 2*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
+	if r.n.refused.Load() < 1 {
+		t.Errorf("refused %d; want at least 1", r.n.refused.Load())
+	}
+	if e, _ := r.sink.key(h); e.Record.State != authz.StateRevoked {
+		t.Errorf("after the repair: %+v; want revoked", e)
+	}
+}
+
+// TestRevivalWhileNoReplicaRan: keys revoked then revived with no replica
+// running, the tombstone written before the revival (by Revoke) or after it
+// (by a replica that saw the revocation but not yet the revival). A replica
+// started afterwards applies both as revoked (b), a store with or without
+// its index answers revoked (c), and the bucket is repaired (d).
+func TestRevivalWhileNoReplicaRan(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	p := events.NewPublisher(c.JetStream(), kv)
+	before, after := hashOf("sk_live_tomb_before"), hashOf("sk_live_tomb_after")
+
+	if _, err := p.PutKey(ctx, before, authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Revoke(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	revBefore := put(t, kv, events.KeySubject(before), activeJSON)
+
+	put(t, kv, events.KeySubject(after), revokedJSON)
+	put(t, kv, events.KeySubject(after), activeJSON)
+	revAfter := put(t, kv, events.TombstoneSubject(after), tombJSON)
+
+	cold := events.NewStore(kv, events.ReadFromLeader(c.NATS()))
+	for name, h := range map[string]authz.KeyHash{"tombstone first": before, "tombstone last": after} {
+		e, err := cold.LoadKey(ctx, h)
+		wantRevoked(t, "cold LoadKey, "+name, e, err, 1)
+		e, err = events.NewStore(kv).LoadKey(ctx, h)
+		wantRevoked(t, "direct LoadKey, "+name, e, err, 1)
+	}
+
+	r := startReplica(t, c, kv)
+	for name, tt := range map[string]struct {
+		h   authz.KeyHash
+		rev uint64
+	}{"tombstone first": {before, revBefore}, "tombstone last": {after, revAfter}} {
+		if !appliedAtLeast(r.sink, tt.h, tt.rev, authz.Present, authz.StateRevoked)() {
+			e, _ := r.sink.key(tt.h)
+			t.Errorf("%s: replica started after the revival applied %+v; want revoked at >= %d", name, e, tt.rev)
+		}
+		e, err := r.store.LoadKey(ctx, tt.h)
+		wantRevoked(t, "indexed LoadKey, "+name, e, err, tt.rev)
+		eventually(t, 2*time.Second, name+": bucket repaired", func() bool { return storedState(t, kv, tt.h) == authz.StateRevoked })
+	}
+	for _, h := range []authz.KeyHash{before, after} {
+		if _, err := p.Reactivate(ctx, h); !errors.Is(err, authz.ErrRevokedTerminal) {
+			t.Errorf("Reactivate of a tombstoned key = %v; want ErrRevokedTerminal", err)
+		}
+	}
+}
+
+// TestDeleteThenPutIsNewKey: after a revocation, a delete then a put is a
+// new key on the replica that saw it all and on one started afterwards (f),
+// whether the delete came from the Publisher or around it.
+func TestDeleteThenPutIsNewKey(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	p := events.NewPublisher(c.JetStream(), kv)
+	old := startReplica(t, c, kv)
+	for _, raw := range []bool{false, true} {
+		h := hashOf("sk_live_reborn_" + map[bool]string{false: "publisher", true: "raw"}[raw])
+		put(t, kv, events.KeySubject(h), activeJSON)
+		if _, err := p.Revoke(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
+		if raw {
+			if err := kv.Delete(ctx, events.KeySubject(h)); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := p.DeleteKey(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
+		rev := put(t, kv, events.KeySubject(h), activeJSON)
+		eventually(t, time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
+		if e, err := old.store.LoadKey(ctx, h); err != nil || e.Record.State != authz.StateActive {
+			t.Errorf("raw %v: LoadKey of the new key = %+v, %v; want active", raw, e, err)
+		}
+		fresh := startReplica(t, c, kv)
+		if !appliedAtLeast(fresh.sink, h, rev, authz.Present, authz.StateActive)() {
+			e, _ := fresh.sink.key(h)
+			t.Errorf("raw %v: new replica applied %+v; want active", raw, e)
+		}
+	}
+	if n := old.n.refused.Load(); n != 0 {
+		t.Errorf("refused %d; want 0", n)
+	}
+}
+
+// TestStaleTombstoneRemoved: a tombstone written after its key was deleted
+// (a revocation racing a deletion) does not revoke the next key of that
+// hash, and watchers remove it.
+func TestStaleTombstoneRemoved(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	r := startReplica(t, c, kv)
+	h := hashOf("sk_live_stale")
+	put(t, kv, events.KeySubject(h), revokedJSON)
+	if err := kv.Delete(ctx, events.KeySubject(h)); err != nil {
+		t.Fatal(err)
+	}
+	put(t, kv, events.TombstoneSubject(h), tombJSON)
+	eventually(t, 2*time.Second, "stale tombstone removed", func() bool { return !hasTombstone(kv, h) })
+	rev := put(t, kv, events.KeySubject(h), activeJSON)
+	eventually(t, time.Second, "new key active", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateActive))
+}
+
+// TestTombstoneRemovedAroundDelete: a tombstone removed while its key still
+// exists is written again by a replica holding the key as revoked.
+func TestTombstoneRemovedAroundDelete(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	r := startReplica(t, c, kv)
+	h := hashOf("sk_live_keep_tomb")
+	rev := put(t, kv, events.KeySubject(h), revokedJSON)
+	eventually(t, 2*time.Second, "tombstone written by the watcher", func() bool { return hasTombstone(kv, h) })
+	if err := kv.Delete(ctx, events.TombstoneSubject(h)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "tombstone written again", func() bool { return hasTombstone(kv, h) })
+	if !appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked)() {
+		t.Error("key no longer revoked")
+	}
+}
+
+// TestResyncForgetsTombstones: a recreated bucket is a new history (g): a
+// key revoked in the old bucket is active in the new one after the resync.
+func TestResyncForgetsTombstones(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	h := hashOf("sk_live_old_history")
+	put(t, kv, events.KeySubject(h), activeJSON)
+	if _, err := events.NewPublisher(c.JetStream(), kv).Revoke(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	r := startReplica(t, c, kv)
+	checkNow(t, "revoked before the resync", appliedAtLeast(r.sink, h, 1, authz.Present, authz.StateRevoked))
+
+	if err := c.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	kv2 := openBucket(t, c)
+	var rev uint64
+	for range 8 { // more revisions than the old bucket had
+		rev = put(t, kv2, events.KeySubject(h), activeJSON)
+	}
+	eventually(t, 3*time.Second, "resync applies the new key as active", func() bool {
+		return r.sink.resetCount() == 1 && appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateActive)()
+	})
+	if e, err := r.store.LoadKey(ctx, h); err != nil || e.Record.State != authz.StateActive {
+		t.Errorf("LoadKey after the resync = %+v, %v; want active", e, err)
+	}
+	if hasTombstone(kv2, h) {
+		t.Error("a tombstone reached the new bucket")
+	}
+}
