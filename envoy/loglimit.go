@@ -73,18 +73,15 @@ func (l *logLimiter) allow(k logKind, c authz.Code) (suppressed int64, ok bool) 
 	return s.suppressed.Swap(0), true
 }
 
-// log writes a line of kind k and code c, with attrs, unless the logger
-// would drop it or the limiter holds it back.
-func (l *logLimiter) log(ctx context.Context, log *slog.Logger, k logKind, c authz.Code, attrs ...any) {
-	line := lines[k]
-	if !log.Enabled(ctx, line.level) {
-		return
+// admit reports whether a line of kind k and code c is to be written: the
+// logger takes its level and the limiter lets it through. n is how many
+// were held back since the last one. Callers build the line's attributes
+// only when it is admitted, which keeps denials free of allocations.
+func (l *logLimiter) admit(ctx context.Context, log *slog.Logger, k logKind, c authz.Code) (n int64, ok bool) {
+	if !log.Enabled(ctx, lines[k].level) {
+		return 0, false
 	}
-	n, ok := l.allow(k, c)
-	if !ok {
-		return
-	}
-	log.Log(ctx, line.level, line.msg, append(attrs, "suppressed", n)...)
+	return l.allow(k, c)
 }
 
 // flush writes, for every kind and code with lines held back, one line with
@@ -110,25 +107,33 @@ func (l *logLimiter) flush(ctx context.Context, log *slog.Logger) {
 // denial (in shadow mode, per request that would have been denied); both
 // limited per code by the engine's limiter.
 func (e *Engine) logResult(ctx context.Context, log *slog.Logger, r *Result, requestID string) {
-	switch {
-	case r.Err != nil:
-		e.logs.log(ctx, log, logUnreadable, r.Code, "code", r.Code.String(),
-			"request_id", clipped(requestID), "error", r.Err)
-	case r.Code == authz.CodeOK:
-	default:
-		kind := logDenied
-		if r.Shadow {
-			kind = logShadowDenied
+	if r.Err != nil {
+		if n, ok := e.logs.admit(ctx, log, logUnreadable, r.Code); ok {
+			log.Log(ctx, lines[logUnreadable].level, lines[logUnreadable].msg, "code", r.Code.String(),
+				"request_id", clipped(requestID), "error", r.Err, "suppressed", n)
 		}
-		e.logs.log(ctx, log, kind, r.Code, "code", r.Code.String(), "surface", r.Surface.String(),
-			"request_id", clipped(requestID), "key_id", r.Key.KeyID)
+		return
+	}
+	if r.Code == authz.CodeOK {
+		return
+	}
+	kind := logDenied
+	if r.Shadow {
+		kind = logShadowDenied
+	}
+	if n, ok := e.logs.admit(ctx, log, kind, r.Code); ok {
+		log.Log(ctx, lines[kind].level, lines[kind].msg, "code", r.Code.String(), "surface", r.Surface.String(),
+			"request_id", clipped(requestID), "key_id", r.Key.KeyID, "suppressed", n)
 	}
 }
 
 // logUnknownSurface warns, within the limiter's bounds, that a request
-// named a surface that does not exist (from where: a header or the route).
+// named a surface that does not exist (from: a header or the route).
 func (e *Engine) logUnknownSurface(ctx context.Context, log *slog.Logger, from, surface string) {
-	e.logs.log(ctx, log, logUnknownSurface, authz.CodeOK, "from", from, "surface", clipped(surface))
+	if n, ok := e.logs.admit(ctx, log, logUnknownSurface, authz.CodeOK); ok {
+		log.Log(ctx, lines[logUnknownSurface].level, lines[logUnknownSurface].msg,
+			"from", from, "surface", clipped(surface), "suppressed", n)
+	}
 }
 
 // FlushLogs writes to the engine's Logger one line for each kind of
