@@ -6,7 +6,7 @@ IMAGE     ?= ghcr.io/footstep/footstep-authz:dev
 BIN       := bin
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint ci e2e fuzz bench bench-load soak run upstream image deploy
+.PHONY: help build test lint ci e2e fuzz bench bench-load failover soak run upstream image deploy
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ bench: ## in-process benchmarks with allocations
 bench-load: ## load vs a no-op floor, revocation, cold path, miss storm, start-up, memory (1M keys; QUICK=1: 100k)
 	$(GO) build -o $(BIN)/footstep-authz ./cmd/footstep-authz
 	$(GO) run ./cmd/bench-load -authz $(BIN)/footstep-authz $(if $(QUICK),-quick)
+
+failover: ## revocation delay when each kind of NATS node dies, TRIALS per case (default 20), with percentiles
+	FOOTSTEP_FAILOVER_TRIALS=$${TRIALS:-20} $(GO) test -count=1 -run '^TestRevocationSurvivesNodeLoss$$' -timeout 0 -v ./reliability
 
 soak: ## invariant checker under churn with NATS restarts, for SOAK (default 10m)
 	FOOTSTEP_SOAK_DURATION=$(SOAK) $(GO) test -count=1 -run 'TestSoak' -timeout 0 -v ./reliability

@@ -31,7 +31,9 @@ type instanceConfig struct {
 	// MaxStaleness is --max-staleness (with --stale-policy deny); default
 	// the server's.
 	MaxStaleness time.Duration
-	Logger       *slog.Logger
+	// CacheSize is --cache-size; default 8 MiB.
+	CacheSize int64
+	Logger    *slog.Logger
 }
 
 // instance is one footstep-authz started through the same package that
@@ -61,6 +63,9 @@ func startInstance(tb testing.TB, cfg instanceConfig) *instance {
 	sc.NATS.User, sc.NATS.Password = cfg.User, cfg.Password
 	sc.KVReplicas = max(cfg.Replicas, 1)
 	sc.CacheSize = 8 << 20
+	if cfg.CacheSize > 0 {
+		sc.CacheSize = cfg.CacheSize
+	}
 	sc.Logger = cfg.Logger
 	if cfg.MaxStaleness > 0 {
 		sc.MaxStaleness = cfg.MaxStaleness

@@ -1,0 +1,98 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// TestRevokedStaysRevokedEverywhere revokes keys, then writes them back as
+// active straight into the bucket, with no delete in between, as a raw
+// writer (the nats CLI, a buggy console) could: the replica that saw the
+// revocation, whether it holds the key hot or never read it, a replica with
+// a cache too small to hold anything for long, and a replica started after
+// the revival all answer key_revoked, and the bucket reads revoked again.
+// A delete then a put is a new key everywhere.
+func TestRevokedStaysRevokedEverywhere(t *testing.T) {
+	s := startSingle(t, events.EmbeddedConfig{})
+	conn := connectTo(t, s.url())
+	kv := openBucket(t, conn, 1)
+	pub := events.NewPublisher(conn.JetStream(), kv)
+	ctx := context.Background()
+	saw := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	small := startInstance(t, instanceConfig{URLs: []string{s.url()}, CacheSize: 1 << 20})
+	saw.waitReady(10 * time.Second)
+	small.waitReady(10 * time.Second)
+
+	const hot, cold = "sk_live_revival_hot", "sk_live_revival_cold"
+	putActive(t, pub, hot, "key_rh", "acct_r")
+	putActive(t, pub, cold, "key_rc", "acct_r")
+	eventually(t, 5*time.Second, "hot key allowed", func() bool { return codeOf2(saw, hot) == authz.CodeOK })
+	for _, k := range []string{hot, cold} {
+		revokeRetrying(t, pub, k)
+	}
+	eventually(t, 5*time.Second, "revocation applied", func() bool { return codeOf2(saw, hot) == authz.CodeKeyRevoked })
+	// Churn the small cache's memory with other keys.
+	for i := range 300 {
+		putActive(t, pub, fmt.Sprintf("sk_live_filler_%d", i), fmt.Sprintf("key_f%d", i), "acct_r")
+		codeOf2(small, fmt.Sprintf("sk_live_filler_%d", i))
+	}
+	for _, k := range []string{hot, cold} {
+		rawRevive(t, kv, k)
+	}
+	fresh := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	fresh.waitReady(10 * time.Second)
+	for name, in := range map[string]*instance{"saw the revocation": saw, "small cache": small, "started after": fresh} {
+		for _, k := range []string{hot, cold} {
+			var got authz.Code
+			// Never allowed, at any point after the revival.
+			ok := poll(3*time.Second, func() bool {
+				got = codeOf2(in, k)
+				if got == authz.CodeOK {
+					t.Errorf("replica that %s allows a revived revoked key", name)
+					return true
+				}
+				return got == authz.CodeKeyRevoked
+			})
+			if !ok || got != authz.CodeKeyRevoked {
+				t.Errorf("replica that %s answers %v for a revived key; want key_revoked", name, got)
+			}
+		}
+	}
+	eventually(t, 5*time.Second, "bucket repaired to revoked", func() bool {
+		e, err := pub.GetKey(ctx, authz.APIKey(hot).Hash())
+		return err == nil && e.Presence == authz.Present && e.Record.State == authz.StateRevoked
+	})
+
+	// A delete then a put is a new key, alike on every replica.
+	h := authz.APIKey(hot).Hash()
+	if _, err := pub.DeleteKey(ctx, h); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	putActive(t, pub, hot, "key_rh2", "acct_r")
+	for name, in := range map[string]*instance{"saw the revocation": saw, "small cache": small, "started after": fresh} {
+		eventually(t, 5*time.Second, "re-created key allowed on the replica that "+name, func() bool {
+			return codeOf2(in, hot) == authz.CodeOK
+		})
+	}
+}
+
+// rawRevive writes key back as active with a plain KV put, bypassing the
+// Publisher's revoked-is-terminal check.
+func rawRevive(tb testing.TB, kv interface {
+	Put(context.Context, string, []byte) (uint64, error)
+}, key string) {
+	tb.Helper()
+	v, err := json.Marshal(map[string]string{"key_id": "key_back", "account_id": "acct_r", "state": "active"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := kv.Put(context.Background(), "key."+authz.APIKey(key).Hash().String(), v); err != nil {
+		tb.Fatalf("raw put: %v", err)
+	}
+}
