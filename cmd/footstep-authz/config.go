@@ -83,7 +83,7 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.Var(durationFlag{&c.LookupTimeout}, "lookup-timeout", "bound on one key-value lookup on a cache miss")
 	fs.Float64Var(&c.LookupBudget, "max-kv-lookups-per-second", server.DefaultLookupBudget, "bound on key-value lookups for cache misses, so that a client spraying unknown keys cannot flood NATS; a miss past it is answered 503 (0: no bound)")
 	fs.Var(durationFlag{&c.ShutdownTimeout}, "shutdown-timeout", "how long a stop waits for calls in flight")
-	fs.Var(durationFlag{&c.MaxStaleness}, "max-staleness", "how long cached states are served while cut off from NATS; then --stale-policy applies (at least 1s)")
+	fs.Var(durationFlag{&c.MaxStaleness}, "max-staleness", "how long cached states are served without JetStream confirming they are current (a stream probe every 200ms); then --stale-policy applies (at least 1s)")
 	fs.StringVar(&c.StalePolicy, "stale-policy", server.StaleDeny, "past --max-staleness: deny (answer 503 authz_unavailable and report not ready) or serve (keep serving cached states, raise footstep_authz_stale)")
 	fs.StringVar(&c.Mode, "mode", server.ModeEnforce, "enforce, or shadow: evaluate every request, allow it, and report what would have been denied")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM server certificate (chain) for the gRPC and HTTP ports; reloaded when the file changes")
