@@ -8,6 +8,12 @@
 // status and JSON body: the server fails closed and never answers with an
 // empty or status-less response.
 //
+// An allowed request carries upstream what one allowance says, rendered for
+// each transport: the identity headers set, the credential removed, and no
+// other x-footstep-* header that the client sent. Log lines that requests
+// cause (unreadable states, denials, unknown surfaces) are rate limited per
+// kind and code, each carrying how many were held back.
+//
 // Server, HTTPHandler and Engine are safe for concurrent use; they hold no
 // goroutines of their own. The caller owns the gRPC and HTTP servers.
 package envoy

@@ -24,7 +24,7 @@ const (
 	logKinds
 )
 
-// line is how a kind of line is written.
+// lines says how each kind of line is written.
 var lines = [logKinds]struct {
 	level slog.Level
 	msg   string
