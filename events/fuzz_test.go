@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func FuzzParseKVKey(f *testing.F) {
 	for _, s := range []string{
 		"key." + strings.Repeat("ab", 32), "key." + strings.Repeat("AB", 32), "key.", "key.sk_live_x",
 		"account.acct_9", "account.", "account.a.b", "account.a*", "account." + strings.Repeat("a", 65),
-		"accounts.x", "", ".", "key." + strings.Repeat("0", 63), "account.\xff",
+		"accounts.x", "", ".", "revoked." + strings.Repeat("ab", 32), "revoked.", "key." + strings.Repeat("0", 63), "account.\xff",
 	} {
 		f.Add(s)
 	}
@@ -31,6 +32,10 @@ func FuzzParseKVKey(f *testing.F) {
 			if !keySubjectRe.MatchString(name) || events.KeySubject(k.Hash) != name {
 				t.Fatalf("ParseKVKey(%q) = key %s; not a key subject", name, k.Hash)
 			}
+		case events.KindTombstone:
+			if events.TombstoneSubject(k.Hash) != name {
+				t.Fatalf("ParseKVKey(%q) = tombstone %s; not a tombstone subject", name, k.Hash)
+			}
 		case events.KindAccount:
 			if !accountSubjectRe.MatchString(name) || events.AccountSubject(k.AccountID) != name {
 				t.Fatalf("ParseKVKey(%q) = account %q; not an account subject", name, k.AccountID)
@@ -39,6 +44,33 @@ func FuzzParseKVKey(f *testing.F) {
 			if keySubjectRe.MatchString(name) || accountSubjectRe.MatchString(name) {
 				t.Fatalf("ParseKVKey(%q) = unknown; want it parsed", name)
 			}
+		}
+	})
+}
+
+// FuzzDecodeTombstone: a tombstone value never panics the decoder, and one
+// that decodes names a valid key and round-trips.
+func FuzzDecodeTombstone(f *testing.F) {
+	for _, s := range []string{
+		`{"key_id":"k","account_id":"a","revision":3,"at":"2026-01-02T03:04:05Z"}`, `{"key_id":"k","account_id":"a"}`,
+		`{}`, `null`, `[]`, `{"key_id":"k","account_id":"a","revision":-1}`, `{"key_id":"k","account_id":"a","at":""}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, err := events.DecodeTombstone(data)
+		if err != nil {
+			if !errors.Is(err, events.ErrBadRecord) {
+				t.Fatalf("DecodeTombstone error %v does not wrap ErrBadRecord", err)
+			}
+			return
+		}
+		b, err := events.EncodeTombstone(ts)
+		if err != nil {
+			t.Fatalf("EncodeTombstone(%+v): %v", ts, err)
+		}
+		if again, err := events.DecodeTombstone(b); err != nil || again.KeyID != ts.KeyID || again.Revision != ts.Revision {
+			t.Fatalf("round trip of %+v = %+v, %v", ts, again, err)
 		}
 	})
 }

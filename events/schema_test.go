@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
@@ -117,6 +118,9 @@ func TestParseKVKey(t *testing.T) {
 	}{
 		{events.KeySubject(h), events.KVKey{Kind: events.KindKey, Hash: h}},
 		{events.AccountSubject("acct_9"), events.KVKey{Kind: events.KindAccount, AccountID: "acct_9"}},
+		{events.TombstoneSubject(h), events.KVKey{Kind: events.KindTombstone, Hash: h}},
+		{"revoked." + h.String()[:63], events.KVKey{}},
+		{"revoked.sk_live_abc", events.KVKey{}},
 		{"key." + strings.ToUpper(h.String()), events.KVKey{}},
 		{"key." + h.String()[:63], events.KVKey{}},
 		{"key." + h.String() + "0", events.KVKey{}},
@@ -174,4 +178,27 @@ func FuzzDecodeAccount(f *testing.F) {
 			t.Fatalf("DecodeAccount(%q) balance %v does not parse back: %v", data, acct.Balance, err)
 		}
 	})
+}
+
+func TestTombstoneRoundTrip(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	ts := events.NewTombstone(authz.KeyRecord{KeyID: "key_1", AccountID: "acct_9", State: authz.StateActive}, 42, at)
+	b, err := events.EncodeTombstone(ts)
+	if err != nil || string(b) != `{"key_id":"key_1","account_id":"acct_9","revision":42,"at":"2026-01-02T03:04:05Z"}` {
+		t.Fatalf("EncodeTombstone = %s, %v", b, err)
+	}
+	if got, err := events.DecodeTombstone(b); err != nil || got != ts {
+		t.Errorf("DecodeTombstone(EncodeTombstone) = %+v, %v; want %+v", got, err, ts)
+	}
+	if rec := ts.Record(); rec.State != authz.StateRevoked || rec.KeyID != "key_1" {
+		t.Errorf("Record() = %+v; want key_1 revoked", rec)
+	}
+	for _, bad := range []string{``, `null`, `{"key_id":"k"}`, `{"key_id":"k","account_id":"a.b"}`,
+		`{"key_id":"k","account_id":"a","at":"yesterday"}`, `{"key_id":"k","account_id":"a"} {}`,
+		`{"key_id":"` + secret + `","account_id":"a"}`} {
+		_, err := events.DecodeTombstone([]byte(bad))
+		if !errors.Is(err, events.ErrBadRecord) || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("DecodeTombstone(%q) = %v; want ErrBadRecord without the value", bad, err)
+		}
+	}
 }
