@@ -22,7 +22,8 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e
 
-ci: lint test e2e ## what CI runs: lint, tests, proxy end-to-end suite, one pass of every benchmark
+ci: export FOOTSTEP_FAULTS_DURATION = 2m
+ci: lint test e2e ## what CI runs: lint, tests (the fault schedule for 2 minutes), proxy end-to-end suite, one pass of every benchmark
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
 
 e2e: ## end-to-end suite through real nginx and Caddy (run .ci/install-proxies.sh first)
@@ -45,8 +46,8 @@ bench-load: ## load vs a no-op floor, revocation, cold path, miss storm, start-u
 failover: ## revocation delay when each kind of NATS node dies, TRIALS per case (default 20), with percentiles
 	FOOTSTEP_FAILOVER_TRIALS=$${TRIALS:-20} $(GO) test -count=1 -run '^TestRevocationSurvivesNodeLoss$$' -timeout 0 -v ./reliability
 
-soak: ## invariant checker under churn with NATS restarts, for SOAK (default 10m)
-	FOOTSTEP_SOAK_DURATION=$(SOAK) $(GO) test -count=1 -run 'TestSoak' -timeout 0 -v ./reliability
+soak: ## invariant checker under churn with NATS restarts, then the cluster fault schedule, each for SOAK (default 10m)
+	FOOTSTEP_SOAK_DURATION=$(SOAK) FOOTSTEP_FAULTS_DURATION=$(SOAK) $(GO) test -count=1 -run '^(TestSoak|TestFaultSchedule)$$' -timeout 0 -v ./reliability
 
 run: ## run the server locally: embedded NATS, demo keys printed, gRPC reflection on
 	$(GO) run ./cmd/footstep-authz --demo --grpc-reflection

@@ -1,0 +1,175 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// Fault schedule settings.
+const (
+	scheduleStaleness = time.Second
+	// scheduleBound is how old a state a decision may still reflect: a
+	// replica cut off behind a stream leader that does not know yet that it
+	// lost its quorum (quorumGrace), then --max-staleness, then the health
+	// loop and a probe.
+	scheduleBound    = (quorumGrace + scheduleStaleness + time.Second) * raceSlowdown
+	scheduleCheckers = 6
+)
+
+// scheduleLength is how long TestFaultSchedule runs: FOOTSTEP_FAULTS_DURATION,
+// else 30 s (make ci runs 2 minutes, make soak longer).
+func scheduleLength(t *testing.T) time.Duration {
+	if v := os.Getenv("FOOTSTEP_FAULTS_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("FOOTSTEP_FAULTS_DURATION=%q: want a duration such as 2m", v)
+		}
+		return d
+	}
+	if testing.Short() {
+		return 10 * time.Second
+	}
+	return 30 * time.Second
+}
+
+// TestFaultSchedule runs a randomized schedule of faults on a three-node
+// cluster (a node killed and restarted, a node partitioned from the others
+// with its clients still connected, a node restarted at once) while a
+// publisher churns keys and balances through whichever node answers, and
+// three replicas (two pinned to one node each, one given every node) answer
+// Checks. No replica may allow what a state older than scheduleBound forbids
+// (503 fails closed and is counted, not a violation), and once the faults
+// end every replica converges on every change: nothing is lost.
+func TestFaultSchedule(t *testing.T) {
+	length := scheduleLength(t)
+	c := startPartitionableCluster(t)
+	pubConn, err := events.Connect(context.Background(), events.ConnConfig{URLs: []string{c.url(0), c.url(1), c.url(2)}, Name: "test-publisher"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pubConn.Close)
+	kv := openBucket(t, pubConn, 3)
+	tr := newTruth()
+	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 23, "sched", 5)
+	logs := &syncBuffer{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("instance logs:\n%s", logs.String())
+		}
+	}()
+	var ins []*instance
+	for i, urls := range [][]string{{c.url(0)}, {c.url(0), c.url(1), c.url(2)}, {c.url(2)}} {
+		log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", i)
+		in := startInstance(t, instanceConfig{URLs: urls, Replicas: 3, MaxStaleness: scheduleStaleness, Logger: log})
+		in.waitReady(20 * time.Second)
+		ins = append(ins, in)
+	}
+	pub := startPublishing(d, 15*time.Millisecond)
+	defer pub.stop()
+
+	stats := &soakStats{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range scheduleCheckers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			faultChecker(ins[g%len(ins)], tr, d, rand.New(rand.NewPCG(uint64(g), 29)), stats, stop)
+		}()
+	}
+	faults := runFaults(t, c, logs, time.Now().Add(length))
+	close(stop)
+	wg.Wait()
+	pub.stop()
+	for i, in := range ins {
+		took := waitConverged(t, in, tr, d.keys(), 30*time.Second, fmt.Sprintf("replica %d after the faults", i))
+		t.Logf("replica %d converged on every change %s after the last fault", i, took.Round(time.Millisecond))
+	}
+	changes, unknown, refused := d.counts()
+	t.Logf("faults %s: %v", length, faults)
+	t.Logf("%d checks, %d allowed, %d answered 503, %d transport errors, %d stale allows beyond %s; changes %d (unknown outcome %d, refused %d, publish errors %d)",
+		stats.checks.Load(), stats.allowed.Load(), stats.unavailable.Load(), stats.errs.Load(), stats.violations.Load(), scheduleBound,
+		changes, unknown, refused, pub.errs.Load())
+	for _, ex := range stats.examples {
+		t.Errorf("stale decision: %s", ex)
+	}
+	if stats.checks.Load() == 0 || changes == 0 {
+		t.Errorf("no load: %d checks, %d changes", stats.checks.Load(), changes)
+	}
+}
+
+// runFaults applies random faults, one node at a time, until end; it
+// returns how many of each it applied.
+func runFaults(t *testing.T, c *cluster, logs *syncBuffer, end time.Time) map[string]int {
+	rng := rand.New(rand.NewPCG(31, 37))
+	count := map[string]int{}
+	mark := func(msg string) {
+		fmt.Fprintf(logs, "%s TEST: %s\n", time.Now().Format("15:04:05.000"), msg)
+	}
+	for time.Now().Before(end) {
+		n := rng.IntN(3)
+		hold := time.Duration(500+rng.IntN(2500)) * time.Millisecond
+		switch kind := []string{"kill", "partition", "restart"}[rng.IntN(3)]; kind {
+		case "kill":
+			mark(fmt.Sprintf("kill n%d for %s", n, hold))
+			c.stop(n)
+			waitUntil(time.Now().Add(hold)) // the outage itself
+			c.start(n)
+			count["kill"]++
+		case "partition":
+			mark(fmt.Sprintf("partition n%d for %s", n, hold))
+			c.partition(n, true)
+			waitUntil(time.Now().Add(hold))
+			c.partition(n, false)
+			count["partition"]++
+		case "restart":
+			mark(fmt.Sprintf("restart n%d", n))
+			c.stop(n)
+			c.start(n)
+			count["restart"]++
+		}
+		mark("healed; waiting for the cluster")
+		c.waitJetStream()
+		waitUntil(time.Now().Add(time.Duration(500+rng.IntN(1500)) * time.Millisecond)) // time between faults
+	}
+	return count
+}
+
+// faultChecker checks random keys on in until stop closes: an allowed (or
+// otherwise decided) request must match a state no older than
+// scheduleBound; a 503 fails closed and is only counted.
+func faultChecker(in *instance, tr *truth, d *driver, rng *rand.Rand, stats *soakStats, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		k := d.randomKey(rng)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s := time.Now()
+		got, err := in.check(ctx, k)
+		e := time.Now()
+		cancel()
+		stats.checks.Add(1)
+		switch {
+		case err != nil:
+			stats.errs.Add(1)
+		case got == authz.CodeUnavailable:
+			stats.unavailable.Add(1)
+		case !tr.acceptable(k, s, e, scheduleBound)[got]:
+			stats.violation(fmt.Sprintf("%s at %s: got %v, acceptable %v", k, s.Format("15:04:05.000"), got, tr.acceptable(k, s, e, scheduleBound)))
+		case got == authz.CodeOK:
+			stats.allowed.Add(1)
+		}
+	}
+}
