@@ -46,17 +46,18 @@ const logCodes = int(authz.CodeOK) + 2
 // use: one atomic compare-and-swap decides which caller writes.
 type logLimiter struct {
 	now      func() time.Time
+	start    time.Time // what slot times count from, on the monotonic clock
 	interval time.Duration
 	slots    [logKinds][logCodes]logSlot
 }
 
 type logSlot struct {
-	next       atomic.Int64 // Unix nanoseconds before which lines are held back
+	next       atomic.Int64 // nanoseconds after start before which lines are held back
 	suppressed atomic.Int64 // lines held back since the last one written
 }
 
 func newLogLimiter(now func() time.Time, interval time.Duration) *logLimiter {
-	return &logLimiter{now: now, interval: interval}
+	return &logLimiter{now: now, start: now(), interval: interval}
 }
 
 // allow reports whether a line of kind k and code c may be written now and,
@@ -64,7 +65,7 @@ func newLogLimiter(now func() time.Time, interval time.Duration) *logLimiter {
 // either allowed or counted, so the counts add up.
 func (l *logLimiter) allow(k logKind, c authz.Code) (suppressed int64, ok bool) {
 	s := &l.slots[k][min(int(c), logCodes-1)]
-	now := l.now().UnixNano()
+	now := int64(l.now().Sub(l.start)) // monotonic: a wall clock step back holds nothing up
 	next := s.next.Load()
 	if now < next || !s.next.CompareAndSwap(next, now+int64(l.interval)) {
 		s.suppressed.Add(1)
