@@ -13,11 +13,13 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 )
 
 // exportRecords writes every key and account record of the bucket in the
-// import format: keys by hash, then accounts by id. Unreadable records are
+// import format: keys by hash, then accounts by id; a key with a tombstone is
+// exported revoked, as it is answered. Unreadable records are
 // reported on stderr and skipped, and make the command fail at the end.
 func (e *cmdEnv) exportRecords(ctx context.Context, args []string) error {
 	var file string
@@ -58,6 +60,7 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 	defer kw.Stop()
 	var recs []record
 	bad := 0
+	revoked := map[authz.KeyHash]bool{} // keys with a tombstone: revoked whatever their record says
 	for {
 		var entry jetstream.KeyValueEntry
 		select {
@@ -72,6 +75,10 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 		if entry == nil { // every record delivered
 			break
 		}
+		if k := events.ParseKVKey(entry.Key()); k.Kind == events.KindTombstone {
+			revoked[k.Hash] = true
+			continue
+		}
 		rec, err := decodeEntry(entry)
 		if err != nil {
 			fmt.Fprintf(stderr, "footstepctl: export: %s: %v\n", clip(entry.Key()), err)
@@ -79,6 +86,11 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 			continue
 		}
 		recs = append(recs, rec)
+	}
+	for i := range recs {
+		if recs[i].isKey && revoked[recs[i].hash] {
+			recs[i].key.State = authz.StateRevoked
+		}
 	}
 	slices.SortFunc(recs, compareRecords)
 	return recs, bad, nil

@@ -149,14 +149,16 @@ func (e *cmdEnv) keyGet(ctx context.Context, args []string) error {
 		return fmt.Errorf("key get: %w", err)
 	}
 	return e.withPublisher(ctx, false, func(p *events.Publisher) error {
-		entry, err := p.GetKey(ctx, h)
-		if errors.Is(err, events.ErrNotFound) {
+		v, err := p.InspectKey(ctx, h)
+		switch {
+		case errors.Is(err, events.ErrNotFound):
 			return errors.New("key not found")
-		}
-		if err != nil {
+		case err != nil:
 			return err
+		case v.Stored.Presence == authz.Absent:
+			return errors.New("key not found (the tombstone of an earlier revocation remains: key delete clears it)")
 		}
-		return e.printKey(h, entry.Record, entry.Revision)
+		return writeJSON(e.stdout, viewOut(h, v))
 	})
 }
 
@@ -166,10 +168,30 @@ func (e *cmdEnv) printKey(h authz.KeyHash, rec authz.KeyRecord, rev uint64) erro
 	})
 }
 
+// viewOut shows a key's effective state: revoked when it has a tombstone,
+// whatever its record says.
+func viewOut(h authz.KeyHash, v events.KeyView) keyOut {
+	rec := v.Entry.Record
+	out := keyOut{
+		KeyHash: h.String(), KeyID: rec.KeyID, AccountID: rec.AccountID, State: string(rec.State), Revision: v.Entry.Revision,
+		Tombstone: v.Tombstone != nil, TombstoneRevision: v.TombstoneRevision,
+	}
+	if stored := v.Stored.Record.State; stored != rec.State {
+		out.StoredState = string(stored)
+	}
+	return out
+}
+
 type keyOut struct {
 	KeyHash   string `json:"key_hash"`
 	KeyID     string `json:"key_id"`
 	AccountID string `json:"account_id"`
-	State     string `json:"state"`
+	State     string `json:"state"` // effective: revoked when the key has a tombstone
 	Revision  uint64 `json:"revision"`
+	// Tombstone is true when the key is revoked for good by a tombstone.
+	Tombstone         bool   `json:"tombstone,omitempty"`
+	TombstoneRevision uint64 `json:"tombstone_revision,omitempty"`
+	// StoredState is the state written in the record when it differs from
+	// State: a revival no replica has written back as revoked yet.
+	StoredState string `json:"stored_state,omitempty"`
 }
