@@ -30,7 +30,8 @@ type allowance struct {
 	// whatever the client sent.
 	set [][2]string
 	// remove are request headers removed before the upstream, lowercase and
-	// each once. None of them is in set: Envoy removes after it sets.
+	// each once. None of them is in set, so the outcome does not depend on
+	// the order in which the proxy applies the two.
 	remove []string
 	// meta is dynamic metadata (name, value) for access logs and the
 	// rate-limit filter; the gRPC answer only.
