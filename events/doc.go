@@ -1,16 +1,51 @@
 // Package events connects footstep-authz to NATS: it runs an embedded
 // nats-server with JetStream (StartEmbedded), connects to NATS with reconnect
 // notifications (Connect), opens the key-value bucket that holds key and
-// account state (OpenBucket), encodes and strictly decodes its records
-// (schema.go), loads single records on a cache miss (Store), applies every
-// change of the bucket to a consumer's Sink in revision order (Watcher), and
-// writes changes with optimistic concurrency (Publisher) and key exposure
-// events (ExposurePublisher).
+// account state and refuses one whose settings could lose records silently
+// (OpenBucket), encodes and strictly decodes its records (schema.go,
+// tombstone.go), loads single records on a cache miss through the stream
+// leader (Store), applies every change of the bucket to a consumer's Sink in
+// revision order (Watcher), and writes changes with optimistic concurrency
+// (Publisher) and key exposure events (ExposurePublisher).
+//
+// # Revoked is terminal, durably
+//
+// The bucket keeps one value per KV key, so a revoked record overwritten by
+// an active one leaves no trace of the revocation. A tombstone does: the
+// record revoked.<sha256 hex> with {"key_id","account_id","revision","at"}.
+// While it exists, a present key.<hash> record is revoked whatever state it
+// holds, for every replica and for footstepctl alike:
+//
+//   - Publisher.Revoke writes the tombstone, then the revoked record; every
+//     watcher that sees a revoked record without a tombstone writes one
+//     (Create: one replica wins), so raw writes are covered too.
+//   - A watcher applies the revoked state in either arrival order (a
+//     tombstone before or after the put that revives the key), at the later
+//     revision of the two, and writes a revived record back as revoked
+//     (Update at the revival's revision; a lost race is fine). Each refusal
+//     is counted (WatchObserver.Refused) and logged with the hash and key_id.
+//   - Store.LoadKey reads the tombstone of a present record that is not
+//     revoked, unless the watcher's index (Store.UseIndex) has applied the
+//     record's revision and can answer without a read.
+//   - A delete or purge of key.<hash> ends the key: watchers forget its
+//     guard at once and remove the tombstone they know (Delete with that
+//     tombstone's revision, never a newer one); Publisher.DeleteKey deletes
+//     the record, then the tombstone. A tombstone written after its key's
+//     deletion (a revocation racing a delete) is removed by the watchers; a
+//     tombstone removed while its key still exists is written again.
+//   - A full resync forgets everything and relearns it from the replay: a
+//     recreated bucket is a new history.
+//
+// One window stays open: a raw delete and a new put of the same key made
+// while no replica runs leave the tombstone in place, so the new key answers
+// revoked (and footstepctl key put refuses it) until footstepctl key delete
+// is run, which always clears both.
 //
 // Every exported type is safe for concurrent use unless its documentation
 // says otherwise. An Embedded server runs until Shutdown, a Conn until Close,
-// and a Watcher from Run until the context passed to Run ends; nothing starts
-// at import time and there is no package-level mutable state.
+// and a Watcher from Run until the context passed to Run ends; the few
+// bucket writes a Watcher starts end within a couple of seconds of it.
+// Nothing starts at import time and there is no package-level mutable state.
 //
 // A plaintext API key never appears in what this package writes to NATS, to
 // logs or to errors: keys are referred to by their SHA-256 hash and key_id.

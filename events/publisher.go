@@ -75,12 +75,20 @@ func (p *Publisher) GetAccount(ctx context.Context, id string) (authz.AccountEnt
 }
 
 // PutKey creates or replaces a key's record and returns its revision. It
-// refuses to replace a revoked key's record (authz.ErrRevokedTerminal).
+// refuses to replace a revoked key's record (authz.ErrRevokedTerminal),
+// and writes the tombstone of a record it puts as revoked.
 func (p *Publisher) PutKey(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
 	if _, err := EncodeKey(rec); err != nil {
 		return 0, fmt.Errorf("put key %s: %w", h, err)
 	}
-	return p.changeKey(ctx, "put", h, func(authz.KeyRecord) (authz.KeyRecord, bool) { return rec, false })
+	rev, err := p.changeKey(ctx, "put", h, func(authz.KeyRecord) (authz.KeyRecord, bool) { return rec, false })
+	if err != nil || rec.State != authz.StateRevoked {
+		return rev, err
+	}
+	if _, err := p.Revoke(ctx, h); err != nil { // writes the tombstone
+		return 0, err
+	}
+	return rev, nil
 }
 
 // Suspend sets an existing key's state to suspended; a no-op when it already is.
