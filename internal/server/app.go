@@ -39,6 +39,7 @@ type Server struct {
 	inFlight   atomic.Int64 // Check calls being answered
 	stopping   atomic.Bool
 	closing    atomic.Bool // Close has been called
+	engine     *envoy.Engine
 	stopHealth context.CancelFunc
 	healthDone chan struct{}
 }
@@ -72,6 +73,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.engine = engine
 	if err := a.listen(engine); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,9 @@ func (a *Server) Close() {
 			_ = s.Shutdown(ctx)
 		}
 	}
+	if a.engine != nil {
+		a.engine.FlushLogs(ctx) // the counts of rate-limited lines still held back
+	}
 	if a.nats != nil {
 		a.nats.close()
 	}
