@@ -49,8 +49,9 @@ failover: ## revocation delay when each kind of NATS node dies, TRIALS per case 
 soak: ## invariant checker under churn with NATS restarts, then the cluster fault schedule, each for SOAK (default 10m)
 	FOOTSTEP_SOAK_DURATION=$(SOAK) FOOTSTEP_FAULTS_DURATION=$(SOAK) $(GO) test -count=1 -run '^(TestSoak|TestFaultSchedule)$$' -timeout 0 -v ./reliability
 
-run: ## run the server locally: embedded NATS, demo keys printed, gRPC reflection on
-	$(GO) run ./cmd/footstep-authz --demo --grpc-reflection
+run: ## run the server locally on 127.0.0.1: embedded NATS, demo keys reset and printed, gRPC reflection on
+	$(GO) run ./cmd/footstep-authz --demo --grpc-reflection \
+		--grpc-addr 127.0.0.1:9001 --http-addr 127.0.0.1:9002 --admin-addr 127.0.0.1:9003
 
 upstream: ## run the demo upstream that echoes the headers it receives (127.0.0.1:8081)
 	$(GO) run ./cmd/echo-upstream

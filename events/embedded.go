@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -53,6 +54,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	if err := portFree(opts.Host, opts.Port); err != nil {
+		return nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
@@ -71,6 +75,26 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded nats on %s: %w after %s", opts.Host, ErrNotReady, timeout)
 	}
 	return &Embedded{srv: srv}, nil
+}
+
+// ErrAddrInUse is returned when the embedded server's address is taken.
+var ErrAddrInUse = errors.New("address already in use: another footstep-authz or NATS server runs there (stop it, choose another --embedded-nats-addr, or connect to it with --nats-url)")
+
+// portFree fails at once, naming the address, when something listens there:
+// nats-server would otherwise retry its listener until the ready timeout.
+func portFree(host string, port int) error {
+	if port <= 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("embedded nats on %s: %w", addr, ErrAddrInUse)
+		}
+		return fmt.Errorf("embedded nats on %s: %w", addr, err)
+	}
+	return l.Close()
 }
 
 func (cfg EmbeddedConfig) serverOptions() (*server.Options, error) {

@@ -33,8 +33,10 @@ var demoKeys = []demoKey{
 // demoUnknownKey is well-formed but never stored.
 const demoUnknownKey = "sk_live_demo_unknown_0005"
 
-// seedDemo writes the demo keys and balances, unless they are there already,
-// and prints them. The keys are public: never use them outside a demo.
+// seedDemo puts the demo keys and balances back in their documented states,
+// whatever an earlier run left (a demo key revoked by hand is deleted and
+// put again), so that the table it prints is true; it says so. The keys are
+// public: never use them outside a demo.
 func seedDemo(ctx context.Context, p *events.Publisher, w io.Writer) error {
 	for id, balance := range map[string]string{demoAccountFunded: "100.00", demoAccountBroke: "0.00"} {
 		b, err := authz.ParseBalance(balance)
@@ -45,13 +47,35 @@ func seedDemo(ctx context.Context, p *events.Publisher, w io.Writer) error {
 			return fmt.Errorf("seed demo balance: %w", err)
 		}
 	}
-	fmt.Fprintln(w, "Demo keys (public, for trying footstep-authz out):")
 	for _, d := range demoKeys {
-		if _, err := p.PutKey(ctx, d.key.Hash(), d.record); err != nil && !errors.Is(err, authz.ErrRevokedTerminal) {
+		if err := resetDemoKey(ctx, p, d); err != nil {
 			return fmt.Errorf("seed demo key %s: %w", d.record.KeyID, err)
 		}
+	}
+	fmt.Fprintln(w, "Demo keys (public, for trying footstep-authz out; put back in these states at every --demo start):")
+	for _, d := range demoKeys {
 		fmt.Fprintf(w, "  %-28s %s\n", string(d.key), d.outcome)
 	}
 	fmt.Fprintf(w, "  %-28s %s\n", demoUnknownKey, "403 invalid_api_key")
 	return nil
+}
+
+// resetDemoKey deletes a demo key (record and tombstone) unless it already
+// holds its documented record, then puts it.
+func resetDemoKey(ctx context.Context, p *events.Publisher, d demoKey) error {
+	h := d.key.Hash()
+	cur, err := p.GetKey(ctx, h)
+	switch {
+	case err == nil && cur.Record == d.record:
+		return nil
+	case errors.Is(err, events.ErrNotFound):
+	case err != nil && !errors.Is(err, events.ErrBadRecord):
+		return err
+	default: // another state, or an unreadable record
+		if _, err := p.DeleteKey(ctx, h); err != nil {
+			return err
+		}
+	}
+	_, err = p.PutKey(ctx, h, d.record)
+	return err
 }
