@@ -17,19 +17,28 @@ type TableStats struct {
 	LoadErrors   uint64 // loads that failed
 	Throttled    uint64 // misses not loaded because the lookup budget was spent (answered Unreadable)
 	StaleLoads   uint64 // loads that lost to a newer change applied meanwhile
-	Overruns     uint64 // loads retried because their shard forgot changes meanwhile
+	Overruns     uint64 // loads retried because a Reset or a newer change that was not shown came meanwhile
 	Applied      uint64 // changes applied from the watch
-	StaleChanges uint64 // changes ignored because a newer one was already applied
-	Forgets      uint64 // shards that forgot their entries because too many changes came at once
-	Resets       uint64 // full resets
-	DroppedSets  uint64 // Sets that ristretto refused at once (a later read misses)
-	Rejected     uint64 // Sets that ristretto's admission policy turned down
-	Evicted      uint64 // entries ristretto evicted to stay in budget
+	StaleChanges uint64 // changes ignored because a newer revision was already held
+	Withheld     uint64 // changes applied as a removal only, not shown: they could be older than a read
+	Overflows    uint64 // pins that found their shard full (the shard then withholds changes for a while)
+	Drains       uint64 // waits for ristretto to apply what was issued, so that pins can be released
+	Pins         uint64 // changes and reads ahead of the watch held outside ristretto now (a gauge)
+	// Forgets is always zero: shards no longer forget their entries.
+	//
+	// Deprecated: kept for source compatibility; Overflows counts the
+	// nearest event.
+	Forgets     uint64
+	Resets      uint64 // full resets
+	DroppedSets uint64 // Sets that ristretto refused at once (a later read misses)
+	Rejected    uint64 // Sets that ristretto's admission policy turned down
+	Evicted     uint64 // entries ristretto evicted to stay in budget
 }
 
 type counters struct {
 	hits, negativeHits, misses, loads, loadErrors, staleLoads, overruns atomic.Uint64
-	applied, staleChanges, forgets, resets, droppedSets, throttled      atomic.Uint64
+	applied, staleChanges, withheld, overflows, drains                  atomic.Uint64
+	resets, droppedSets, throttled                                      atomic.Uint64
 }
 
 func (c *counters) hit(absent bool) {
@@ -47,7 +56,8 @@ func (t *table[K, V]) stats() TableStats {
 		Hits: c.hits.Load(), NegativeHits: c.negativeHits.Load(), Misses: c.misses.Load(),
 		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), Throttled: c.throttled.Load(), StaleLoads: c.staleLoads.Load(),
 		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
-		Forgets: c.forgets.Load(), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),
+		Withheld: c.withheld.Load(), Overflows: c.overflows.Load(), Drains: c.drains.Load(),
+		Pins: uint64(max(0, t.pinned.Load())), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),
 		Rejected: m.SetsRejected(), Evicted: m.KeysEvicted(),
 	}
 }

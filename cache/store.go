@@ -15,11 +15,15 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultMaxBytes     = 256 << 20
-	DefaultNegativeTTL  = time.Minute
-	DefaultRecentWindow = 5 * time.Second
-	DefaultLoadTimeout  = 500 * time.Millisecond
+	DefaultMaxBytes    = 256 << 20
+	DefaultNegativeTTL = time.Minute
+	DefaultLoadTimeout = 500 * time.Millisecond
 )
+
+// DefaultRecentWindow was the default of Config.RecentWindow.
+//
+// Deprecated: Config.RecentWindow is ignored.
+const DefaultRecentWindow = 5 * time.Second
 
 // bytesPerEntry is the memory one cached entry is budgeted at: the entry and
 // its ristretto bookkeeping (about 150 bytes measured) plus ten admission
@@ -29,9 +33,14 @@ const bytesPerEntry = 256
 // accountShare is the part of the budget given to accounts; keys get the rest.
 const accountShare = 8
 
-// recentShare is the part of the entry budget that recent changes may take
-// before a shard forgets instead of remembering.
-const recentShare = 16
+// pinShare is the part of the entry budget that pins may take. Pins of
+// changes live a millisecond or two; what fills them is loads ahead of a
+// lagging watch.
+const pinShare = 16
+
+// tidyEvery is how often the janitor drains ristretto and releases pins,
+// while there are any.
+const tidyEvery = time.Millisecond
 
 // minBytes is the smallest budget accepted.
 const minBytes = 1 << 20
@@ -53,9 +62,10 @@ type Config struct {
 	// created later is seen at once through ApplyKey whatever this is.
 	// Default 1 minute.
 	NegativeTTL time.Duration
-	// RecentWindow is how long an applied change is kept outside ristretto,
-	// where no eviction or dropped Set can lose it. It must exceed
-	// LoadTimeout. Default 5 seconds.
+	// RecentWindow is ignored: a change is now kept outside ristretto until
+	// ristretto has applied it, not for a fixed window.
+	//
+	// Deprecated: kept for source compatibility.
 	RecentWindow time.Duration
 	// LoadTimeout bounds one load from the Loader. Default 500 ms.
 	LoadTimeout time.Duration
@@ -86,14 +96,11 @@ func (c *Config) setDefaults() error {
 	if c.NegativeTTL == 0 {
 		c.NegativeTTL = DefaultNegativeTTL
 	}
-	if c.RecentWindow == 0 {
-		c.RecentWindow = DefaultRecentWindow
-	}
 	if c.LoadTimeout == 0 {
 		c.LoadTimeout = DefaultLoadTimeout
 	}
-	if c.NegativeTTL < 0 || c.LoadTimeout < 0 || c.RecentWindow <= c.LoadTimeout {
-		return errors.New("cache: durations must be positive and the recent window longer than the load timeout")
+	if c.NegativeTTL < 0 || c.LoadTimeout < 0 {
+		return errors.New("cache: the negative TTL and the load timeout must be positive")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -133,10 +140,16 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	items := cfg.MaxBytes / bytesPerEntry
+	return newStore(cfg, items-items/accountShare, items/accountShare)
+}
+
+// newStore returns a Store with room for the given numbers of keys and
+// accounts; tests use it for caches smaller than any budget New accepts.
+func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 	seed := maphash.MakeSeed()
 	budget := cfg.newBudget()
 	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry]{
-		items: items - items/accountShare, recentCap: recentCap(items - items/accountShare), cfg: &cfg, budget: budget,
+		items: keyItems, pinCap: pinCap(keyItems), cfg: &cfg, budget: budget,
 		// The first 8 bytes of a SHA-256 are already uniform: no second hash.
 		// Slots keep the whole hash to rule out collisions.
 		hash:     func(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) },
@@ -147,7 +160,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	accounts, err := newTable(tableConfig[string, authz.AccountEntry]{
-		items: items / accountShare, recentCap: recentCap(items / accountShare), cfg: &cfg, budget: budget,
+		items: accountItems, pinCap: pinCap(accountItems), cfg: &cfg, budget: budget,
 		hash:     func(id string) uint64 { return maphash.String(seed, id) },
 		revision: func(e authz.AccountEntry) uint64 { return e.Revision },
 		absent:   func(e authz.AccountEntry) bool { return e.Presence == authz.Absent },
@@ -158,14 +171,14 @@ func New(cfg Config) (*Store, error) {
 	}
 	s := &Store{keys: keys, accounts: accounts, loadKey: cfg.Loader.LoadKey, loadAccount: cfg.Loader.LoadAccount,
 		stop: make(chan struct{}), done: make(chan struct{})}
-	go s.janitor(cfg.RecentWindow / 4)
+	go s.janitor(tidyEvery)
 	return s, nil
 }
 
-// recentCap is how many recent changes one shard of a table with room for
-// items entries keeps: a sixteenth of the entries, at least 16 a shard.
-func recentCap(items int64) int {
-	return int(max(16, items/recentShare/shardCount))
+// pinCap is how many pins one shard of a table with room for items entries
+// keeps: a sixteenth of the entries, at least 16 a shard.
+func pinCap(items int64) int {
+	return int(max(16, items/pinShare/shardCount))
 }
 
 // Key returns the state of the key with hash h, loading it on a miss. On a
@@ -180,15 +193,17 @@ func (s *Store) Account(ctx context.Context, id string) (authz.AccountEntry, err
 	return s.accounts.get(ctx, id, s.loadAccount)
 }
 
-// ApplyKey records a change of the key with hash h, as seen by the watch.
-// A change older than one already applied is ignored.
+// ApplyKey records a change of the key with hash h, as seen by the watch,
+// which applies revisions in increasing order. A change older than the
+// revision held for the key is ignored.
 func (s *Store) ApplyKey(h authz.KeyHash, e authz.KeyEntry) { s.keys.apply(h, e) }
 
 // ApplyAccount records a change of the account id, as seen by the watch.
 func (s *Store) ApplyAccount(id string, e authz.AccountEntry) { s.accounts.apply(id, e) }
 
 // Reset forgets every entry, for a full resynchronisation after the bucket
-// was recreated or purged. Loads in flight when it is called are not cached.
+// was recreated or purged: revisions start over. Loads in flight when it is
+// called are not cached. Call it between changes, not during one.
 func (s *Store) Reset() {
 	s.keys.reset()
 	s.accounts.reset()
@@ -217,8 +232,8 @@ func (s *Store) janitor(every time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.keys.prune()
-			s.accounts.prune()
+			s.keys.tidy()
+			s.accounts.tidy()
 		}
 	}
 }

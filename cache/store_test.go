@@ -212,29 +212,29 @@ func TestOlderChangeIsIgnored(t *testing.T) {
 	}
 }
 
-func TestChangeSurvivesPrune(t *testing.T) {
-	now := time.Unix(1000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+// TestCachedKeyStaysCachedAfterChange: a change of a cached key is stored in
+// ristretto after its pin is released, so that the key stays a hit.
+func TestCachedKeyStaysCachedAfterChange(t *testing.T) {
 	l := newFakeLoader()
 	h := hashOf("sk_live_h")
 	l.set(h, present(1, authz.StateActive))
-	s := newTestStore(t, Config{Loader: l, Now: clock})
+	s := newTestStore(t, Config{Loader: l})
+	if e, _ := s.Key(context.Background(), h); e.Revision != 1 {
+		t.Fatalf("Key() = %v; want revision 1", e)
+	}
+	s.keys.rc.Wait()
+	l.set(h, present(2, authz.StateSuspended))
 	s.ApplyKey(h, present(2, authz.StateSuspended))
 	if e, _ := s.Key(context.Background(), h); e.Revision != 2 {
 		t.Fatalf("Key() = %v; want revision 2", e)
 	}
-	mu.Lock()
-	now = now.Add(DefaultRecentWindow + time.Second)
-	mu.Unlock()
-	s.keys.prune()
-	s.keys.rc.Wait()
+	waitFor(t, func() bool { return s.Stats().Keys.Pins == 0 })
 	before := l.loads.Load()
 	if e, _ := s.Key(context.Background(), h); e.Revision != 2 {
-		t.Fatalf("Key() after prune = %v; want revision 2", e)
+		t.Fatalf("Key() after the pin = %v; want revision 2", e)
 	}
 	if l.loads.Load() != before {
-		t.Errorf("a change that was read should move into ristretto, not be loaded again")
+		t.Errorf("a changed key that was cached should stay cached, not be loaded again")
 	}
 }
 
@@ -257,7 +257,7 @@ func TestConfigValidation(t *testing.T) {
 	for _, cfg := range []Config{
 		{},
 		{Loader: newFakeLoader(), MaxBytes: 1000},
-		{Loader: newFakeLoader(), LoadTimeout: time.Second, RecentWindow: time.Second},
+		{Loader: newFakeLoader(), LoadTimeout: -time.Second},
 		{Loader: newFakeLoader(), NegativeTTL: -time.Second},
 	} {
 		if s, err := New(cfg); err == nil {

@@ -16,28 +16,35 @@ import (
 const shardCount = 256
 
 type tableConfig[K comparable, V any] struct {
-	items     int64
-	recentCap int // most recent changes kept per shard
-	cfg       *Config
-	budget    *rate.Limiter // shared by both tables; nil when loads are unbounded
-	hash      func(K) uint64
-	revision  func(V) uint64
-	absent    func(V) bool
+	items    int64
+	pinCap   int // most pins kept per shard
+	cfg      *Config
+	budget   *rate.Limiter // shared by both tables; nil when loads are unbounded
+	hash     func(K) uint64
+	revision func(V) uint64
+	absent   func(V) bool
 }
 
 // table is one kind of entry (keys or accounts): a ristretto cache for the
-// bulk, and per shard the recent changes and the loads in flight.
+// bulk, and per shard the pins (pins.go) and the loads in flight.
 type table[K comparable, V any] struct {
 	tableConfig[K, V]
 	rc     *ristretto.Cache[uint64, slot[K, V]]
 	shards [shardCount]shard[K, V]
-	seq    atomic.Uint64 // stamps every Set and every forgetting, in order
-	counts counters
+	seq    atomic.Uint64 // stamps every Set and every Reset, in order
+	// position is the highest revision applied since the last Reset. The
+	// watch applies revisions in increasing order, so it has delivered
+	// every revision up to here.
+	position atomic.Uint64
+	cycles   atomic.Uint64 // drains started
+	drained  atomic.Uint64 // highest drain finished: what was issued before it started has landed
+	pinned   atomic.Int64  // pins held, all shards together
+	counts   counters
 }
 
 // slot is what ristretto holds: the whole key, to rule out collisions of the
-// 64-bit hash, and the sequence number of its Set, so that a shard can
-// invalidate everything stored before a point without touching ristretto.
+// 64-bit hash, and the sequence number of its Set, so that a Reset can
+// invalidate everything stored before it without touching ristretto.
 type slot[K comparable, V any] struct {
 	key   K
 	entry V
@@ -46,24 +53,23 @@ type slot[K comparable, V any] struct {
 
 type shard[K comparable, V any] struct {
 	mu       sync.RWMutex
-	nrecent  atomic.Int32  // len(recent), read without the lock on the hot path
-	validSeq atomic.Uint64 // slots stored before this are forgotten
-	recent   map[K]*recent[V]
+	npins    atomic.Int32  // len(pins), read without the lock on the hot path
+	validSeq atomic.Uint64 // slots stored before this (the last Reset) are forgotten
+	resets   atomic.Uint64 // Resets of this shard, written under mu; a load spanning one is retried
+	// ahead is the highest revision read ahead of the watch that found no
+	// room for a pin. Until the watch passes it, a change in this shard
+	// without a pin may be older than a read, so it is not shown.
+	ahead    uint64
+	pins     map[K]pin[V]
 	inflight map[K]*call[V]
-}
-
-// recent is a change applied by the watch, authoritative until it is pruned.
-type recent[V any] struct {
-	entry    V
-	at       time.Time
-	accessed atomic.Bool
 }
 
 // call is one load in flight; others asking for the same key wait on done.
 type call[V any] struct {
-	done  chan struct{}
-	entry V
-	err   error
+	done    chan struct{}
+	entry   V
+	err     error
+	applied uint64 // newest revision applied while the load ran; guarded by the shard lock
 }
 
 func newTable[K comparable, V any](tc tableConfig[K, V]) (*table[K, V], error) {
@@ -73,7 +79,7 @@ func newTable[K comparable, V any](tc tableConfig[K, V]) (*table[K, V], error) {
 	t := &table[K, V]{tableConfig: tc}
 	t.seq.Store(1)
 	for i := range t.shards {
-		t.shards[i].recent = make(map[K]*recent[V])
+		t.shards[i].pins = make(map[K]pin[V])
 		t.shards[i].inflight = make(map[K]*call[V])
 	}
 	rc, err := ristretto.NewCache(&ristretto.Config[uint64, slot[K, V]]{
@@ -92,7 +98,7 @@ func newTable[K comparable, V any](tc tableConfig[K, V]) (*table[K, V], error) {
 }
 
 // newer lets ristretto update a stored slot in place only forwards: to a
-// revision at least as new, or over a slot that was forgotten.
+// revision at least as new, or over a slot stored before a Reset.
 func (t *table[K, V]) newer(cur, prev slot[K, V]) bool {
 	return prev.seq < t.shard(t.hash(prev.key)).validSeq.Load() ||
 		t.revision(cur.entry) >= t.revision(prev.entry)
@@ -102,22 +108,16 @@ func (t *table[K, V]) shard(hk uint64) *shard[K, V] {
 	return &t.shards[hk%shardCount]
 }
 
-// cached returns the newest entry held in memory: a recent change first,
-// then ristretto.
+// cached returns the newest entry held in memory: a pin first, then
+// ristretto. The pin is looked up before ristretto, so that a Set still
+// queued when a change was applied cannot be read once the change is.
 func (t *table[K, V]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
-	if sh.nrecent.Load() > 0 {
+	if sh.npins.Load() > 0 {
 		sh.mu.RLock()
-		r, ok := sh.recent[k]
-		var e V
-		if ok {
-			e = r.entry
-			if !r.accessed.Load() {
-				r.accessed.Store(true)
-			}
-		}
+		p, ok := sh.pins[k]
 		sh.mu.RUnlock()
 		if ok {
-			return e, true
+			return p.entry, true
 		}
 	}
 	s, ok := t.rc.Get(hk)
@@ -144,9 +144,9 @@ func (t *table[K, V]) get(ctx context.Context, k K, load func(context.Context, K
 // others; each caller waits no longer than its own context.
 func (t *table[K, V]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V], load func(context.Context, K) (V, error)) (V, error) {
 	sh.mu.Lock()
-	if r, ok := sh.recent[k]; ok {
+	if p, ok := sh.pins[k]; ok {
 		sh.mu.Unlock()
-		return r.entry, nil
+		return p.entry, nil
 	}
 	c, ok := sh.inflight[k]
 	if !ok {
@@ -174,12 +174,12 @@ func (t *table[K, V]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V],
 // spent: the state was not read, so the request fails closed.
 var ErrLoadBudget = errors.New("cache: key-value lookup budget exhausted; state not read")
 
-// maxLoadAttempts bounds the reloads of a key whose shard forgot its recent
-// changes while a load was in flight.
+// maxLoadAttempts bounds the reloads of a key whose load kept losing to a
+// Reset or to a newer change that could not be shown.
 const maxLoadAttempts = 3
 
-// ErrOverrun is returned when a key's shard kept forgetting changes during
-// every attempt to load it: the answer could be stale, so there is none.
+// ErrOverrun is returned when every attempt to load a key was overtaken by a
+// Reset or by a newer change: the answer could be stale, so there is none.
 var ErrOverrun = errors.New("cache: changes outran the load; state unknown")
 
 func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load func(context.Context, K) (V, error)) {
@@ -190,7 +190,7 @@ func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load fun
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.LoadTimeout)
 	defer cancel()
 	for attempt := 0; attempt < maxLoadAttempts && errors.Is(err, ErrOverrun); attempt++ {
-		start := t.seq.Load()
+		start := sh.resets.Load()
 		e, err = load(ctx, k)
 		t.counts.loads.Add(1)
 		if err != nil {
@@ -198,7 +198,7 @@ func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load fun
 			break
 		}
 		sh.mu.Lock()
-		e, err = t.settle(k, hk, sh, e, start)
+		e, err = t.settle(k, hk, sh, c, e, start)
 		sh.mu.Unlock()
 	}
 	sh.mu.Lock()
@@ -208,23 +208,39 @@ func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load fun
 	close(c.done)
 }
 
-// settle decides, under the shard lock, what a load that read e yields: a
-// change applied meanwhile with a newer revision wins, and only the winner is
-// cached. When the shard forgot changes since the load started, the load
-// may be stale and ErrOverrun asks for another.
-func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], e V, start uint64) (V, error) {
-	if r, ok := sh.recent[k]; ok {
-		if t.revision(r.entry) >= t.revision(e) {
-			t.counts.staleLoads.Add(1)
-			return r.entry, nil
-		}
-		r.entry = e
-	} else if sh.validSeq.Load() > start {
+// settle decides, under the shard lock, what a load that read e yields and
+// what is cached. A pin at least as new wins. A newer change applied during
+// the load but not shown asks for another load, as does a Reset. A load at
+// or behind the watch's position is simply stored; one ahead of it is pinned
+// (pins.go), so that the watch catching up with older revisions cannot take
+// the key backwards.
+func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
+	var zero V
+	if sh.resets.Load() != start {
 		t.counts.overruns.Add(1)
-		var zero V
 		return zero, ErrOverrun
 	}
-	t.store(k, hk, e)
+	rev := t.revision(e)
+	if p, ok := sh.pins[k]; ok {
+		if p.rev >= rev {
+			t.counts.staleLoads.Add(1)
+			return p.entry, nil
+		}
+		t.hold(k, hk, sh, e, true)
+		return e, nil
+	}
+	if c.applied > rev {
+		t.counts.staleLoads.Add(1)
+		t.counts.overruns.Add(1)
+		return zero, ErrOverrun
+	}
+	if rev <= t.position.Load() {
+		t.store(k, hk, e)
+		return e, nil
+	}
+	if !t.hold(k, hk, sh, e, true) {
+		t.aheadUnpinned(k, hk, sh, e)
+	}
 	return e, nil
 }
 
@@ -239,68 +255,6 @@ func (t *table[K, V]) store(k K, hk uint64, e V) {
 	if !t.rc.SetWithTTL(hk, s, 1, ttl) {
 		t.counts.droppedSets.Add(1)
 	}
-}
-
-// apply records a change from the watch and removes k from ristretto, whose
-// Del also cancels any Set of k still queued in its buffer. The change is
-// kept in the recent map, which reads consult first and loads are checked
-// against; when the shard's map is full, the shard forgets everything it
-// stored instead, which costs misses but never lets an older value be read.
-func (t *table[K, V]) apply(k K, e V) {
-	hk := t.hash(k)
-	sh := t.shard(hk)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	t.counts.applied.Add(1)
-	if r, ok := sh.recent[k]; ok {
-		if t.revision(r.entry) > t.revision(e) {
-			t.counts.staleChanges.Add(1)
-			return
-		}
-		r.entry, r.at = e, t.cfg.Now()
-	} else if len(sh.recent) < t.recentCap {
-		sh.recent[k] = &recent[V]{entry: e, at: t.cfg.Now()}
-		sh.nrecent.Store(int32(len(sh.recent)))
-	} else {
-		sh.validSeq.Store(t.seq.Add(1))
-		t.counts.forgets.Add(1)
-	}
-	t.rc.Del(hk)
-}
-
-// prune drops recent changes older than the window. A change that was read
-// meanwhile moves into ristretto, so that the key stays cached.
-func (t *table[K, V]) prune() {
-	cutoff := t.cfg.Now().Add(-t.cfg.RecentWindow)
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		for k, r := range sh.recent {
-			if r.at.After(cutoff) {
-				continue
-			}
-			if r.accessed.Load() {
-				t.store(k, t.hash(k), r.entry)
-			}
-			delete(sh.recent, k)
-		}
-		sh.nrecent.Store(int32(len(sh.recent)))
-		sh.mu.Unlock()
-	}
-}
-
-// reset forgets everything. Loads in flight find their shard forgotten and
-// load again.
-func (t *table[K, V]) reset() {
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		clear(sh.recent)
-		sh.nrecent.Store(0)
-		sh.validSeq.Store(t.seq.Add(1))
-		sh.mu.Unlock()
-	}
-	t.counts.resets.Add(1)
 }
 
 func (t *table[K, V]) close() { t.rc.Close() }

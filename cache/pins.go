@@ -1,0 +1,195 @@
+package cache
+
+// A pin is what must not be forgotten while ristretto may still disagree: the
+// newest state of a key, kept outside ristretto by its shard. Reads consult
+// a shard's pins before ristretto whenever it has any.
+//
+// A pin is taken for a change from the watch and for a load that read a
+// revision the watch has not yet passed. Taking one issues a Del of the key,
+// which removes it at once and cancels any older Set still queued in
+// ristretto's buffer, and usually a Set of the new state. A pin is released
+// once a drain (ristretto's Wait, from the janitor) shows both were applied,
+// so that ristretto holds the pinned state or nothing, and once the watch's
+// position has reached its revision, so that no older change of the key can
+// still arrive.
+type pin[V any] struct {
+	entry  V
+	rev    uint64
+	mark   uint64 // the drain cycle current when its Del and Set were issued
+	stored bool   // the entry was handed to ristretto
+}
+
+// apply records a change from the watch. A change older than the key's pin,
+// or than the revision ristretto holds, is ignored. A change the cache
+// cannot prove newer than every read of the key (one that came out of
+// order, or one in a shard that read ahead of the watch without a pin) is
+// not shown: the key is removed and the next read loads it.
+func (t *table[K, V]) apply(k K, e V) {
+	hk := t.hash(k)
+	sh := t.shard(hk)
+	rev := t.revision(e)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t.counts.applied.Add(1)
+	pos := t.advance(rev)
+	if c, ok := sh.inflight[k]; ok {
+		c.applied = max(c.applied, rev)
+	}
+	if p, ok := sh.pins[k]; ok {
+		if p.rev > rev {
+			t.counts.staleChanges.Add(1)
+			return
+		}
+		t.hold(k, hk, sh, e, p.stored || t.present(hk))
+		return
+	}
+	if rev < pos || rev < sh.ahead || !t.hold(k, hk, sh, e, t.present(hk)) {
+		t.withhold(k, hk, sh, rev)
+	}
+}
+
+// advance moves the watch's position to rev if it is further, and returns
+// the position before.
+func (t *table[K, V]) advance(rev uint64) uint64 {
+	for {
+		pos := t.position.Load()
+		if rev <= pos || t.position.CompareAndSwap(pos, rev) {
+			return pos
+		}
+	}
+}
+
+// present reports whether ristretto holds something for hk, without counting
+// a read: a change is stored again only where the key was cached.
+func (t *table[K, V]) present(hk uint64) bool {
+	_, ok := t.rc.GetTTL(hk)
+	return ok
+}
+
+// hold pins e as the newest state of k and replaces k in ristretto, storing
+// e when store is set. It reports false, and changes nothing, when the shard
+// has no room for another pin. Callers hold the shard lock.
+func (t *table[K, V]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) bool {
+	_, had := sh.pins[k]
+	if !had && !t.room(sh) {
+		return false
+	}
+	t.rc.Del(hk)
+	if store {
+		t.store(k, hk, e)
+	}
+	sh.pins[k] = pin[V]{entry: e, rev: t.revision(e), mark: t.cycles.Load(), stored: store}
+	if !had {
+		sh.npins.Store(int32(len(sh.pins)))
+		t.pinned.Add(1)
+	}
+	return true
+}
+
+// room reports whether the shard can take another pin, draining ristretto
+// and releasing what it can when the shard is full.
+func (t *table[K, V]) room(sh *shard[K, V]) bool {
+	if len(sh.pins) < t.pinCap {
+		return true
+	}
+	t.drain()
+	t.release(sh)
+	if len(sh.pins) < t.pinCap {
+		return true
+	}
+	t.counts.overflows.Add(1)
+	return false
+}
+
+// withhold removes k from ristretto for a change that is not shown, unless
+// ristretto holds a revision at least as new. The drain makes sure no older
+// Set queued before the Del lands after it.
+func (t *table[K, V]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
+	if s, ok := t.rc.Get(hk); ok && s.key == k && s.seq >= sh.validSeq.Load() && t.revision(s.entry) >= rev {
+		t.counts.staleChanges.Add(1)
+		return
+	}
+	t.rc.Del(hk)
+	t.drain()
+	t.counts.withheld.Add(1)
+}
+
+// aheadUnpinned stores a load that read ahead of the watch but found no room
+// for a pin. The shard remembers the revision instead of the key, and shows
+// no change without a pin until the watch passes it. The Del and the drain
+// keep an older queued Set from landing over it.
+func (t *table[K, V]) aheadUnpinned(k K, hk uint64, sh *shard[K, V], e V) {
+	sh.ahead = max(sh.ahead, t.revision(e))
+	t.rc.Del(hk)
+	t.drain()
+	t.store(k, hk, e)
+}
+
+// drain waits until ristretto has applied every Set and Del issued before
+// it started.
+func (t *table[K, V]) drain() {
+	c := t.cycles.Add(1)
+	t.rc.Wait()
+	for {
+		d := t.drained.Load()
+		if d >= c || t.drained.CompareAndSwap(d, c) {
+			break
+		}
+	}
+	t.counts.drains.Add(1)
+}
+
+// release drops the pins of sh that ristretto and the watch have caught up
+// with. Callers hold the shard lock.
+func (t *table[K, V]) release(sh *shard[K, V]) {
+	drained, pos := t.drained.Load(), t.position.Load()
+	for k, p := range sh.pins {
+		if p.mark < drained && p.rev <= pos {
+			delete(sh.pins, k)
+			t.pinned.Add(-1)
+		}
+	}
+	sh.npins.Store(int32(len(sh.pins)))
+	if sh.ahead <= pos {
+		sh.ahead = 0
+	}
+}
+
+// tidy drains ristretto and releases what it can, for the janitor.
+func (t *table[K, V]) tidy() {
+	if t.pinned.Load() == 0 {
+		return
+	}
+	t.drain()
+	for i := range t.shards {
+		sh := &t.shards[i]
+		if sh.npins.Load() == 0 {
+			continue
+		}
+		sh.mu.Lock()
+		t.release(sh)
+		sh.mu.Unlock()
+	}
+}
+
+// reset forgets everything, for a full resynchronisation: revisions start
+// over. Loads in flight find their shard reset and load again. The watch
+// calls it between changes, never during one.
+func (t *table[K, V]) reset() {
+	t.position.Store(0)
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		t.pinned.Add(-int64(len(sh.pins)))
+		clear(sh.pins)
+		sh.npins.Store(0)
+		sh.ahead = 0
+		for _, c := range sh.inflight {
+			c.applied = 0
+		}
+		sh.validSeq.Store(t.seq.Add(1))
+		sh.resets.Add(1)
+		sh.mu.Unlock()
+	}
+	t.counts.resets.Add(1)
+}
