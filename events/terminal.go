@@ -35,18 +35,14 @@ type terminal struct {
 	// Guarded by the watcher's mu alone.
 	deleted map[authz.KeyHash]struct{} // keys whose last entry seen is a delete or purge marker
 
-	epoch atomic.Uint64 // bumped by reset: a bucket write of an older epoch is dropped
-	slots chan struct{} // bounds the bucket writes in flight
+	epoch  atomic.Uint64 // bumped by reset: a bucket write of an older epoch is dropped
+	writes writeQueue    // the watcher's bucket writes (terminal_writes.go)
 }
-
-// maxWritesInFlight bounds the watcher's bucket writes in flight.
-const maxWritesInFlight = 64
 
 func newTerminal() *terminal {
 	return &terminal{
 		guards:  make(map[authz.KeyHash]guard),
 		deleted: make(map[authz.KeyHash]struct{}),
-		slots:   make(chan struct{}, maxWritesInFlight),
 	}
 }
 

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -13,39 +14,81 @@ import (
 // saw revoked, writes a revived record back as revoked, and removes the
 // tombstone of a deleted key. Every replica does, so one write wins and the
 // others fail a revision check, which is fine: the change they lost to
-// reaches them through the watch. The writes run off the apply path, each in
-// its own goroutine bounded by bucketWriteTimeout, at most maxWritesInFlight
-// at once; a write of a resync's earlier epoch is dropped.
+// reaches them through the watch. The writes run off the apply path: they
+// are queued (at most maxQueuedWrites) and run by at most writeWorkers
+// goroutines, which exit when the queue is empty; each write is bounded by
+// bucketWriteTimeout, and a write queued before a resync is dropped.
 const (
 	bucketWriteTimeout = 2 * time.Second
+	writeWorkers       = 8
+	maxQueuedWrites    = 1 << 20
 	// writeDelay lets a Publisher's own write (the tombstone it writes
 	// before the revoked record, or the record after its tombstone) reach
 	// the watch first, so that replicas do not all race it for nothing.
 	writeDelay = 100 * time.Millisecond
 )
 
-// spawn runs write off the apply path after delay, unless too many writes
-// are in flight; a failed write is logged, a lost revision race is not.
+// bucketWrite is a queued write.
+type bucketWrite struct {
+	what  string
+	h     authz.KeyHash
+	due   time.Time
+	epoch uint64
+	run   func(context.Context, uint64) error
+}
+
+// writeQueue holds the watcher's bucket writes not yet run.
+type writeQueue struct {
+	mu      sync.Mutex
+	items   []bucketWrite
+	workers int
+}
+
+// spawn queues write to run after delay; a failed write is logged, a lost
+// revision race is not.
 func (w *Watcher) spawn(what string, h authz.KeyHash, delay time.Duration, write func(context.Context, uint64) error) {
-	epoch := w.terminal.epoch.Load()
-	select {
-	case w.terminal.slots <- struct{}{}:
-	default:
-		w.log.Warn("too many bucket writes in flight; skipping one", "write", what, "key_hash", h.String())
+	q := &w.terminal.writes
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) >= maxQueuedWrites {
+		w.log.Warn("too many bucket writes queued; dropping one", "write", what, "key_hash", h.String())
 		return
 	}
-	go func() {
-		defer func() { <-w.terminal.slots }()
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			<-t.C
+	q.items = append(q.items, bucketWrite{what: what, h: h, due: time.Now().Add(delay), epoch: w.terminal.epoch.Load(), run: write})
+	if q.workers < writeWorkers {
+		q.workers++
+		go w.writeLoop()
+	}
+}
+
+// writeLoop runs queued writes until the queue is empty.
+func (w *Watcher) writeLoop() {
+	q := &w.terminal.writes
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.workers--
+			q.mu.Unlock()
+			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), bucketWriteTimeout)
-		defer cancel()
-		if err := write(ctx, epoch); err != nil && !conflict(err) {
-			w.log.Warn("kv bucket write failed", "write", what, "key_hash", h.String(), "err", err)
-		}
-	}()
+		bw := q.items[0]
+		q.items[0] = bucketWrite{}
+		q.items = q.items[1:]
+		q.mu.Unlock()
+		w.runWrite(bw)
+	}
+}
+
+func (w *Watcher) runWrite(bw bucketWrite) {
+	if d := time.Until(bw.due); d > 0 {
+		t := time.NewTimer(d)
+		<-t.C
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bucketWriteTimeout)
+	defer cancel()
+	if err := bw.run(ctx, bw.epoch); err != nil && !conflict(err) {
+		w.log.Warn("kv bucket write failed", "write", bw.what, "key_hash", bw.h.String(), "err", err)
+	}
 }
 
 // writeTombstone creates the tombstone of a key held as revoked, unless one
