@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -264,4 +265,35 @@ func TestResyncForgetsTombstones(t *testing.T) {
 	if hasTombstone(kv2, h) {
 		t.Error("a tombstone reached the new bucket")
 	}
+}
+
+// TestReplayWritesMissingTombstones: revoked records written before
+// tombstones existed (or around every replica) all get one from the first
+// replica that replays them.
+func TestReplayWritesMissingTombstones(t *testing.T) {
+	c := connect(t, startServer(t))
+	kv := openBucket(t, c)
+	const n = 300
+	hashes := make([]authz.KeyHash, n)
+	for i := range hashes {
+		hashes[i] = hashOf(fmt.Sprintf("sk_live_old_revoked_%d", i))
+		put(t, kv, events.KeySubject(hashes[i]), revokedJSON)
+	}
+	startReplica(t, c, kv)
+	start := time.Now()
+	eventually(t, 10*time.Second, "a write per revoked key", func() bool { return lastRevision(t, kv) >= 2*n })
+	keys, err := kv.ListKeys(context.Background(), jetstream.MetaOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tombs := 0
+	for k := range keys.Keys() {
+		if events.ParseKVKey(k).Kind == events.KindTombstone {
+			tombs++
+		}
+	}
+	if tombs != n {
+		t.Errorf("%d tombstones; want %d", tombs, n)
+	}
+	t.Logf("%d tombstones written %s after the replica started", n, time.Since(start).Round(time.Millisecond))
 }
