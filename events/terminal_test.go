@@ -297,3 +297,23 @@ func TestReplayWritesMissingTombstones(t *testing.T) {
 	}
 	t.Logf("%d tombstones written %s after the replica started", n, time.Since(start).Round(time.Millisecond))
 }
+
+// TestGarbledTombstoneStillRevokes: a tombstone whose value does not decode
+// is counted as a bad record and still revokes its key, which the watcher
+// then writes back as revoked.
+func TestGarbledTombstoneStillRevokes(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	r := startReplica(t, c, kv)
+	h := hashOf("sk_live_garbled_tomb")
+	put(t, kv, events.KeySubject(h), activeJSON)
+	rev := put(t, kv, events.TombstoneSubject(h), `{"key_id":"`+secret+`"`)
+	eventually(t, time.Second, "tombstone applied", func() bool { e, _ := r.sink.key(h); return e.Revision >= rev && e.Presence != authz.Present })
+	e, err := r.store.LoadKey(ctx, h)
+	wantRevoked(t, "LoadKey with a garbled tombstone", e, err, rev)
+	eventually(t, 2*time.Second, "record written back as revoked", appliedAtLeast(r.sink, h, rev+1, authz.Present, authz.StateRevoked))
+	if r.n.bad.Load() != 1 {
+		t.Errorf("bad records %d; want 1", r.n.bad.Load())
+	}
+}
