@@ -1,0 +1,230 @@
+package k8s_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	chartDir = "../charts/footstep-authz"
+	// The release the chart tests render: its names then match the base's.
+	releaseName      = "footstep-authz"
+	releaseNamespace = "footstep"
+	// helmKubeVersion is the Kubernetes version the chart is rendered for: the
+	// chart's minimum is 1.30, and a helm built without version stamps assumes 1.20.
+	helmKubeVersion = "1.32.0"
+	// requireHelmEnv makes a missing helm a failure instead of a skip (CI sets it).
+	requireHelmEnv = "FOOTSTEP_REQUIRE_HELM"
+)
+
+// chartValues are the values files of the chart tests, under the chart's ci/ folder.
+var chartValues = []string{"", "ci/all-on-values.yaml", "ci/all-off-values.yaml"}
+
+// helmPath returns the helm binary, or skips (fails with FOOTSTEP_REQUIRE_HELM=1).
+func helmPath(tb testing.TB) string {
+	tb.Helper()
+	helm, err := exec.LookPath("helm")
+	if err == nil {
+		return helm
+	}
+	msg := "helm not found: run .ci/install-helm.sh and put the folder it prints on PATH to check the chart"
+	if os.Getenv(requireHelmEnv) == "1" {
+		tb.Fatalf("%s (%s=1)", msg, requireHelmEnv)
+	}
+	tb.Skip(msg)
+	return ""
+}
+
+// runHelm runs helm with args and returns its standard output, or an error that
+// carries its standard error.
+func runHelm(tb testing.TB, args ...string) ([]byte, error) {
+	tb.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(helmPath(tb), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stderr.String(), stdout.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+// templateArgs are the arguments of helm template for a values file (chart-relative,
+// "" for the defaults) and extra arguments such as --set.
+func templateArgs(values string, extra ...string) []string {
+	args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace, "--kube-version", helmKubeVersion}
+	if values != "" {
+		args = append(args, "--values", filepath.Join(chartDir, values))
+	}
+	return append(args, extra...)
+}
+
+// renderChart renders the chart and decodes every object strictly.
+func renderChart(tb testing.TB, values string, extra ...string) []runtime.Object {
+	tb.Helper()
+	out, err := runHelm(tb, templateArgs(values, extra...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	objs, err := decodeChart(out)
+	if err != nil {
+		tb.Fatalf("helm template %s: %v", values, err)
+	}
+	return objs
+}
+
+// decodeChart is decodeAll for the chart's output: the ServiceMonitor, a custom
+// resource client-go does not know, decodes as unstructured and checkServiceMonitor
+// checks its fields.
+func decodeChart(data []byte) ([]runtime.Object, error) {
+	var objs []runtime.Object
+	r := utilyaml.NewYAMLReader(bufioReader(data))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(mustJSON(doc)); err == nil && u.GroupVersionKind().Group == "monitoring.coreos.com" {
+			objs = append(objs, u)
+			continue
+		}
+		obj, err := decodeStrict(doc)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, obj)
+	}
+}
+
+// stripComments drops the comment lines (helm's "# Source:" lines) of a document.
+func stripComments(doc []byte) []byte {
+	var out []byte
+	for _, l := range bytes.SplitAfter(doc, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
+			out = append(out, l...)
+		}
+	}
+	return out
+}
+
+// loadChart renders the chart and sorts its objects as loadBase does. With the HPA
+// on, the chart leaves spec.replicas to it, so replicas here are the HPA's minimum:
+// what the cluster runs, and what the base's replica check looks at.
+func loadChart(tb testing.TB, values string, extra ...string) (*deployment, []runtime.Object) {
+	tb.Helper()
+	objs := renderChart(tb, values, extra...)
+	d, err := sortObjects(objs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if d.dep.Spec.Replicas == nil {
+		for _, h := range d.hpas {
+			if h.Spec.ScaleTargetRef.Name == d.dep.Name {
+				d.dep.Spec.Replicas = h.Spec.MinReplicas
+			}
+		}
+	}
+	return d, objs
+}
+
+// ofKind returns the objects of a kind, as unstructured maps.
+func ofKind(tb testing.TB, objs []runtime.Object, kind string) []map[string]any {
+	tb.Helper()
+	var out []map[string]any
+	for _, o := range objs {
+		if o.GetObjectKind().GroupVersionKind().Kind != kind {
+			continue
+		}
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// sameJSON reports the difference between two values as their JSON, or "" if none.
+func sameJSON(what string, want, got any) string {
+	w, err1 := json.Marshal(want)
+	g, err2 := json.Marshal(got)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Sprintf("%s: %v", what, err)
+	}
+	if bytes.Equal(w, g) {
+		return ""
+	}
+	wy, _ := yaml.JSONToYAML(w)
+	gy, _ := yaml.JSONToYAML(g)
+	return fmt.Sprintf("%s differs from the base:\nbase:\n%s\nchart:\n%s", what, wy, gy)
+}
+
+// serverSettings reads the FOOTSTEP_* variables of footstep-authz's flags from the
+// flag definitions in cmd/footstep-authz, so a flag added there is known here.
+func serverSettings(tb testing.TB) map[string]bool {
+	tb.Helper()
+	files, err := filepath.Glob("../cmd/footstep-authz/*.go")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	flagDef := regexp.MustCompile(`fs\.[A-Za-z]+\(.*?, "([a-z][a-z0-9-]*)", `)
+	known := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, m := range flagDef.FindAllSubmatch(src, -1) {
+			known[envName(string(m[1]))] = true
+		}
+	}
+	if len(known) < 20 {
+		tb.Fatalf("found %d flags in cmd/footstep-authz; the flag pattern no longer matches its source", len(known))
+	}
+	return known
+}
+
+// envSecret returns the Secret and key an env variable of c reads, or "", "".
+func envSecret(c corev1.Container, name string) (string, string) {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			return e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	return "", ""
+}
+
+// hpaFor returns the HPA that scales d's Deployment, or nil.
+func hpaFor(d *deployment) *autoscalingv2.HorizontalPodAutoscaler {
+	for _, h := range d.hpas {
+		if h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == d.dep.Name {
+			return h
+		}
+	}
+	return nil
+}
