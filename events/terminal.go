@@ -7,11 +7,11 @@ import (
 	"github.com/footstep/authz/authz"
 )
 
-// guard is what a watcher knows of a key that is revoked for good.
+// guard is what a watcher knows of a key that is revoked for good: two
+// revisions, so that holding every revoked key costs little.
 type guard struct {
-	rec     authz.KeyRecord // the revoked record; zero when only a tombstone that does not decode is known
-	keyRev  uint64          // revision of the last put of key.<hash> seen since the guard began; 0 when none
-	tombRev uint64          // revision of the key's tombstone; 0 when none is known
+	keyRev  uint64 // revision of the last put of key.<hash> seen since the guard began; 0 when none
+	tombRev uint64 // revision of the key's tombstone; 0 when none is known
 }
 
 // at returns the revision at which the key became terminal, as far as known.

@@ -28,7 +28,7 @@ func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.Key
 	g, guarded := w.terminal.guards[h]
 	switch {
 	case rec.State == authz.StateRevoked:
-		w.terminal.set(h, guard{rec: rec, keyRev: rev, tombRev: g.tombRev})
+		w.terminal.set(h, guard{keyRev: rev, tombRev: g.tombRev})
 		if g.tombRev == 0 {
 			w.writeTombstone(h, NewTombstone(rec, rev, e.Created()))
 		}
@@ -46,15 +46,13 @@ func (w *Watcher) refuseRevival(h authz.KeyHash, g guard, rec authz.KeyRecord, r
 	if f := w.cfg.Observer.Refused; f != nil {
 		f()
 	}
-	if g.rec.KeyID == "" { // known only by a tombstone that does not decode
-		g.rec = rec
-	}
-	g.rec.State = authz.StateRevoked
+	revoked := rec
+	revoked.State = authz.StateRevoked
 	g.keyRev = rev
 	w.terminal.set(h, g)
-	w.repairRecord(h, g.rec, rev)
+	w.repairRecord(h, revoked, rev)
 	if g.tombRev == 0 {
-		w.writeTombstone(h, NewTombstone(g.rec, rev, time.Now()))
+		w.writeTombstone(h, NewTombstone(revoked, rev, time.Now()))
 	}
 	rec.State = authz.StateRevoked
 	return rec
@@ -97,16 +95,16 @@ func (w *Watcher) applyTombstone(h authz.KeyHash, e jetstream.KeyValueEntry) {
 		w.badRecord(e, err.Error()) // still a tombstone: fail closed
 	}
 	if !guarded {
-		g.rec = t.Record()
 		w.repairUnknown(h)
 	}
 	g.tombRev = rev
 	w.terminal.set(h, g)
-	if g.rec.KeyID == "" {
-		w.sink.ApplyKey(h, authz.KeyEntry{Revision: rev}) // Unreadable: fails closed
-		return
+	switch {
+	case err == nil:
+		w.sink.ApplyKey(h, authz.KeyEntry{Revision: rev, Presence: authz.Present, Record: t.Record()})
+	case g.keyRev == 0: // nothing says who the key is: fail closed
+		w.sink.ApplyKey(h, authz.KeyEntry{Revision: rev})
 	}
-	w.sink.ApplyKey(h, authz.KeyEntry{Revision: rev, Presence: authz.Present, Record: g.rec})
 }
 
 func (w *Watcher) tombstoneRemoved(h authz.KeyHash, g guard, guarded bool) {
@@ -116,7 +114,7 @@ func (w *Watcher) tombstoneRemoved(h authz.KeyHash, g guard, guarded bool) {
 		w.log.Warn("tombstone of a revoked key removed while the key exists; writing it again", "key_hash", h.String())
 		g.tombRev = 0
 		w.terminal.set(h, g)
-		w.writeTombstone(h, NewTombstone(g.rec, g.keyRev, time.Now()))
+		w.rewriteTombstone(h)
 	default:
 		// Known only by its tombstone, and no record of the key came since:
 		// the key is gone or was never written here. What the sink holds

@@ -108,6 +108,31 @@ func (w *Watcher) writeTombstone(h authz.KeyHash, t Tombstone) {
 	})
 }
 
+// rewriteTombstone writes again the tombstone of a key held as revoked whose
+// tombstone was removed while its record stayed, with the record's identity.
+func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
+	w.spawn("create tombstone", h, 0, func(ctx context.Context, epoch uint64) error {
+		g, guarded, ok := w.terminal.current(h, epoch)
+		if !ok || !guarded || g.tombRev != 0 {
+			return nil
+		}
+		e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeySubject(h))
+		if err != nil || !found || e.op != jetstream.KeyValuePut {
+			return err
+		}
+		rec, err := DecodeKey(e.value)
+		if err != nil {
+			return nil // an unreadable record fails closed; its tombstone waits for a readable one
+		}
+		val, err := EncodeTombstone(NewTombstone(rec, e.revision, time.Now()))
+		if err != nil {
+			return err
+		}
+		_, err = w.kv.Create(ctx, TombstoneSubject(h), val)
+		return err
+	})
+}
+
 // removeTombstone deletes a key's tombstone if it is still the one at rev.
 func (w *Watcher) removeTombstone(h authz.KeyHash, rev uint64) {
 	w.spawn("remove tombstone", h, 0, func(ctx context.Context, epoch uint64) error {
