@@ -4,6 +4,8 @@ FUZZTIME  ?= 30s
 SOAK      ?= 10m
 IMAGE     ?= ghcr.io/footstep/footstep-authz:dev
 BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
 .DEFAULT_GOAL := help
 .PHONY: help build test lint ci e2e fuzz bench bench-load failover soak run upstream image deploy
@@ -12,7 +14,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build footstep-authz, footstepctl and echo-upstream into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 test: ## run every test with the race detector (embedded NATS, real gRPC and HTTP)
 	$(GO) test -race -count=1 ./...
@@ -57,7 +59,7 @@ upstream: ## run the demo upstream that echoes the headers it receives (127.0.0.
 	$(GO) run ./cmd/echo-upstream
 
 image: ## build the container image (needs a Docker engine)
-	docker build -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 deploy: ## apply the Kubernetes base to the current kubectl context
 	kubectl apply -k k8s/base

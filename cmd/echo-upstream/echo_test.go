@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -54,7 +55,7 @@ func TestServeStops(t *testing.T) {
 }
 
 func TestRunBadFlag(t *testing.T) {
-	if err := run(context.Background(), []string{"--nope"}); err == nil {
+	if err := run(context.Background(), []string{"--nope"}, io.Discard); err == nil {
 		t.Error("run(--nope) = nil; want an error")
 	}
 }

@@ -20,8 +20,9 @@ const envPrefix = "FOOTSTEP_"
 // config is the server's configuration plus what only the command uses.
 type config struct {
 	server.Config
-	LogLevel  slog.Level
-	LogFormat string
+	LogLevel    slog.Level
+	LogFormat   string
+	ShowVersion bool
 }
 
 // parseConfig reads flags from args, then FOOTSTEP_* variables for every flag
@@ -35,10 +36,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 			printUsage(fs, usage)
 			return nil, err
 		}
-		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
-			return nil, fmt.Errorf("unknown flag --%s (see --help)", strings.TrimPrefix(name, "-"))
-		}
-		return nil, err
+		return nil, flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --; see --help)", fs.Arg(0))
@@ -47,6 +45,22 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 		return nil, err
 	}
 	return c, c.validate()
+}
+
+// flagError rewrites the flag package's errors in this command's style:
+// flags named with two dashes, the value first, then what is wanted.
+func flagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown flag --%s (see --help)", strings.TrimPrefix(name, "-"))
+	}
+	var value, name string
+	if _, scanErr := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); scanErr == nil {
+		name = strings.TrimSuffix(name, ":")
+		_, why, _ := strings.Cut(msg, ": ")
+		return fmt.Errorf("--%s %q: %s", name, value, why)
+	}
+	return err
 }
 
 // defaultConfig returns the defaults of the fields that flag.Var flags set;
@@ -89,10 +103,11 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM server certificate (chain) for the gRPC and HTTP ports; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM key of --tls-cert; reloaded when the file changes")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it on the gRPC and HTTP ports (mutual TLS); reloaded when the file changes")
-	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.Var(logLevel{&c.LogLevel}, "log-level", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo keys, one per state, and print them (embedded NATS only)")
 	fs.BoolVar(&c.GRPCReflection, "grpc-reflection", false, "serve gRPC server reflection, so that tools such as grpcurl need no proto files")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	return fs
 }
 
@@ -106,7 +121,7 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		name := envName(f.Name)
 		v := getenv(name)
-		if err != nil || given[f.Name] || v == "" {
+		if err != nil || given[f.Name] || v == "" || f.Name == "version" {
 			return
 		}
 		if e := fs.Set(f.Name, v); e != nil {
@@ -127,6 +142,11 @@ func printUsage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprintf(w, "Serves Envoy ext_authz (gRPC and HTTP) for Footstep API keys, from a cache fed by NATS.\n")
 	fmt.Fprintf(w, "Every flag can also be set from the environment: --grpc-addr as %s.\n\nFlags:\n", envName("grpc-addr"))
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "version" {
+			fmt.Fprintf(w, "  --version\n")
+			fmt.Fprintf(w, "        %s\n", f.Usage)
+			return
+		}
 		fmt.Fprintf(w, "  --%s (env %s, default %q)\n", f.Name, envName(f.Name), f.DefValue)
 		fmt.Fprintf(w, "        %s\n", f.Usage)
 	})

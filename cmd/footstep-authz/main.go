@@ -39,6 +39,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if cfg.ShowVersion {
+		fmt.Fprintf(stdout, "footstep-authz %s\n", version())
+		return nil
+	}
 	cfg.Logger, cfg.Stdout, cfg.Version = newLogger(cfg, stderr), stdout, version()
 	s, err := server.New(ctx, cfg.Config)
 	if err != nil {

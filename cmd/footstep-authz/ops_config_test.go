@@ -34,7 +34,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad address", []string{"--grpc-addr", "9001"}, nil, `--grpc-addr "9001"`},
 		{"bad port", []string{"--admin-addr", ":99999"}, nil, "port must be a number from 0 to 65535"},
 		{"unknown flag", []string{"--grcp-addr", ":1"}, nil, "unknown flag --grcp-addr"},
-		{"bad duration", []string{"--lookup-timeout", "5 s"}, nil, `invalid value "5 s" for flag -lookup-timeout: want a duration`},
+		{"bad duration", []string{"--lookup-timeout", "5 s"}, nil, `--lookup-timeout "5 s": want a duration`},
 		{"bad duration in env", nil, map[string]string{"FOOTSTEP_MAX_STALENESS": "soon"}, "FOOTSTEP_MAX_STALENESS: want a duration"},
 		{"bad bucket name", []string{"--kv-bucket", "footstep.keys"}, nil, `--kv-bucket "footstep.keys"`},
 		{"negative lookup budget", []string{"--max-kv-lookups-per-second", "-1"}, nil, "--max-kv-lookups-per-second -1"},
@@ -81,11 +81,14 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	defaultConfig().flagSet().VisitAll(func(f *flag.Flag) {
 		want := "--" + f.Name + " (env " + envName(f.Name) + `, default "` + f.DefValue + `")`
+		if f.Name == "version" {
+			want = "--version\n"
+		}
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
 	})
-	for _, want := range []string{`--max-staleness (env FOOTSTEP_MAX_STALENESS, default "5m0s")`, `--stale-policy (env FOOTSTEP_STALE_POLICY, default "deny")`, `--mode (env FOOTSTEP_MODE, default "enforce")`} {
+	for _, want := range []string{`--log-level (env FOOTSTEP_LOG_LEVEL, default "info")`, `--cache-size (env FOOTSTEP_CACHE_SIZE, default "256MiB")`, `--max-staleness (env FOOTSTEP_MAX_STALENESS, default "5m0s")`, `--stale-policy (env FOOTSTEP_STALE_POLICY, default "deny")`, `--mode (env FOOTSTEP_MODE, default "enforce")`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -165,5 +168,21 @@ func waitForLog(tb testing.TB, r io.Reader, msg string) {
 	case <-found:
 	case <-time.After(30 * time.Second):
 		tb.Fatalf("no %q log line within 30s", msg)
+	}
+}
+
+// TestVersion: --version prints the version and exits 0, before anything
+// else is checked or started.
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version", "--grpc-addr", "nonsense"}, func(string) string { return "" }, &out, &out); err == nil || !strings.Contains(err.Error(), "--grpc-addr") {
+		t.Fatalf("run(--version with a bad flag) = %v; want the flag's error", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"--version"}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("run(--version) = %v", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "footstep-authz ") || strings.Count(got, "\n") != 1 {
+		t.Errorf("--version printed %q; want one line naming the command and its version", got)
 	}
 }
