@@ -46,15 +46,13 @@ func (w *Watcher) refuseRevival(h authz.KeyHash, g guard, rec authz.KeyRecord, r
 	if f := w.cfg.Observer.Refused; f != nil {
 		f()
 	}
-	revoked := rec
-	revoked.State = authz.StateRevoked
+	rec.State = authz.StateRevoked
 	g.keyRev = rev
 	w.terminal.set(h, g)
-	w.repairRecord(h, revoked, rev)
+	w.repairRecord(h, rec, rev)
 	if g.tombRev == 0 {
-		w.writeTombstone(h, NewTombstone(revoked, rev, time.Now()))
+		w.writeTombstone(h, NewTombstone(rec, rev, time.Now()))
 	}
-	rec.State = authz.StateRevoked
 	return rec
 }
 
