@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 )
 
@@ -83,7 +82,7 @@ func TestFaultSchedule(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			faultChecker(ins[g%len(ins)], tr, d, rand.New(rand.NewPCG(uint64(g), 29)), stats, stop)
+			soakChecker(ins[g%len(ins)], tr, d, scheduleBound, rand.New(rand.NewPCG(uint64(g), 29)), stats, stop)
 		}()
 	}
 	faults := runFaults(t, c, logs, time.Now().Add(length))
@@ -142,34 +141,4 @@ func runFaults(t *testing.T, c *cluster, logs *syncBuffer, end time.Time) map[st
 		waitUntil(time.Now().Add(time.Duration(500+rng.IntN(1500)) * time.Millisecond)) // time between faults
 	}
 	return count
-}
-
-// faultChecker checks random keys on in until stop closes: an allowed (or
-// otherwise decided) request must match a state no older than
-// scheduleBound; a 503 fails closed and is only counted.
-func faultChecker(in *instance, tr *truth, d *driver, rng *rand.Rand, stats *soakStats, stop <-chan struct{}) {
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		k := d.randomKey(rng)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s := time.Now()
-		got, err := in.check(ctx, k)
-		e := time.Now()
-		cancel()
-		stats.checks.Add(1)
-		switch {
-		case err != nil:
-			stats.errs.Add(1)
-		case got == authz.CodeUnavailable:
-			stats.unavailable.Add(1)
-		case !tr.acceptable(k, s, e, scheduleBound)[got]:
-			stats.violation(fmt.Sprintf("%s at %s: got %v, acceptable %v", k, s.Format("15:04:05.000"), got, tr.acceptable(k, s, e, scheduleBound)))
-		case got == authz.CodeOK:
-			stats.allowed.Add(1)
-		}
-	}
 }
