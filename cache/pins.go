@@ -1,17 +1,16 @@
 package cache
 
-// A pin is what must not be forgotten while ristretto may still disagree: the
-// newest state of a key, kept outside ristretto by its shard. Reads consult
-// a shard's pins before ristretto whenever it has any.
+// A pin is a change from the watch kept outside ristretto, readable, until
+// ristretto has caught up with it. Reads consult a shard's pins before
+// ristretto whenever the shard has any, which is for a millisecond or two
+// after a change.
 //
-// A pin is taken for a change from the watch and for a load that read a
-// revision the watch has not yet passed. Taking one issues a Del of the key,
-// which removes it at once and cancels any older Set still queued in
-// ristretto's buffer, and usually a Set of the new state. A pin is released
-// once a drain (ristretto's Wait, from the janitor) shows both were applied,
-// so that ristretto holds the pinned state or nothing, and once the watch's
-// position has reached its revision, so that no older change of the key can
-// still arrive.
+// Taking a pin issues a Del of the key, which removes it at once and cancels
+// any older Set still queued in ristretto's buffer, then a Set of the new
+// state if the key was cached. A Set queued before the Del may still land
+// for a moment before the Del is processed: the pin hides it. The pin is
+// released once a drain (ristretto's Wait) shows both were processed, so
+// that ristretto holds the pinned state or nothing.
 type pin[V any] struct {
 	entry  V
 	rev    uint64
@@ -20,10 +19,10 @@ type pin[V any] struct {
 }
 
 // apply records a change from the watch. A change older than the key's pin,
-// or than the revision ristretto holds, is ignored. A change the cache
-// cannot prove newer than every read of the key (one that came out of
-// order, or one in a shard that read ahead of the watch without a pin) is
-// not shown: the key is removed and the next read loads it.
+// its floor (floors.go) or the revision ristretto holds is ignored. A change
+// the cache cannot prove newer than every read of the key (one that came out
+// of order, or one in a shard that read ahead of the watch without a floor)
+// is withheld: the key is removed and the next read loads it.
 func (t *table[K, V]) apply(k K, e V) {
 	hk := t.hash(k)
 	sh := t.shard(hk)
@@ -43,8 +42,17 @@ func (t *table[K, V]) apply(k K, e V) {
 		t.hold(k, hk, sh, e, p.stored || t.present(hk))
 		return
 	}
+	f, floored := sh.floors[k]
+	if floored && f > rev {
+		t.counts.staleChanges.Add(1)
+		return
+	}
 	if rev < pos || rev < sh.ahead || !t.hold(k, hk, sh, e, t.present(hk)) {
 		t.withhold(k, hk, sh, rev)
+		return
+	}
+	if floored {
+		t.dropFloor(k, sh)
 	}
 }
 
@@ -76,7 +84,7 @@ func (t *table[K, V]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) boo
 	}
 	t.rc.Del(hk)
 	if store {
-		t.store(k, hk, e)
+		t.store(k, hk, sh, e)
 	}
 	sh.pins[k] = pin[V]{entry: e, rev: t.revision(e), mark: t.cycles.Load(), stored: store}
 	if !had {
@@ -114,18 +122,7 @@ func (t *table[K, V]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
 	t.counts.withheld.Add(1)
 }
 
-// aheadUnpinned stores a load that read ahead of the watch but found no room
-// for a pin. The shard remembers the revision instead of the key, and shows
-// no change without a pin until the watch passes it. The Del and the drain
-// keep an older queued Set from landing over it.
-func (t *table[K, V]) aheadUnpinned(k K, hk uint64, sh *shard[K, V], e V) {
-	sh.ahead = max(sh.ahead, t.revision(e))
-	t.rc.Del(hk)
-	t.drain()
-	t.store(k, hk, e)
-}
-
-// drain waits until ristretto has applied every Set and Del issued before
+// drain waits until ristretto has processed every Set and Del issued before
 // it started.
 func (t *table[K, V]) drain() {
 	c := t.cycles.Add(1)
@@ -139,31 +136,34 @@ func (t *table[K, V]) drain() {
 	t.counts.drains.Add(1)
 }
 
-// release drops the pins of sh that ristretto and the watch have caught up
-// with. Callers hold the shard lock.
+// release drops the pins of sh that ristretto has caught up with, and the
+// floors the watch has passed. Callers hold the shard lock.
 func (t *table[K, V]) release(sh *shard[K, V]) {
 	drained, pos := t.drained.Load(), t.position.Load()
 	for k, p := range sh.pins {
-		if p.mark < drained && p.rev <= pos {
+		if p.mark < drained {
 			delete(sh.pins, k)
 			t.pinned.Add(-1)
+			if p.rev > pos { // a load ahead of the watch replaced the change
+				t.floor(k, sh, p.rev)
+			}
 		}
 	}
 	sh.npins.Store(int32(len(sh.pins)))
-	if sh.ahead <= pos {
-		sh.ahead = 0
-	}
+	t.releaseFloors(sh, pos)
 }
 
 // tidy drains ristretto and releases what it can, for the janitor.
 func (t *table[K, V]) tidy() {
-	if t.pinned.Load() == 0 {
+	if t.unsettled.Swap(false) || t.pinned.Load() > 0 {
+		t.drain()
+	}
+	if t.pinned.Load() == 0 && t.floored.Load() == 0 {
 		return
 	}
-	t.drain()
 	for i := range t.shards {
 		sh := &t.shards[i]
-		if sh.npins.Load() == 0 {
+		if sh.npins.Load() == 0 && sh.nfloors.Load() == 0 {
 			continue
 		}
 		sh.mu.Lock()
@@ -181,8 +181,11 @@ func (t *table[K, V]) reset() {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		t.pinned.Add(-int64(len(sh.pins)))
+		t.floored.Add(-int64(len(sh.floors)))
 		clear(sh.pins)
+		clear(sh.floors)
 		sh.npins.Store(0)
+		sh.nfloors.Store(0)
 		sh.ahead = 0
 		for _, c := range sh.inflight {
 			c.applied = 0

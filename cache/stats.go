@@ -21,9 +21,10 @@ type TableStats struct {
 	Applied      uint64 // changes applied from the watch
 	StaleChanges uint64 // changes ignored because a newer revision was already held
 	Withheld     uint64 // changes applied as a removal only, not shown: they could be older than a read
-	Overflows    uint64 // pins that found their shard full (the shard then withholds changes for a while)
+	Overflows    uint64 // pins or floors that found their shard full (changes there may then be withheld)
 	Drains       uint64 // waits for ristretto to apply what was issued, so that pins can be released
-	Pins         uint64 // changes and reads ahead of the watch held outside ristretto now (a gauge)
+	Pins         uint64 // changes held outside ristretto until it has caught up (a gauge)
+	Floors       uint64 // revisions read ahead of the watch, held until the watch passes them (a gauge)
 	// Forgets is always zero: shards no longer forget their entries.
 	//
 	// Deprecated: kept for source compatibility; Overflows counts the
@@ -57,7 +58,7 @@ func (t *table[K, V]) stats() TableStats {
 		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), Throttled: c.throttled.Load(), StaleLoads: c.staleLoads.Load(),
 		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
 		Withheld: c.withheld.Load(), Overflows: c.overflows.Load(), Drains: c.drains.Load(),
-		Pins: uint64(max(0, t.pinned.Load())), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),
+		Pins: uint64(max(0, t.pinned.Load())), Floors: uint64(max(0, t.floored.Load())), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),
 		Rejected: m.SetsRejected(), Evicted: m.KeysEvicted(),
 	}
 }

@@ -39,7 +39,10 @@ type table[K comparable, V any] struct {
 	cycles   atomic.Uint64 // drains started
 	drained  atomic.Uint64 // highest drain finished: what was issued before it started has landed
 	pinned   atomic.Int64  // pins held, all shards together
-	counts   counters
+	floored  atomic.Int64  // floors held, all shards together
+	// unsettled is set by every Set; the janitor drains when it finds it.
+	unsettled atomic.Bool
+	counts    counters
 }
 
 // slot is what ristretto holds: the whole key, to rule out collisions of the
@@ -54,13 +57,17 @@ type slot[K comparable, V any] struct {
 type shard[K comparable, V any] struct {
 	mu       sync.RWMutex
 	npins    atomic.Int32  // len(pins), read without the lock on the hot path
+	nfloors  atomic.Int32  // len(floors), read without the lock by the janitor
 	validSeq atomic.Uint64 // slots stored before this (the last Reset) are forgotten
 	resets   atomic.Uint64 // Resets of this shard, written under mu; a load spanning one is retried
+	// setMark is the drain cycle current at the shard's last Set: until a
+	// drain passes it, a Set of this shard may still be queued.
+	setMark uint64
 	// ahead is the highest revision read ahead of the watch that found no
-	// room for a pin. Until the watch passes it, a change in this shard
-	// without a pin may be older than a read, so it is not shown.
+	// room for a floor (floors.go).
 	ahead    uint64
 	pins     map[K]pin[V]
+	floors   map[K]uint64
 	inflight map[K]*call[V]
 }
 
@@ -80,6 +87,7 @@ func newTable[K comparable, V any](tc tableConfig[K, V]) (*table[K, V], error) {
 	t.seq.Store(1)
 	for i := range t.shards {
 		t.shards[i].pins = make(map[K]pin[V])
+		t.shards[i].floors = make(map[K]uint64)
 		t.shards[i].inflight = make(map[K]*call[V])
 	}
 	rc, err := ristretto.NewCache(&ristretto.Config[uint64, slot[K, V]]{
@@ -209,11 +217,11 @@ func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load fun
 }
 
 // settle decides, under the shard lock, what a load that read e yields and
-// what is cached. A pin at least as new wins. A newer change applied during
-// the load but not shown asks for another load, as does a Reset. A load at
-// or behind the watch's position is simply stored; one ahead of it is pinned
-// (pins.go), so that the watch catching up with older revisions cannot take
-// the key backwards.
+// what is cached. A pin at least as new wins; an older one is replaced. A
+// newer change applied during the load but not shown asks for another load,
+// as does a Reset. A load at or behind the watch's position is simply
+// stored; one ahead of it leaves a floor (floors.go), so that the watch
+// catching up with older revisions cannot take the key backwards.
 func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
 	var zero V
 	if sh.resets.Load() != start {
@@ -235,18 +243,16 @@ func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, s
 		return zero, ErrOverrun
 	}
 	if rev <= t.position.Load() {
-		t.store(k, hk, e)
+		t.store(k, hk, sh, e)
 		return e, nil
 	}
-	if !t.hold(k, hk, sh, e, true) {
-		t.aheadUnpinned(k, hk, sh, e)
-	}
+	t.aheadOfWatch(k, hk, sh, e, rev)
 	return e, nil
 }
 
 // store hands an entry to ristretto. Callers hold the shard lock, so that no
 // change of k is applied between their revision check and this Set.
-func (t *table[K, V]) store(k K, hk uint64, e V) {
+func (t *table[K, V]) store(k K, hk uint64, sh *shard[K, V], e V) {
 	var ttl time.Duration
 	if t.absent(e) {
 		ttl = t.cfg.NegativeTTL
@@ -255,6 +261,8 @@ func (t *table[K, V]) store(k K, hk uint64, e V) {
 	if !t.rc.SetWithTTL(hk, s, 1, ttl) {
 		t.counts.droppedSets.Add(1)
 	}
+	sh.setMark = t.cycles.Load()
+	t.unsettled.Store(true)
 }
 
 func (t *table[K, V]) close() { t.rc.Close() }
