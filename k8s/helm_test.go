@@ -446,6 +446,8 @@ func TestHelmRejects(t *testing.T) {
 		{"PDB blocks drains", []string{"--set", "pdb.minAvailable=2"}, "pdb.minAvailable (2) must be below the replicas (2)"},
 		{"HPA max below min", []string{"--set", "autoscaling.maxReplicas=1"}, "autoscaling.maxReplicas (1) is below"},
 		{"no memory limit", []string{"--set", "resources.limits.memory=null"}, "/resources/limits"},
+		// Found by the server-side dry run: the API server refuses such a Deployment.
+		{"preStop pause longer than the grace period", []string{"--set", "preStopSleepSeconds=40"}, "preStopSleepSeconds (40) must be below terminationGracePeriodSeconds (30)"},
 		{"existing service account unnamed", []string{"--set", "serviceAccount.create=false"}, "serviceAccount.name is required"},
 	}
 	for _, tt := range tests {

@@ -155,6 +155,9 @@ with the values to change.
 {{- if and .Values.tls.clientCASecret.name (not .Values.tls.secretName) }}
 {{- fail "tls.clientCASecret needs tls.secretName: mutual TLS needs a server certificate" }}
 {{- end }}
+{{- if ge (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "preStopSleepSeconds (%d) must be below terminationGracePeriodSeconds (%d): the API server refuses the Deployment otherwise" (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
 {{- $min := ternary (int .Values.autoscaling.minReplicas) (int .Values.replicaCount) .Values.autoscaling.enabled }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) $min) }}
 {{- fail (printf "autoscaling.maxReplicas (%d) is below autoscaling.minReplicas (%d)" (int .Values.autoscaling.maxReplicas) $min) }}
