@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -227,4 +229,95 @@ func hpaFor(d *deployment) *autoscalingv2.HorizontalPodAutoscaler {
 		}
 	}
 	return nil
+}
+
+func kindName(o runtime.Object) string {
+	name := o.(metav1.Object).GetName()
+	if o.GetObjectKind().GroupVersionKind().Kind == "ConfigMap" && strings.HasPrefix(name, appName+"-") {
+		name = appName // the base's generated name: footstep-authz-<hash>
+	}
+	return o.GetObjectKind().GroupVersionKind().Kind + "/" + name
+}
+
+func objectNames(objs []runtime.Object) map[string]bool {
+	names := map[string]bool{}
+	for _, o := range objs {
+		names[kindName(o)] = true
+	}
+	return names
+}
+
+// normalDeployment is d's Deployment spec without what may differ from the base:
+// selectors, pod labels and annotations (compared on their own), the settings
+// ConfigMap's name, the image's tag source, and replicas left to the HPA.
+func normalDeployment(d *deployment) appsv1.DeploymentSpec {
+	s := *d.dep.Spec.DeepCopy()
+	s.Selector = nil
+	s.Template.Labels, s.Template.Annotations = nil, nil
+	if h := hpaFor(d); h != nil {
+		s.Replicas = h.Spec.MinReplicas
+	}
+	for i := range s.Template.Spec.TopologySpreadConstraints {
+		s.Template.Spec.TopologySpreadConstraints[i].LabelSelector = nil
+	}
+	for i := range s.Template.Spec.Containers {
+		for j := range s.Template.Spec.Containers[i].EnvFrom {
+			if ref := s.Template.Spec.Containers[i].EnvFrom[j].ConfigMapRef; ref != nil {
+				ref.Name = "(settings)"
+			}
+		}
+	}
+	return s
+}
+
+func want(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
+func checkServiceMonitor(d *deployment, sm map[string]any) error {
+	var errs []error
+	if v := str(sm, "apiVersion"); v != "monitoring.coreos.com/v1" {
+		errs = append(errs, fmt.Errorf("ServiceMonitor apiVersion %s", v))
+	}
+	spec, _ := sm["spec"].(map[string]any)
+	for k := range spec {
+		if !serviceMonitorFields[k] {
+			errs = append(errs, fmt.Errorf("ServiceMonitor: unknown field spec.%s", k))
+		}
+	}
+	sel := &metav1.LabelSelector{}
+	raw, _ := json.Marshal(spec["selector"])
+	if err := json.Unmarshal(raw, sel); err != nil {
+		errs = append(errs, fmt.Errorf("ServiceMonitor selector: %w", err))
+	}
+	ports := map[string]bool{}
+	for _, svc := range d.svcs {
+		if selects(sel, svc.Labels) {
+			for _, p := range svc.Spec.Ports {
+				if target, ok := containerPort(d.dep.Spec.Template.Spec.Containers[0], p.TargetPort); ok {
+					ports[fmt.Sprintf("%s:%d", p.Name, target)] = true
+				}
+			}
+		}
+	}
+	admin, _ := d.ports()
+	for _, ep := range slice(sm, "spec", "endpoints") {
+		if !ports[fmt.Sprintf("%s:%d", str(ep, "port"), admin["admin"])] || str(ep, "path") != "/metrics" {
+			errs = append(errs, fmt.Errorf("ServiceMonitor endpoint %v: want port admin (%d) and path /metrics of a selected Service (%v)", ep, admin["admin"], ports))
+		}
+	}
+	if len(slice(sm, "spec", "endpoints")) == 0 {
+		errs = append(errs, errors.New("ServiceMonitor has no endpoints"))
+	}
+	return errors.Join(errs...)
+}
+
+// serviceMonitorFields are the ServiceMonitor spec fields the chart may set
+// (monitoring.coreos.com/v1).
+var serviceMonitorFields = map[string]bool{
+	"selector": true, "namespaceSelector": true, "endpoints": true, "jobLabel": true,
+	"targetLabels": true, "podTargetLabels": true, "sampleLimit": true,
 }
