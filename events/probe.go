@@ -26,11 +26,28 @@ const (
 // minority, and what it says may be old.
 var errNoQuorum = errors.New("stream leader has not heard from a quorum of its replicas")
 
-// probeResult is one answer of the stream, sent at the time it was asked.
+// probeResult is one answer of the stream, with what the watcher had
+// applied when it was asked: the answer reflects at least that much, so the
+// checks for a recreated or purged bucket compare it with the snapshot, not
+// with what the watch applied while the question was in flight.
 type probeResult struct {
-	sent time.Time
-	info *jetstream.StreamInfo
-	err  error
+	sent  time.Time
+	info  *jetstream.StreamInfo
+	err   error
+	asked probeSnapshot
+}
+
+// probeSnapshot is the watcher's state when a probe is sent.
+type probeSnapshot struct {
+	last  uint64 // revision applied
+	held  int    // distinct KV keys applied since the last full sync
+	epoch uint64 // full resyncs so far
+}
+
+func (w *Watcher) snapshot() probeSnapshot {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return probeSnapshot{last: w.last.Load(), held: len(w.held), epoch: w.epoch}
 }
 
 // probe asks the stream for its state every ProbeInterval until ctx ends,
@@ -53,7 +70,7 @@ func (w *Watcher) probe(ctx context.Context) {
 // ask sends one stream info request and checks that its answer comes from a
 // leader in touch with a quorum.
 func (w *Watcher) ask(ctx context.Context) probeResult {
-	p := probeResult{sent: time.Now()}
+	p := probeResult{sent: time.Now(), asked: w.snapshot()}
 	ctx, cancel := context.WithTimeout(ctx, max(2*w.cfg.ProbeInterval, checkTimeout))
 	defer cancel()
 	p.info, p.err = w.streamInfo(ctx)
@@ -100,10 +117,13 @@ func (w *Watcher) onProbe(ctx context.Context, p probeResult) {
 	w.contact.Store(p.sent.UnixNano())
 	w.probeOK()
 	w.mu.Lock()
-	last, created, lost := w.last.Load(), w.created, w.lostRecords(p.info)
+	last, created, epoch := w.last.Load(), w.created, w.epoch
 	replaying, initial := w.replaying, w.initial.Load()
 	w.mu.Unlock()
-	if !created.IsZero() && (recreated(p.info, created, last) || lost) {
+	if epoch != p.asked.epoch {
+		return // a full resync began while the question was in flight
+	}
+	if !created.IsZero() && (recreated(p.info, created, p.asked.last) || uint64(p.asked.held) > p.info.State.Msgs) {
 		w.restart(restartFull)
 		return
 	}

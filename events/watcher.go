@@ -109,6 +109,7 @@ type Watcher struct {
 	// mu serializes what reaches the sink: the watch loop applies entries and
 	// resets, the probe fills gaps. It guards the fields below.
 	mu        sync.Mutex
+	epoch     uint64              // full resyncs begun
 	terminal  *terminal           // revoked keys and tombstones (terminal.go); Store reads it
 	held      map[uint64]struct{} // hashes of the KV keys applied since the last full sync
 	seed      maphash.Seed

@@ -118,6 +118,7 @@ func (w *Watcher) lostRecords(info *jetstream.StreamInfo) bool {
 }
 
 func (w *Watcher) resetSink() {
+	w.epoch++
 	w.last.Store(0)
 	clear(w.held)
 	w.terminal.reset() // tombstones are learnt again from the replay
