@@ -421,7 +421,35 @@ func TestHelmValuesDocumented(t *testing.T) {
 	if _, err := os.Stat(chartDir + "/values.schema.json"); err != nil {
 		t.Error(err)
 	}
-	if !bytes.Contains([]byte(readFile(t, chartDir+"/templates/NOTES.txt")), []byte("rollout status")) {
-		t.Error("NOTES.txt no longer says how to wait for the rollout")
+}
+
+// TestHelmNotes renders NOTES.txt, which helm template leaves out, from a copy of the
+// chart where it is also a template: a mistake in it would only show at install.
+func TestHelmNotes(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
+	notes := readFile(t, chartDir+"/templates/NOTES.txt")
+	wrapped := "notes: |\n  " + strings.ReplaceAll(notes, "\n", "\n  ") + "\n"
+	if err := os.WriteFile(dir+"/templates/notes-check.yaml", []byte(wrapped), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, values := range chartValues {
+		t.Run("values="+values, func(t *testing.T) {
+			args := []string{"template", releaseName, dir, "--namespace", releaseNamespace, "--kube-version", helmKubeVersion, "--show-only", "templates/notes-check.yaml"}
+			if values != "" {
+				args = append(args, "--values", chartDir+"/"+values)
+			}
+			out, err := runHelm(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"rollout status deploy/footstep-authz", "footstep-authz.footstep.svc.cluster.local:9001"} {
+				if !bytes.Contains(out, []byte(want)) {
+					t.Errorf("NOTES.txt with values %q does not say %q:\n%s", values, want, out)
+				}
+			}
+		})
 	}
 }
