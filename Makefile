@@ -8,7 +8,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint ci e2e fuzz bench bench-load failover soak run upstream image deploy
+.PHONY: help build test lint ci e2e helm fuzz bench bench-load failover soak run upstream image deploy
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +30,10 @@ ci: lint test e2e ## what CI runs: lint, tests (the fault schedule for 2 minutes
 
 e2e: ## end-to-end suite through real nginx and Caddy (run .ci/install-proxies.sh first)
 	FOOTSTEP_E2E_REQUIRE_PROXIES=$${FOOTSTEP_E2E_REQUIRE_PROXIES:-0} $(GO) test -tags e2e -count=1 ./e2e
+
+helm: ## lint the Helm chart and run its checks (helm from .ci/install-helm.sh)
+	helm lint --strict charts/footstep-authz
+	FOOTSTEP_REQUIRE_HELM=1 $(GO) test -count=1 -run Helm ./k8s
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@set -e; for pkg in $$($(GO) list ./...); do \
