@@ -105,6 +105,7 @@ type Watcher struct {
 	progressRev atomic.Uint64 // revision the watch was at when last seen progressing
 	progressAt  atomic.Int64  // unix nanoseconds of that
 	probeDown   atomic.Bool
+	index       *keyIndex
 
 	// mu serializes what reaches the sink: the watch loop applies entries and
 	// resets, the probe fills gaps. It guards the fields below.
@@ -138,6 +139,7 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 		ready:    make(chan struct{}),
 		seq:      newSeqReader(conn.NATS(), kv.Bucket()),
 		restarts: make(chan restartReason, 1),
+		index:    newKeyIndex(),
 		terminal: newTerminal(),
 		held:     make(map[uint64]struct{}),
 		seed:     maphash.MakeSeed(),

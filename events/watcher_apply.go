@@ -14,6 +14,9 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	k := ParseKVKey(e.Key())
 	switch k.Kind {
 	case KindKey:
+		if e.Operation() == jetstream.KeyValuePut {
+			w.index.add(k.Hash) // before the sink: a Check must not miss a key the cache already has
+		}
 		w.sink.ApplyKey(k.Hash, w.keyEntry(k.Hash, e))
 	case KindAccount:
 		w.sink.ApplyAccount(k.AccountID, w.accountEntry(e))

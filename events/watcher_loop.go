@@ -119,6 +119,7 @@ func (w *Watcher) lostRecords(info *jetstream.StreamInfo) bool {
 
 func (w *Watcher) resetSink() {
 	w.epoch++
+	w.index.reset()
 	w.last.Store(0)
 	clear(w.held)
 	w.terminal.reset() // tombstones are learnt again from the replay
@@ -203,6 +204,7 @@ func (w *Watcher) lostReason() endReason {
 func (w *Watcher) caughtUp() {
 	w.mu.Lock()
 	w.replaying = false
+	w.index.complete.Store(true) // a full replay, or a resume of one, has caught up
 	w.mu.Unlock()
 	w.live.Store(true)
 	w.touch()

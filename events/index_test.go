@@ -1,0 +1,49 @@
+package events_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+)
+
+// TestKeyIndex: once the first replay is done, a key nobody created is
+// certainly absent; a key created before or after the replay may exist as
+// soon as its change reaches the sink; a deleted key keeps costing a lookup
+// (its fingerprint stays); a full resync starts the index over.
+func TestKeyIndex(t *testing.T) {
+	c := connect(t, startServer(t))
+	kv := openBucket(t, c)
+	const rec = `{"key_id":"k","account_id":"a","state":"active"}`
+	before, after, never := hashOf("sk_live_idx_before"), hashOf("sk_live_idx_after"), hashOf("sk_live_idx_never")
+	put(t, kv, events.KeySubject(before), rec)
+	sink := newSink()
+	w := runWatcher(t, c, kv, sink, events.WatchObserver{}, 50*time.Millisecond)
+	eventually(t, 5*time.Second, "index complete", func() bool { _, done := w.IndexedKeys(); return done })
+	for _, tt := range []struct {
+		name string
+		h    authz.KeyHash
+		want bool
+	}{{"created before the replay", before, true}, {"never created", never, false}} {
+		if got := w.MayExist(tt.h); got != tt.want {
+			t.Errorf("MayExist(%s) = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	rev := put(t, kv, events.KeySubject(after), rec)
+	eventually(t, 5*time.Second, "new key applied", func() bool { e, ok := sink.key(after); return ok && e.Revision == rev })
+	if !w.MayExist(after) {
+		t.Error("MayExist(key whose put reached the sink) = false; want true")
+	}
+	if err := kv.Delete(context.Background(), events.KeySubject(after)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "delete applied", func() bool { e, _ := sink.key(after); return e.Presence == authz.Absent })
+	if !w.MayExist(after) {
+		t.Error("MayExist(deleted key) = false; want true: its fingerprint may be shared, so it stays")
+	}
+	if n, _ := w.IndexedKeys(); n != 2 {
+		t.Errorf("IndexedKeys() = %d; want 2", n)
+	}
+}
