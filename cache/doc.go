@@ -6,12 +6,28 @@
 // in flight per key and negative entries for unknown keys. Changes from the
 // bucket's watch are applied with ApplyKey and ApplyAccount.
 //
-// Revisions never go backwards. ristretto applies Sets asynchronously and may
-// drop them, so a change is never recorded as a Set: it removes the cached
-// entry and is kept, for a window, in a small map outside ristretto that every
-// read consults first and every fill is checked against. A fill that read an
-// older revision than a change already applied is discarded, and a dropped
-// Set only causes a later miss.
+// Revisions never go backwards, and a change costs a miss of its own entry
+// at most. ristretto applies Sets asynchronously, may drop or reject them,
+// and may let a queued Set land after a later Del, so it is never trusted
+// to remember a revision; what must not be forgotten is kept beside it, per
+// shard, and only for as long as it matters:
+//
+//   - A pin is a change from the watch: its Del and Set are issued and the
+//     pin answers reads until a drain (ristretto's Wait) shows ristretto has
+//     processed both, a millisecond or two. Reads lock a shard only while it
+//     has pins.
+//   - The watch applies revisions in increasing order, so the highest one
+//     applied, its position, tells which revisions it has not yet delivered.
+//     A load that read revision r beyond it leaves a floor for the key until
+//     the position reaches r; a change older than the key's floor, pin or
+//     cached entry is ignored. Floors are consulted by changes, not by reads.
+//   - A load that lost to a change applied while it ran is not cached.
+//
+// Pins and floors are bounded per shard. A shard out of room for floors
+// keeps only the highest revision read ahead of the watch, and until the
+// watch passes it withholds changes it cannot prove newer than every read:
+// the entry is removed and the next read loads it. The same holds for a
+// change delivered out of order. Reset starts revisions over.
 //
 // A Store is safe for concurrent use. New starts a janitor goroutine that
 // Close stops.

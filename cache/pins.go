@@ -29,6 +29,9 @@ func (t *table[K, V]) apply(k K, e V) {
 	rev := t.revision(e)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.closed {
+		return
+	}
 	t.counts.applied.Add(1)
 	pos := t.advance(rev)
 	if c, ok := sh.inflight[k]; ok {

@@ -63,6 +63,9 @@ type shard[K comparable, V any] struct {
 	// setMark is the drain cycle current at the shard's last Set: until a
 	// drain passes it, a Set of this shard may still be queued.
 	setMark uint64
+	// closed is set, under mu, before ristretto is closed: a load finishing
+	// afterwards answers its callers and caches nothing.
+	closed bool
 	// ahead is the highest revision read ahead of the watch that found no
 	// room for a floor (floors.go).
 	ahead    uint64
@@ -224,6 +227,9 @@ func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load fun
 // catching up with older revisions cannot take the key backwards.
 func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
 	var zero V
+	if sh.closed {
+		return e, nil
+	}
 	if sh.resets.Load() != start {
 		t.counts.overruns.Add(1)
 		return zero, ErrOverrun
@@ -265,4 +271,13 @@ func (t *table[K, V]) store(k K, hk uint64, sh *shard[K, V], e V) {
 	t.unsettled.Store(true)
 }
 
-func (t *table[K, V]) close() { t.rc.Close() }
+// close closes ristretto once no shard will touch it again.
+func (t *table[K, V]) close() {
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		sh.closed = true
+		sh.mu.Unlock()
+	}
+	t.rc.Close()
+}
