@@ -1,6 +1,9 @@
 package authz
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // Code names the outcome of an authorization, as it appears in denial bodies
 // and metric labels. The zero value is CodeUnavailable, so a Code that was
@@ -61,12 +64,18 @@ func (c Code) Message() string { return c.outcome().message }
 // Allowed reports whether the code lets the request through.
 func (c Code) Allowed() bool { return c == CodeOK }
 
-// Decide applies the rules table to a credential and the states looked up for
-// it. key is the entry for the credential's hash and account the entry for the
-// key's account; callers that did not look one up pass the zero value, which
-// reads as unreadable and so never allows. Decide checks in the documented
-// order: query string, format, key presence, revoked, suspended, balance.
+// Decide is DecideAt at the current time.
 func Decide(c Credential, key KeyEntry, account AccountEntry) Code {
+	return DecideAt(c, key, account, time.Now())
+}
+
+// DecideAt applies the rules table to a credential and the states looked up
+// for it, at instant now. key is the entry for the credential's hash and
+// account the entry for the key's account; callers that did not look one up
+// pass the zero value, which reads as unreadable and so never allows. It
+// checks in the documented order: query string, format, key presence,
+// revoked (or expired at now), suspended, balance.
+func DecideAt(c Credential, key KeyEntry, account AccountEntry, now time.Time) Code {
 	if c.Code != CodeOK {
 		return c.Code
 	}
@@ -76,6 +85,9 @@ func Decide(c Credential, key KeyEntry, account AccountEntry) Code {
 	case Present:
 	default:
 		return CodeUnavailable
+	}
+	if key.Record.ExpiredAt(now) {
+		return CodeKeyRevoked
 	}
 	switch key.Record.State {
 	case StateRevoked:

@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // KeyState is the state of a known key.
@@ -20,11 +21,15 @@ func (s KeyState) Valid() bool {
 	return s == StateActive || s == StateSuspended || s == StateRevoked
 }
 
-// KeyRecord is what is known of a key: its id, its account and its state.
+// KeyRecord is what is known of a key: its id, its account, its state and
+// when it expires.
 type KeyRecord struct {
 	KeyID     string
 	AccountID string
 	State     KeyState
+	// ExpiresAt is the instant from which the key answers as revoked, in
+	// UTC; the zero time means the key does not expire.
+	ExpiresAt time.Time
 }
 
 // Validate reports the first field that breaks the schema.
@@ -36,6 +41,8 @@ func (r KeyRecord) Validate() error {
 		return errors.New("account_id: " + idRule)
 	case !r.State.Valid():
 		return fmt.Errorf("state %q: want active, suspended or revoked", clip(string(r.State)))
+	case CheckExpiry(r.ExpiresAt) != nil:
+		return ErrExpiryFormat
 	}
 	return nil
 }
@@ -53,7 +60,8 @@ func clip(s string) string {
 var ErrRevokedTerminal = errors.New("key is revoked: a revoked key can only be deleted")
 
 // CheckTransition reports whether a key whose current record is prev (nil
-// when there is none) may become next (nil for a deletion).
+// when there is none) may become next (nil for a deletion), leaving expiry
+// aside (CheckTransitionAt weighs it).
 func CheckTransition(prev, next *KeyRecord) error {
 	if prev != nil && prev.State == StateRevoked && next != nil {
 		return ErrRevokedTerminal
