@@ -105,3 +105,38 @@ func TestBalanceChurnKeepsCacheWarm(t *testing.T) {
 	}
 	t.Logf("loads: %d to warm, %d after the churn; stats %+v", warmed, l.loads.Load()-warmed, s.Stats().Accounts)
 }
+
+// TestOutsideMemoryIsBounded: pins and floors stay within their per-shard
+// room however many keys change or are read ahead of the watch, and a shard
+// out of room withholds a late change rather than show it over a newer read.
+func TestOutsideMemoryIsBounded(t *testing.T) {
+	const n = 20000
+	l := newFakeLoader()
+	s := newTestStore(t, Config{Loader: l, MaxBytes: minBytes})
+	limit := uint64(s.accounts.pinCap * shardCount)
+	for i := range n { // read ahead of a watch that has delivered nothing
+		id := fmt.Sprintf("acct_%d", i)
+		l.mu.Lock()
+		l.accounts[id] = authz.AccountEntry{Revision: uint64(n + i), Presence: authz.Present}
+		l.mu.Unlock()
+		if e, err := s.Account(context.Background(), id); err != nil || e.Revision != uint64(n+i) {
+			t.Fatalf("Account(%s) = %+v, %v", id, e, err)
+		}
+	}
+	for i := range n { // changes of other accounts
+		s.ApplyAccount(fmt.Sprintf("acct_other_%d", i), authz.AccountEntry{Revision: uint64(i + 1), Presence: authz.Present})
+	}
+	st := s.Stats().Accounts
+	if st.Pins > limit || st.Floors > limit || st.Overflows == 0 {
+		t.Fatalf("pins %d, floors %d (room %d), overflows %d; want both within room and some overflows", st.Pins, st.Floors, limit, st.Overflows)
+	}
+	// The watch now delivers an older change of every account read ahead.
+	for i := range n {
+		id := fmt.Sprintf("acct_%d", i)
+		s.ApplyAccount(id, authz.AccountEntry{Revision: uint64(n + i - 1), Presence: authz.Absent})
+		if e, err := s.Account(context.Background(), id); err != nil || e.Revision != uint64(n+i) {
+			t.Fatalf("Account(%s) after a late change = %+v, %v; want revision %d", id, e, err, n+i)
+		}
+	}
+	t.Logf("stats %+v", s.Stats().Accounts)
+}
