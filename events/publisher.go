@@ -30,15 +30,30 @@ const maxAttempts = 16
 // another writer came first; so two writers never lose each other's change
 // and revoked stays terminal. Revoke writes the key's tombstone, DeleteKey
 // removes it.
+// A key expired at the Publisher's clock is revoked too: it can only be
+// revoked or deleted (authz.CheckTransitionAt).
 // Callers name keys by hash (authz.APIKey.Hash): a Publisher never sees a key.
 type Publisher struct {
-	js jetstream.JetStream
-	kv jetstream.KeyValue
+	js  jetstream.JetStream
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// PublisherOption configures a Publisher.
+type PublisherOption func(*Publisher)
+
+// WithClock makes the Publisher judge expiry by now instead of time.Now.
+func WithClock(now func() time.Time) PublisherOption {
+	return func(p *Publisher) { p.now = now }
 }
 
 // NewPublisher returns a Publisher writing to kv through js.
-func NewPublisher(js jetstream.JetStream, kv jetstream.KeyValue) *Publisher {
-	return &Publisher{js: js, kv: kv}
+func NewPublisher(js jetstream.JetStream, kv jetstream.KeyValue, opts ...PublisherOption) *Publisher {
+	p := &Publisher{js: js, kv: kv, now: time.Now}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // store reads through the stream leader: a change decided on a follower's

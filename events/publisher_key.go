@@ -70,11 +70,11 @@ func (p *Publisher) tryChangeKey(ctx context.Context, op string, h authz.KeyHash
 	}
 	cur := v.Entry
 	next, noop := change(cur.Record)
+	if err := authz.CheckTransitionAt(&cur.Record, &next, p.now()); err != nil {
+		return 0, err // before the no-op: reactivating an expired active key is refused
+	}
 	if noop {
 		return cur.Revision, nil
-	}
-	if err := authz.CheckTransition(&cur.Record, &next); err != nil {
-		return 0, err
 	}
 	val, err := EncodeKey(next)
 	if err != nil {

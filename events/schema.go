@@ -81,7 +81,12 @@ type keyJSON struct {
 	KeyID     string `json:"key_id"`
 	AccountID string `json:"account_id"`
 	State     string `json:"state"`
+	ExpiresAt string `json:"expires_at,omitempty"` // RFC 3339 UTC; absent: no expiry
 }
+
+// optionalKeyFields may be missing from a key record, or null: old records
+// have none of them, and old readers ignore them.
+var optionalKeyFields = map[string]bool{"expires_at": true}
 
 type accountJSON struct {
 	Balance string `json:"balance"`
@@ -92,22 +97,33 @@ func EncodeKey(r authz.KeyRecord) ([]byte, error) {
 	if err := checkKey(r); err != nil {
 		return nil, fmt.Errorf("encode key: %w", err)
 	}
-	return json.Marshal(keyJSON{KeyID: r.KeyID, AccountID: r.AccountID, State: string(r.State)})
+	v := keyJSON{KeyID: r.KeyID, AccountID: r.AccountID, State: string(r.State)}
+	if !r.ExpiresAt.IsZero() {
+		v.ExpiresAt = authz.FormatExpiry(r.ExpiresAt)
+	}
+	return json.Marshal(v)
 }
 
 // DecodeKey parses a key record value. Its errors name fields, never values. It rejects values over MaxValueSize,
 // anything but one JSON object, duplicate fields, fields of the wrong type,
-// missing fields, invalid ids and unknown states. Fields it does not know are
-// ignored, so that writers can add fields before every reader knows them.
+// missing fields, invalid ids, unknown states and an expires_at that is not
+// an RFC 3339 instant in UTC of the years 2000 to 9999 (expires_at itself may
+// be missing, null or empty: no expiry). Fields it does not know are ignored, so
+// that writers can add fields before every reader knows them.
 func DecodeKey(data []byte) (authz.KeyRecord, error) {
 	var v keyJSON
 	err := decodeStrict(data, map[string]*string{
-		"key_id": &v.KeyID, "account_id": &v.AccountID, "state": &v.State,
-	})
+		"key_id": &v.KeyID, "account_id": &v.AccountID, "state": &v.State, "expires_at": &v.ExpiresAt,
+	}, optionalKeyFields)
 	if err != nil {
 		return authz.KeyRecord{}, fmt.Errorf("decode key: %w", err)
 	}
 	r := authz.KeyRecord{KeyID: v.KeyID, AccountID: v.AccountID, State: authz.KeyState(v.State)}
+	if v.ExpiresAt != "" {
+		if r.ExpiresAt, err = authz.ParseExpiry(v.ExpiresAt); err != nil {
+			return authz.KeyRecord{}, fmt.Errorf("decode key: %w: %w", ErrBadRecord, err)
+		}
+	}
 	if err := checkKey(r); err != nil {
 		return authz.KeyRecord{}, fmt.Errorf("decode key: %w", err)
 	}
@@ -125,6 +141,8 @@ func checkKey(r authz.KeyRecord) error {
 		return fmt.Errorf("%w: account_id: want 1 to 64 of [A-Za-z0-9_-]", ErrBadRecord)
 	case !r.State.Valid():
 		return fmt.Errorf("%w: state: want active, suspended or revoked", ErrBadRecord)
+	case authz.CheckExpiry(r.ExpiresAt) != nil:
+		return fmt.Errorf("%w: %w", ErrBadRecord, authz.ErrExpiryFormat)
 	}
 	return nil
 }
@@ -138,7 +156,7 @@ func EncodeAccount(a authz.Account) ([]byte, error) {
 // the balance is a JSON string holding a decimal (authz.ParseBalance).
 func DecodeAccount(data []byte) (authz.Account, error) {
 	var v accountJSON
-	if err := decodeStrict(data, map[string]*string{"balance": &v.Balance}); err != nil {
+	if err := decodeStrict(data, map[string]*string{"balance": &v.Balance}, nil); err != nil {
 		return authz.Account{}, fmt.Errorf("decode account: %w", err)
 	}
 	b, err := authz.ParseBalance(v.Balance)
@@ -150,7 +168,8 @@ func DecodeAccount(data []byte) (authz.Account, error) {
 
 // decodeStrict reads one JSON object whose known fields are all strings into
 // fields, walking the tokens so that duplicates and trailing data are seen.
-func decodeStrict(data []byte, fields map[string]*string) error {
+// Every field is required but those in optional, which may also be null.
+func decodeStrict(data []byte, fields map[string]*string, optional map[string]bool) error {
 	if len(data) > MaxValueSize {
 		return fmt.Errorf("%w: %d bytes, over %d", ErrBadRecord, len(data), MaxValueSize)
 	}
@@ -160,7 +179,7 @@ func decodeStrict(data []byte, fields map[string]*string) error {
 	}
 	seen := make(map[string]bool, len(fields))
 	for dec.More() {
-		if err := decodeField(dec, fields, seen); err != nil {
+		if err := decodeField(dec, fields, optional, seen); err != nil {
 			return err
 		}
 	}
@@ -171,14 +190,14 @@ func decodeStrict(data []byte, fields map[string]*string) error {
 		return fmt.Errorf("%w: data after the object", ErrBadRecord)
 	}
 	for name := range fields {
-		if !seen[name] {
+		if !seen[name] && !optional[name] {
 			return fmt.Errorf("%w: missing field %q", ErrBadRecord, name)
 		}
 	}
 	return nil
 }
 
-func decodeField(dec *json.Decoder, fields map[string]*string, seen map[string]bool) error {
+func decodeField(dec *json.Decoder, fields map[string]*string, optional, seen map[string]bool) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadRecord, err)
@@ -199,6 +218,9 @@ func decodeField(dec *json.Decoder, fields map[string]*string, seen map[string]b
 	tok, err = dec.Token()
 	if err != nil {
 		return fmt.Errorf("%w: field %q: %w", ErrBadRecord, name, err)
+	}
+	if tok == nil && optional[name] {
+		return nil
 	}
 	s, ok := tok.(string)
 	if !ok {

@@ -3,6 +3,7 @@ package events
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/footstep/authz/authz"
 )
@@ -34,6 +35,9 @@ type terminal struct {
 
 	// Guarded by the watcher's mu alone.
 	deleted map[authz.KeyHash]struct{} // keys whose last entry seen is a delete or purge marker
+	// expiring holds the expires_at of each key whose last put seen carries
+	// one (expiry.go).
+	expiring map[authz.KeyHash]time.Time
 
 	epoch  atomic.Uint64 // bumped by reset: a bucket write of an older epoch is dropped
 	writes writeQueue    // the watcher's bucket writes (terminal_writes.go)
@@ -41,8 +45,9 @@ type terminal struct {
 
 func newTerminal() *terminal {
 	return &terminal{
-		guards:  make(map[authz.KeyHash]guard),
-		deleted: make(map[authz.KeyHash]struct{}),
+		guards:   make(map[authz.KeyHash]guard),
+		deleted:  make(map[authz.KeyHash]struct{}),
+		expiring: make(map[authz.KeyHash]time.Time),
 	}
 }
 
@@ -72,6 +77,7 @@ func (t *terminal) reset() {
 	t.through = 0
 	t.mu.Unlock()
 	clear(t.deleted)
+	clear(t.expiring)
 	t.epoch.Add(1)
 }
 

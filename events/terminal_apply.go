@@ -11,8 +11,10 @@ import (
 // revoked terminal: a put of any state over a key this watcher holds as
 // revoked (its record was seen revoked, or it has a tombstone, and no delete
 // of the key came since) is applied as revoked, counted and logged, and the
-// record is written back as revoked. A delete or purge ends the key and its
-// guard: a later put is a new key to every replica alike.
+// record is written back as revoked. So is a put that is not a revocation
+// over a key that had expired when the put was made (expiry.go). A delete or
+// purge ends the key and its guard: a later put is a new key to every
+// replica alike.
 func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.KeyEntry {
 	rev := e.Revision()
 	if e.Operation() != jetstream.KeyValuePut {
@@ -25,6 +27,7 @@ func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.Key
 		w.badRecord(e, err.Error())
 		return authz.KeyEntry{Revision: rev} // Unreadable: fail closed
 	}
+	expired := w.putAfterExpiry(h, rec, e.Created())
 	g, guarded := w.terminal.guards[h]
 	switch {
 	case rec.State == authz.StateRevoked:
@@ -33,16 +36,17 @@ func (w *Watcher) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.Key
 			w.writeTombstone(h, NewTombstone(rec, rev, e.Created()))
 		}
 	case guarded:
-		rec = w.refuseRevival(h, g, rec, rev)
+		rec = w.refuseRevival(h, g, rec, rev, "refused to revive a revoked key; applying it as revoked and writing it back")
+	case expired:
+		rec = w.refuseRevival(h, g, rec, rev, "refused to change an expired key; applying it as revoked and writing it back")
 	}
 	return authz.KeyEntry{Revision: rev, Presence: authz.Present, Record: rec}
 }
 
 // refuseRevival handles a put of an active or suspended record over a key
-// held as revoked, and returns the record to apply.
-func (w *Watcher) refuseRevival(h authz.KeyHash, g guard, rec authz.KeyRecord, rev uint64) authz.KeyRecord {
-	w.log.Warn("refused to revive a revoked key; applying it as revoked and writing it back",
-		"key_hash", h.String(), "key_id", rec.KeyID, "revision", rev, "state", string(rec.State))
+// held as revoked or expired, and returns the record to apply.
+func (w *Watcher) refuseRevival(h authz.KeyHash, g guard, rec authz.KeyRecord, rev uint64, msg string) authz.KeyRecord {
+	w.log.Warn(msg, "key_hash", h.String(), "key_id", rec.KeyID, "revision", rev, "state", string(rec.State))
 	if f := w.cfg.Observer.Refused; f != nil {
 		f()
 	}
@@ -60,6 +64,7 @@ func (w *Watcher) refuseRevival(h authz.KeyHash, g guard, rec authz.KeyRecord, r
 // the tombstone it knows of (only that one: never a newer).
 func (w *Watcher) keyRemoved(h authz.KeyHash) {
 	w.terminal.deleted[h] = struct{}{}
+	delete(w.terminal.expiring, h)
 	g, guarded := w.terminal.guards[h]
 	if !guarded {
 		return
