@@ -41,7 +41,14 @@ type Result struct {
 	Surface    authz.Surface
 	Credential authz.Credential
 	Key        authz.KeyRecord // the key's record when it was found
+	KeyHash    authz.KeyHash   // the credential's hash when it was looked up
 	Err        error           // why a state could not be read, for logs
+	// At is when the request was decided: the engine's one clock reading,
+	// which also judged the key's expiry.
+	At time.Time
+	// Expired is set when the key answered key_revoked only because its
+	// expires_at had passed.
+	Expired bool
 	// Shadow is set in shadow mode: Code is what enforcement would have
 	// answered, and the request is allowed all the same.
 	Shadow bool
@@ -75,12 +82,15 @@ type EngineConfig struct {
 	// interval, each with the number held back since the previous one as
 	// "suppressed". Default: DefaultLogInterval (one second).
 	LogInterval time.Duration
-	// Now tells the time for LogInterval. Default: time.Now.
+	// Now tells the time: when a key's expires_at has passed, how long a
+	// decision took, and LogInterval. It is read once per request.
+	// Default: time.Now.
 	Now func() time.Time
 }
 
 // Engine applies the rules to requests. Build it with NewEngine.
 type Engine struct {
+	now       func() time.Time
 	states    States
 	exposures ExposureReporter
 	observer  Observer
@@ -107,7 +117,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{states: cfg.States, exposures: cfg.Exposures, observer: cfg.Observer,
+	return &Engine{now: cfg.Now, states: cfg.States, exposures: cfg.Exposures, observer: cfg.Observer,
 		freshness: cfg.Freshness, shadow: cfg.Shadow, log: cfg.Logger,
 		logs: newLogLimiter(cfg.Now, cfg.LogInterval)}, nil
 }
@@ -115,11 +125,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 // Authorize decides for one request. It always returns a result; a state that
 // cannot be read yields CodeUnavailable.
 func (e *Engine) Authorize(ctx context.Context, req authz.Request) Result {
-	var start time.Time
-	if e.observer != nil {
-		start = time.Now()
-	}
-	r := Result{Surface: req.Surface, Credential: authz.Extract(req), Shadow: e.shadow}
+	r := Result{Surface: req.Surface, Credential: authz.Extract(req), Shadow: e.shadow, At: e.now()}
 	r.Code = r.Credential.Code
 	switch r.Code {
 	case authz.CodeOK:
@@ -128,7 +134,7 @@ func (e *Engine) Authorize(ctx context.Context, req authz.Request) Result {
 		e.reportExposure(ctx, r.Credential.QueryKey)
 	}
 	if e.observer != nil {
-		e.observer.Decided(&r, time.Since(start))
+		e.observer.Decided(&r, e.now().Sub(r.At))
 	}
 	return r
 }
@@ -138,14 +144,16 @@ func (e *Engine) lookup(ctx context.Context, r *Result) {
 		r.Code, r.Err = authz.CodeUnavailable, ErrStale
 		return
 	}
-	key, err := e.states.Key(ctx, r.Credential.Key.Hash())
+	r.KeyHash = r.Credential.Key.Hash()
+	key, err := e.states.Key(ctx, r.KeyHash)
 	var account authz.AccountEntry
-	if err == nil && authz.NeedsAccount(key) {
+	if err == nil && authz.NeedsAccount(key) && !key.Record.ExpiredAt(r.At) {
 		account, err = e.states.Account(ctx, key.Record.AccountID)
 	}
-	r.Code = authz.Decide(r.Credential, key, account)
+	r.Code = authz.DecideAt(r.Credential, key, account, r.At)
 	if key.Presence == authz.Present {
 		r.Key = key.Record
+		r.Expired = r.Code == authz.CodeKeyRevoked && key.Record.State != authz.StateRevoked
 	}
 	r.Err = err
 }
