@@ -10,24 +10,68 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 )
 
+func init() { register("", newExportCmd) }
+
+func newExportCmd(e *cmdEnv) *cobra.Command {
+	var file, output string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write every key and balance as JSON Lines, the import format",
+		Long: `Write every key and account record of the bucket in the import format (JSON
+Lines): keys by hash, then accounts by id. A key with a revocation tombstone is
+exported revoked, as it is answered. A record that does not decode is named on
+standard error (by KV key, never its value) and skipped, and the command fails
+at the end. With --file the records go to that file, written atomically, and a
+summary is printed: one line of text unless -o asks for json, yaml or table.`,
+		Example: `  footstepctl export > keys.jsonl
+  footstepctl export --file keys.jsonl -o json
+  footstepctl export --nats-url nats://old:4222 | footstepctl import --file -`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "" && file == "" {
+				return errors.New("--output: formats the summary printed with --file; the records themselves are always JSON Lines")
+			}
+			return e.exportRecords(cmd.Context(), file, output)
+		},
+	}
+	cmd.Flags().StringVar(&file, "file", "", "write to this file (atomically) instead of standard output")
+	addSummaryOutputFlag(cmd, &output)
+	return cmd
+}
+
+// exportSummary is what an export with --file wrote.
+type exportSummary struct {
+	File       string `json:"file"`
+	Keys       int    `json:"keys"`
+	Accounts   int    `json:"accounts"`
+	Unreadable int    `json:"unreadable_skipped"`
+}
+
+func (s exportSummary) String() string {
+	return fmt.Sprintf("export %s: %d keys, %d accounts written; %d unreadable records skipped", s.File, s.Keys, s.Accounts, s.Unreadable)
+}
+
+func (s exportSummary) header() []string {
+	return []string{"FILE", "KEYS", "ACCOUNTS", "UNREADABLE_SKIPPED"}
+}
+func (s exportSummary) row() []string {
+	return []string{s.File, strconv.Itoa(s.Keys), strconv.Itoa(s.Accounts), strconv.Itoa(s.Unreadable)}
+}
+
 // exportRecords writes every key and account record of the bucket in the
 // import format: keys by hash, then accounts by id; a key with a tombstone is
 // exported revoked, as it is answered. Unreadable records are
 // reported on stderr and skipped, and make the command fail at the end.
-func (e *cmdEnv) exportRecords(ctx context.Context, args []string) error {
-	var file string
-	fs := newFlagSet("export")
-	fs.StringVar(&file, "file", "", "write to this file (atomically) instead of standard output")
-	if err := e.parse(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
+func (e *cmdEnv) exportRecords(ctx context.Context, file, output string) error {
 	conn, kv, err := e.open(ctx, false)
 	if err != nil {
 		return err
@@ -35,7 +79,7 @@ func (e *cmdEnv) exportRecords(ctx context.Context, args []string) error {
 	defer conn.Close()
 	recs, bad, err := readBucket(ctx, kv, e.stderr)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	if file == "" {
 		err = writeRecords(e.stdout, recs)
@@ -43,10 +87,23 @@ func (e *cmdEnv) exportRecords(ctx context.Context, args []string) error {
 		err = writeFileAtomic(file, func(w io.Writer) error { return writeRecords(w, recs) })
 	}
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
+	}
+	if file != "" {
+		sum := exportSummary{File: file, Unreadable: bad}
+		for _, r := range recs {
+			if r.isKey {
+				sum.Keys++
+			} else {
+				sum.Accounts++
+			}
+		}
+		if err := printSummary(e.stdout, output, sum); err != nil {
+			return err
+		}
 	}
 	if bad > 0 {
-		return fmt.Errorf("export: %d unreadable records skipped (named above); %d records written", bad, len(recs))
+		return fmt.Errorf("%d unreadable records skipped (named above); %d records written", bad, len(recs))
 	}
 	return nil
 }
@@ -81,7 +138,7 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 		}
 		rec, err := decodeEntry(entry)
 		if err != nil {
-			fmt.Fprintf(stderr, "footstepctl: export: %s: %v\n", clip(entry.Key()), err)
+			fmt.Fprintf(stderr, "footstepctl: export: %s: %s\n", safeKVKey(entry.Key()), problem(err))
 			bad++
 			continue
 		}

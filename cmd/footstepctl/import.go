@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/spf13/cobra"
 )
 
 // importOpTimeout bounds the NATS work of one line.
@@ -22,25 +24,50 @@ type importStats struct {
 	refused                                 []string // "file:line: why", nothing written
 }
 
+func init() { register("", newImportCmd) }
+
+func newImportCmd(e *cmdEnv) *cobra.Command {
+	var file, output string
+	var startLine int
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Load keys and balances from a JSON Lines file (by hash; safe to run again)",
+		Long: `Load keys and balances from a JSON Lines file, one object per line:
+
+  {"type":"key","key_hash":"<64 hex>","key_id":"key_1","account_id":"acct_1","state":"active"}
+  {"type":"account","account_id":"acct_1","balance":"12.50"}
+
+The whole file is checked first and nothing is written if a line is bad (the
+error names the line and the field, never a value). Then lines are written in
+order, skipping records already as in the file, so that running it again is
+safe and resumes an interrupted import; --start-line skips the lines before
+it. A key revoked in the bucket is never brought back: its line is refused.
+The summary is one line of text unless -o asks for json, yaml or table.`,
+		Example: `  footstepctl import --file keys.jsonl
+  footstepctl export --nats-url nats://old:4222 | footstepctl import --file -
+  footstepctl import --file keys.jsonl --start-line 5001 -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.importKeys(cmd.Context(), file, startLine, output)
+		},
+	}
+	cmd.Flags().StringVar(&file, "file", "", "JSON Lines file of keys and accounts; - reads standard input (required)")
+	cmd.Flags().IntVar(&startLine, "start-line", 1, "skip the lines before this one (resume an interrupted import)")
+	addSummaryOutputFlag(cmd, &output)
+	return cmd
+}
+
 // importKeys loads a JSON Lines file of keys and balances into the bucket.
 // It checks the whole file first and writes nothing if a line is bad. Then
 // it writes line by line, skipping records already as in the file, so that
 // running it again is safe and resumes an interrupted import.
-func (e *cmdEnv) importKeys(ctx context.Context, args []string) error {
-	var file string
-	var startLine int
-	fs := newFlagSet("import")
-	fs.StringVar(&file, "file", "", "JSON Lines file of keys and accounts; - reads standard input")
-	fs.IntVar(&startLine, "start-line", 1, "skip the lines before this one (resume an interrupted import)")
-	if err := e.parse(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
+func (e *cmdEnv) importKeys(ctx context.Context, file string, startLine int, output string) error {
 	if file == "" {
-		return errors.New("import: missing --file")
+		return errors.New("missing --file")
 	}
 	recs, lines, err := e.readImport(file)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return err
 	}
 	conn, kv, err := e.open(ctx, true)
 	if err != nil {
@@ -51,7 +78,9 @@ func (e *cmdEnv) importKeys(ctx context.Context, args []string) error {
 		progress: newProgress(e.stderr, lines)}
 	err = im.run(ctx, recs, startLine)
 	im.progress.done()
-	fmt.Fprintln(e.stdout, im.summary())
+	if perr := printSummary(e.stdout, output, im.summary()); perr != nil && err == nil {
+		err = perr
+	}
 	return err
 }
 
@@ -82,13 +111,13 @@ func (im *importer) run(ctx context.Context, recs []record, startLine int) error
 			continue
 		}
 		if err := im.write(ctx, rec); err != nil {
-			return fmt.Errorf("import: %s:%d: %w; lines before it are written: rerun, or add --start-line %d to resume",
+			return fmt.Errorf("%s:%d: %w; lines before it are written: rerun, or add --start-line %d to resume",
 				im.name, rec.line, err, rec.line)
 		}
 		im.progress.update(rec.line, &im.stats)
 	}
 	if n := len(im.stats.refused); n > 0 {
-		return fmt.Errorf("import: %d lines refused, the others written: %s", n, listClipped(im.stats.refused))
+		return fmt.Errorf("%d lines refused, the others written: %s", n, listClipped(im.stats.refused))
 	}
 	return nil
 }
@@ -153,10 +182,38 @@ func (im *importer) refuse(rec record, why string) {
 	im.stats.refused = append(im.stats.refused, fmt.Sprintf("%s:%d: %s", im.name, rec.line, why))
 }
 
-func (im *importer) summary() string {
+// importSummary is what an import did.
+type importSummary struct {
+	File              string   `json:"file"`
+	Lines             int      `json:"lines"`
+	KeysCreated       int      `json:"keys_created"`
+	KeysUpdated       int      `json:"keys_updated"`
+	KeysUnchanged     int      `json:"keys_unchanged"`
+	AccountsSet       int      `json:"accounts_set"`
+	AccountsUnchanged int      `json:"accounts_unchanged"`
+	Refused           []string `json:"refused"` // "file:line: why"
+}
+
+func (im *importer) summary() importSummary {
 	s := &im.stats
+	return importSummary{File: im.name, Lines: im.lines, KeysCreated: s.keysCreated, KeysUpdated: s.keysUpdated,
+		KeysUnchanged: s.keysUnchanged, AccountsSet: s.accountsSet, AccountsUnchanged: s.accountsUnchanged,
+		Refused: append([]string{}, s.refused...)}
+}
+
+// String is the summary as one line of text.
+func (s importSummary) String() string {
 	return fmt.Sprintf("import %s: %d lines; keys: %d created, %d updated, %d unchanged; accounts: %d set, %d unchanged; %d refused",
-		im.name, im.lines, s.keysCreated, s.keysUpdated, s.keysUnchanged, s.accountsSet, s.accountsUnchanged, len(s.refused))
+		s.File, s.Lines, s.KeysCreated, s.KeysUpdated, s.KeysUnchanged, s.AccountsSet, s.AccountsUnchanged, len(s.Refused))
+}
+
+func (s importSummary) header() []string {
+	return []string{"FILE", "LINES", "KEYS_CREATED", "KEYS_UPDATED", "KEYS_UNCHANGED", "ACCOUNTS_SET", "ACCOUNTS_UNCHANGED", "REFUSED"}
+}
+
+func (s importSummary) row() []string {
+	return []string{s.File, strconv.Itoa(s.Lines), strconv.Itoa(s.KeysCreated), strconv.Itoa(s.KeysUpdated),
+		strconv.Itoa(s.KeysUnchanged), strconv.Itoa(s.AccountsSet), strconv.Itoa(s.AccountsUnchanged), strconv.Itoa(len(s.Refused))}
 }
 
 // progress shows a one-line progress report on a terminal, at most ten

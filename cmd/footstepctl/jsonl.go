@@ -162,7 +162,8 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syntaxErr):
 		return fmt.Sprintf("JSON syntax error at byte %d", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + clip(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		// The name is not shown: it may be a key pasted by mistake.
+		return "unknown field (allowed: type, key_hash, key_id, account_id, state, balance)"
 	default:
 		return "invalid JSON"
 	}

@@ -106,8 +106,8 @@ func TestKeyCommands(t *testing.T) {
 		t.Errorf("refused changes wrote: %+v; want %+v", again, got)
 	}
 	c.ok("", "key", "delete", "--key", testKey)
-	if _, err := c.run("", "key", "get", "--key", testKey); err == nil || err.Error() != "key not found" {
-		t.Errorf("key get after delete = %v; want key not found", err)
+	if _, err := c.run("", "key", "get", "--key", testKey); err == nil || err.Error() != "key get: key not found" {
+		t.Errorf("key get after delete = %v; want key get: key not found", err)
 	}
 }
 
@@ -122,7 +122,7 @@ func TestAccountCommands(t *testing.T) {
 		t.Errorf("account get = %+v", got)
 	}
 	c.ok("", "--bucket", "footstep-keys", "account", "set-balance", "--account", "acct_9", "--balance", "-3")
-	if _, err := c.run("", "account", "get", "--account", "nobody"); err == nil || err.Error() != "account not found" {
+	if _, err := c.run("", "account", "get", "--account", "nobody"); err == nil || err.Error() != "account get: account not found" {
 		t.Errorf("account get nobody = %v", err)
 	}
 }
@@ -188,7 +188,7 @@ func TestUnreachableNATS(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var stdout bytes.Buffer
-	if err := run(context.Background(), []string{"-h"}, nil, &stdout, &bytes.Buffer{}, func(string) string { return "" }); err != nil || !strings.Contains(stdout.String(), "key put --key KEY") {
+	if err := run(context.Background(), []string{"-h"}, nil, &stdout, &bytes.Buffer{}, func(string) string { return "" }); err != nil || !strings.Contains(stdout.String(), "footstepctl key put --key -") {
 		t.Errorf("-h = %v, %q", err, stdout.String())
 	}
 }

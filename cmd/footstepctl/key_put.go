@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+)
+
+func init() { register("key", newKeyPutCmd) }
+
+// keyPut holds the flags of key put.
+type keyPut struct {
+	key                keyFlags
+	id, account, state string
+	forceOverwrite     bool
+	output             string
+}
+
+func newKeyPutCmd(e *cmdEnv) *cobra.Command {
+	var p keyPut
+	cmd := &cobra.Command{
+		Use:   "put",
+		Short: "Create or replace a key's record (refused for a revoked key)",
+		Long: `Create or replace a key's record, checked against the KV revision so that two
+writers cannot lose each other's change. A revoked key is never brought back:
+its put is refused. A record that does not decode is replaced only with
+--force-overwrite (still revision-checked); key delete removes it.`,
+		Example: `  read -rs KEY && printf '%s\n' "$KEY" | footstepctl key put --key - --account acct_9 --id key_123
+  FOOTSTEP_API_KEY=... footstepctl key put --account acct_9 --state suspended
+  footstepctl key put --hash 5e8f... --account acct_9 --force-overwrite`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return p.run(cmd.Context(), e) },
+	}
+	p.key.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&p.id, "id", "", `key id (default "key_" and the first 12 hex digits of the hash)`)
+	f.StringVar(&p.account, "account", "", "account id (required)")
+	f.StringVar(&p.state, "state", string(authz.StateActive), "active or suspended")
+	f.BoolVar(&p.forceOverwrite, "force-overwrite", false, "replace a record that does not decode (revision-checked)")
+	addOutputFlag(cmd, &p.output)
+	return cmd
+}
+
+func (p *keyPut) run(ctx context.Context, e *cmdEnv) error {
+	h, err := p.key.resolve(e)
+	if err != nil {
+		return err
+	}
+	rec, err := putRecord(h, p.id, p.account, p.state)
+	if err != nil {
+		return err
+	}
+	return e.withPublisher(ctx, true, func(pub *events.Publisher, kv jetstream.KeyValue) error {
+		put := pub.PutKey
+		if p.forceOverwrite {
+			put = func(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
+				return overwriteUnreadable(ctx, pub, kv, h, rec)
+			}
+		}
+		rev, err := put(ctx, h, rec)
+		if err != nil {
+			return keyError(err)
+		}
+		return printOne(e.stdout, p.output, recordOut(h, rec, rev))
+	})
+}
+
+func putRecord(h authz.KeyHash, id, account, state string) (authz.KeyRecord, error) {
+	if id == "" {
+		id = "key_" + h.String()[:12]
+	}
+	switch {
+	case account == "":
+		return authz.KeyRecord{}, errors.New("missing --account")
+	case !authz.ValidID(account):
+		return authz.KeyRecord{}, errors.New("--account: want 1 to 64 of [A-Za-z0-9_-]")
+	case !authz.ValidID(id):
+		return authz.KeyRecord{}, errors.New("--id: want 1 to 64 of [A-Za-z0-9_-]")
+	case state != string(authz.StateActive) && state != string(authz.StateSuspended):
+		return authz.KeyRecord{}, errors.New("--state: want active or suspended (use key revoke to revoke)")
+	}
+	return authz.KeyRecord{KeyID: id, AccountID: account, State: authz.KeyState(state)}, nil
+}
+
+// errTombstoned refuses to overwrite the unreadable record of a revoked key.
+var errTombstoned = errors.New("the key has a revocation tombstone and revoked is terminal: key delete, then key put")
+
+// overwriteUnreadable replaces a key's record that does not decode with rec,
+// only if the record is unchanged since read and the key has no tombstone.
+// A readable or missing record gets an ordinary put, with all its checks.
+func overwriteUnreadable(ctx context.Context, p *events.Publisher, kv jetstream.KeyValue, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
+	v, err := p.InspectKey(ctx, h)
+	switch {
+	case errors.Is(err, events.ErrNotFound) || err == nil:
+		return p.PutKey(ctx, h, rec)
+	case !errors.Is(err, events.ErrBadRecord):
+		return 0, err
+	case v.Tombstone != nil:
+		return 0, errTombstoned
+	}
+	val, err := events.EncodeKey(rec)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := kv.Update(ctx, events.KeySubject(h), val, v.Stored.Revision)
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, errChangedWhileRead
+	}
+	return rev, err
+}
