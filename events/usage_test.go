@@ -1,0 +1,128 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/events"
+	"github.com/nats-io/nats.go"
+)
+
+func TestUsageRecorder(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	ukv, err := events.OpenUsageBucket(ctx, c.JetStream(), events.DefaultUsageBucket, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make(chan *nats.Msg, 16)
+	sub, err := c.NATS().ChanSubscribe(events.UsageSubject, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := c.NATS().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var published, overflow atomic.Int64
+	newRecorder := func(replica string) *events.UsageRecorder {
+		u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), Bucket: ukv, Replica: replica, MaxKeys: 2,
+			Observer: events.UsageObserver{Published: func(n int) { published.Add(int64(n)) }, Overflow: func() { overflow.Add(1) }}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	r1, r2 := newRecorder("r1"), newRecorder("r2")
+	const key = "sk_live_usage_secret_0001"
+	h := hashOf(key)
+	rec := authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	r1.Record(h, rec, authz.CodeOK, t0.Add(time.Second))
+	r1.Record(h, rec, authz.CodeOK, t0)
+	r1.Record(h, rec, authz.CodeInsufficientBalance, t0.Add(2*time.Second))
+	r1.Record(hashOf("sk_live_usage_2"), rec, authz.CodeOK, t0)
+	r1.Record(hashOf("sk_live_usage_3"), rec, authz.CodeOK, t0) // a third key: overflow
+	r2.Record(h, rec, authz.CodeKeyRevoked, t0.Add(time.Minute))
+	if err := r1.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if published.Load() != 3 || overflow.Load() != 1 {
+		t.Errorf("published %d, overflow %d; want 3 and 1", published.Load(), overflow.Load())
+	}
+	var batches []events.UsageBatch
+	for len(batches) < 2 {
+		select {
+		case m := <-msgs:
+			if strings.Contains(string(m.Data), key) || strings.Contains(m.Subject, key) {
+				t.Fatalf("a usage message holds the plaintext key: %s", m.Data)
+			}
+			var b events.UsageBatch
+			if err := json.Unmarshal(m.Data, &b); err != nil {
+				t.Fatal(err)
+			}
+			batches = append(batches, b)
+		case <-ctx.Done():
+			t.Fatalf("got %d usage messages; want 2", len(batches))
+		}
+	}
+	if b := batches[0]; b.Replica != "r1" || len(b.Keys) != 2 {
+		t.Fatalf("first batch = %+v; want r1 with 2 keys", b)
+	}
+	for _, s := range batches[0].Keys {
+		if s.KeyHash == h.String() && (!s.FirstSeen.Equal(t0) || !s.LastSeen.Equal(t0.Add(2*time.Second)) ||
+			s.Counts["ok"] != 2 || s.Counts["insufficient_balance"] != 1 || s.Replica != "r1" || s.KeyID != "k1") {
+			t.Errorf("summary = %+v", s)
+		}
+	}
+	u, _, err := events.GetUsage(ctx, ukv, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.FirstSeen.Equal(t0) || !u.LastSeen.Equal(t0.Add(time.Minute)) || u.Replica != "r2" ||
+		u.Counts["ok"] != 2 || u.Counts["key_revoked"] != 1 || u.Counts["insufficient_balance"] != 1 {
+		t.Errorf("merged usage = %+v; want first t0, last t0+1m by r2, counts summed", u)
+	}
+	if err := r1.Flush(ctx); err != nil || published.Load() != 3 {
+		t.Errorf("empty flush = %v, published %d; want nothing more", err, published.Load())
+	}
+	if _, _, err := events.GetUsage(ctx, ukv, hashOf("sk_live_never_used")); !errors.Is(err, events.ErrNotFound) {
+		t.Errorf("GetUsage(never used) = %v; want ErrNotFound", err)
+	}
+}
+
+func TestMergeUsage(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	stored := events.KeyUsage{KeyID: "k_old", FirstSeen: t0, LastSeen: t0.Add(time.Hour), Counts: map[string]uint64{"ok": 5}, Replica: "a"}
+	next := events.KeyUsage{KeyID: "k_new", FirstSeen: t0.Add(time.Minute), LastSeen: t0.Add(2 * time.Minute), Counts: map[string]uint64{"ok": 1, "key_suspended": 2}, Replica: "b"}
+	m := events.MergeUsage(stored, next)
+	if !m.FirstSeen.Equal(t0) || !m.LastSeen.Equal(t0.Add(time.Hour)) || m.Replica != "a" || m.KeyID != "k_old" ||
+		m.Counts["ok"] != 6 || m.Counts["key_suspended"] != 2 {
+		t.Errorf("MergeUsage(older summary) = %+v", m)
+	}
+	if m := events.MergeUsage(events.KeyUsage{}, next); !m.FirstSeen.Equal(next.FirstSeen) || m.Counts["ok"] != 1 {
+		t.Errorf("MergeUsage(nothing stored) = %+v", m)
+	}
+}
+
+func BenchmarkUsageRecord(b *testing.B) {
+	u, err := events.NewUsageRecorder(events.UsageConfig{NATS: &nats.Conn{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := hashOf("sk_live_bench_usage")
+	rec := authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		u.Record(h, rec, authz.CodeOK, now)
+	}
+}
