@@ -48,5 +48,8 @@ func (m *Metrics) Decided(r *envoy.Result, elapsed time.Duration) {
 	if r.Shadow && r.Code != authz.CodeOK {
 		m.shadowed[c][s].Inc()
 	}
+	if r.Expired {
+		m.expiries.Inc()
+	}
 	m.latency.Observe(elapsed.Seconds())
 }

@@ -47,6 +47,11 @@ type Metrics struct {
 
 	exposures *prometheus.CounterVec
 	inFlight  prometheus.Gauge
+
+	expiries         prometheus.Counter
+	usagePublished   prometheus.Counter
+	usageOverflow    prometheus.Counter
+	usageStoreFailed prometheus.Counter
 }
 
 // Sizes of the decision tables, indexed by authz.Code and authz.Surface.
@@ -65,6 +70,7 @@ func New(cfg Config) *Metrics {
 	m.newLookupMetrics()
 	m.newWatchMetrics()
 	m.newMiscMetrics(cfg)
+	m.newExpiryUsageMetrics()
 	return m
 }
 
