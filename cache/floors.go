@@ -34,6 +34,7 @@ func (t *table[K, V]) floor(k K, sh *shard[K, V], rev uint64) {
 		sh.floors[k] = rev
 		sh.nfloors.Store(int32(len(sh.floors)))
 		t.floored.Add(1)
+		t.nudge()
 		return
 	}
 	sh.ahead = max(sh.ahead, rev)

@@ -93,6 +93,7 @@ func (t *table[K, V]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) boo
 	if !had {
 		sh.npins.Store(int32(len(sh.pins)))
 		t.pinned.Add(1)
+		t.nudge()
 	}
 	return true
 }
@@ -156,13 +157,14 @@ func (t *table[K, V]) release(sh *shard[K, V]) {
 	t.releaseFloors(sh, pos)
 }
 
-// tidy drains ristretto and releases what it can, for the janitor.
-func (t *table[K, V]) tidy() {
+// tidy drains ristretto and releases what it can, for the janitor. It
+// reports whether anything is left for a later call.
+func (t *table[K, V]) tidy() bool {
 	if t.unsettled.Swap(false) || t.pinned.Load() > 0 {
 		t.drain()
 	}
 	if t.pinned.Load() == 0 && t.floored.Load() == 0 {
-		return
+		return t.unsettled.Load()
 	}
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -173,6 +175,7 @@ func (t *table[K, V]) tidy() {
 		t.release(sh)
 		sh.mu.Unlock()
 	}
+	return true
 }
 
 // reset forgets everything, for a full resynchronisation: revisions start

@@ -38,15 +38,20 @@ const accountShare = 8
 // lagging watch.
 const pinShare = 16
 
-// tidyEvery is how often the janitor drains ristretto and releases pins,
-// while there are any.
+// tidyEvery is how often the janitor drains ristretto and releases pins and
+// floors, while there are any; when there are none it sleeps until a table
+// wakes it.
 const tidyEvery = time.Millisecond
 
 // minBytes is the smallest budget accepted.
 const minBytes = 1 << 20
 
 // Loader reads a state from the source of truth on a cache miss. An absent
-// record is an Absent entry and a nil error; a failure is an error.
+// record is an Absent entry and a nil error; a failure is an error. A load
+// must read the bucket at least as new as every change the watch applied
+// before it started (through the stream leader, not a follower that may be
+// behind): the Store guards against changes applied while a load runs and
+// against loads ahead of the watch, not against loads behind it.
 type Loader interface {
 	LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error)
 	LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error)
@@ -130,6 +135,7 @@ type Store struct {
 	// method value built per call would allocate on every read.
 	loadKey     func(context.Context, authz.KeyHash) (authz.KeyEntry, error)
 	loadAccount func(context.Context, string) (authz.AccountEntry, error)
+	wake        chan struct{} // a table holds something again; the janitor resumes
 	stop        chan struct{}
 	done        chan struct{}
 }
@@ -148,8 +154,9 @@ func New(cfg Config) (*Store, error) {
 func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 	seed := maphash.MakeSeed()
 	budget := cfg.newBudget()
+	wake := make(chan struct{}, 1)
 	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry]{
-		items: keyItems, pinCap: pinCap(keyItems), cfg: &cfg, budget: budget,
+		items: keyItems, pinCap: pinCap(keyItems), cfg: &cfg, budget: budget, wake: wake,
 		// The first 8 bytes of a SHA-256 are already uniform: no second hash.
 		// Slots keep the whole hash to rule out collisions.
 		hash:     func(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) },
@@ -160,7 +167,7 @@ func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 		return nil, err
 	}
 	accounts, err := newTable(tableConfig[string, authz.AccountEntry]{
-		items: accountItems, pinCap: pinCap(accountItems), cfg: &cfg, budget: budget,
+		items: accountItems, pinCap: pinCap(accountItems), cfg: &cfg, budget: budget, wake: wake,
 		hash:     func(id string) uint64 { return maphash.String(seed, id) },
 		revision: func(e authz.AccountEntry) uint64 { return e.Revision },
 		absent:   func(e authz.AccountEntry) bool { return e.Presence == authz.Absent },
@@ -170,7 +177,7 @@ func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{keys: keys, accounts: accounts, loadKey: cfg.Loader.LoadKey, loadAccount: cfg.Loader.LoadAccount,
-		stop: make(chan struct{}), done: make(chan struct{})}
+		wake: wake, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.janitor(tidyEvery)
 	return s, nil
 }
@@ -232,8 +239,15 @@ func (s *Store) janitor(every time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.keys.tidy()
-			s.accounts.tidy()
+		}
+		keys, accounts := s.keys.tidy(), s.accounts.tidy()
+		if keys || accounts {
+			continue
+		}
+		select { // nothing held: sleep until a table holds something
+		case <-s.stop:
+			return
+		case <-s.wake:
 		}
 	}
 }

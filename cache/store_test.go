@@ -191,8 +191,9 @@ func TestApplyBeatsSlowerOlderLoad(t *testing.T) {
 		got <- e
 	}()
 	waitFor(t, func() bool { return s.Stats().Keys.Misses == 1 })
+	l.set(h, present(2, authz.StateRevoked)) // the bucket, then the watch
 	s.ApplyKey(h, present(2, authz.StateRevoked))
-	close(l.gate) // the load now returns revision 1
+	close(l.gate) // the load in flight read revision 1 and returns it now
 	if e := <-got; e != present(2, authz.StateRevoked) {
 		t.Fatalf("Key() during a change = %v; want revision 2 revoked", e)
 	}

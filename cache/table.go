@@ -20,6 +20,7 @@ type tableConfig[K comparable, V any] struct {
 	pinCap   int // most pins kept per shard
 	cfg      *Config
 	budget   *rate.Limiter // shared by both tables; nil when loads are unbounded
+	wake     chan struct{} // the janitor's, shared by both tables
 	hash     func(K) uint64
 	revision func(V) uint64
 	absent   func(V) bool
@@ -268,10 +269,20 @@ func (t *table[K, V]) store(k K, hk uint64, sh *shard[K, V], e V) {
 		t.counts.droppedSets.Add(1)
 	}
 	sh.setMark = t.cycles.Load()
-	t.unsettled.Store(true)
+	if !t.unsettled.Swap(true) {
+		t.nudge()
+	}
 }
 
 // close closes ristretto once no shard will touch it again.
+// nudge wakes the janitor if it sleeps.
+func (t *table[K, V]) nudge() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (t *table[K, V]) close() {
 	for i := range t.shards {
 		sh := &t.shards[i]
