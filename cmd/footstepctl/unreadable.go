@@ -109,5 +109,5 @@ func safeKVKey(name string) string {
 			prefix = p
 		}
 	}
-	return fmt.Sprintf("%s<%d characters not shown>", prefix, len(name)-len(prefix))
+	return fmt.Sprintf("%s(%d characters not shown)", prefix, len(name)-len(prefix))
 }
