@@ -14,13 +14,17 @@ import (
 // go revoked, revoked, revoked; not revoked, active, revoked ("denied,
 // allowed, denied"), even when ristretto lost the loaded entry meanwhile.
 func TestLoadAheadOfWatchKeepsItsRevision(t *testing.T) {
-	for _, evict := range []bool{false, true} {
-		t.Run(fmt.Sprintf("evicted=%v", evict), func(t *testing.T) {
+	for _, tt := range []struct {
+		watch uint64
+		evict bool
+	}{{7, false}, {7, true}, {8, false}, {8, true}} {
+		t.Run(fmt.Sprintf("watch=%d,evicted=%v", tt.watch, tt.evict), func(t *testing.T) {
+			evict := tt.evict
 			l := newFakeLoader()
 			h := hashOf("sk_live_bulk_import")
 			s := newTestStore(t, Config{Loader: l})
-			s.ApplyKey(hashOf("sk_live_other"), present(7, authz.StateActive)) // the watch is at 7
-			l.set(h, present(10, authz.StateRevoked))                          // the bucket is at 10
+			s.ApplyKey(hashOf("sk_live_other"), present(tt.watch, authz.StateActive)) // the watch's position
+			l.set(h, present(10, authz.StateRevoked))                                 // the bucket is at 10
 			steps := []struct {
 				name  string
 				apply authz.KeyEntry
