@@ -140,7 +140,7 @@ func (im *importer) writeKey(ctx context.Context, rec record) error {
 		return nil
 	case err != nil && !errors.Is(err, events.ErrNotFound):
 		return err
-	case found && cur.Record == rec.key:
+	case found && sameRecord(cur.Record, rec.key):
 		im.stats.keysUnchanged++
 		return nil
 	case found && cur.Record.State == authz.StateRevoked:
@@ -246,4 +246,9 @@ func (p *progress) done() {
 	if p.w != nil && !p.last.IsZero() {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// sameRecord reports whether two key records say the same.
+func sameRecord(a, b authz.KeyRecord) bool {
+	return a.KeyID == b.KeyID && a.AccountID == b.AccountID && a.State == b.State && a.ExpiresAt.Equal(b.ExpiresAt)
 }

@@ -142,3 +142,25 @@ func TestImportRefusesRevivingAndResumes(t *testing.T) {
 		t.Errorf("revoked key after import = %+v; want still revoked", got)
 	}
 }
+
+// TestImportExportExpiry: expires_at goes through import, key get and
+// export unchanged, and a bad one is refused by line.
+func TestImportExportExpiry(t *testing.T) {
+	c := newCLI(t)
+	h := hashOf("sk_live_expiring")
+	line := `{"type":"key","key_hash":"` + h + `","key_id":"key_e","account_id":"acct_1","state":"active","expires_at":"2099-12-31T00:00:00Z"}`
+	c.ok("", "import", "--file", importFile(t, line))
+	if got := decodeKeyOut(t, c.ok("", "key", "get", "--hash", h)); got.ExpiresAt != "2099-12-31T00:00:00Z" {
+		t.Errorf("key get of an imported expiring key = %+v", got)
+	}
+	if out := c.ok("", "export"); out != line+"\n" {
+		t.Errorf("export = %q; want %q", out, line)
+	}
+	if out := c.ok("", "import", "--file", importFile(t, line)); !strings.Contains(out, "1 unchanged") {
+		t.Errorf("second import = %q; want the key unchanged", out)
+	}
+	bad := strings.Replace(line, "2099-12-31T00:00:00Z", "tomorrow", 1)
+	if _, err := c.run("", "import", "--file", importFile(t, bad)); err == nil || !strings.Contains(err.Error(), "keys.jsonl:1: expires_at: want") {
+		t.Errorf("import of a bad expires_at = %v", err)
+	}
+}

@@ -18,6 +18,8 @@ import (
 //	{"type":"key","key_hash":"<64 hex>","key_id":"key_1","account_id":"acct_1","state":"active"}
 //	{"type":"account","account_id":"acct_1","balance":"12.50"}
 //
+// A key line may carry "expires_at" (RFC 3339, UTC), as key records do.
+//
 // key_hash is the SHA-256 of the whole key in lowercase hex: plaintext keys
 // never appear in the file. Blank lines are skipped; unknown fields are
 // refused.
@@ -39,6 +41,7 @@ type jsonLine struct {
 	KeyID     string  `json:"key_id,omitempty"`
 	AccountID string  `json:"account_id"`
 	State     string  `json:"state,omitempty"`
+	ExpiresAt string  `json:"expires_at,omitempty"`
 	Balance   *string `json:"balance,omitempty"`
 }
 
@@ -130,6 +133,11 @@ func parseKeyLine(l jsonLine) (record, error) {
 		return record{}, errors.New("key_hash: want the SHA-256 of the key as 64 lowercase hex digits")
 	}
 	rec := authz.KeyRecord{KeyID: l.KeyID, AccountID: l.AccountID, State: authz.KeyState(l.State)}
+	if l.ExpiresAt != "" {
+		if rec.ExpiresAt, err = authz.ParseExpiry(l.ExpiresAt); err != nil {
+			return record{}, err // "expires_at: want ..."
+		}
+	}
 	if _, err := events.EncodeKey(rec); err != nil {
 		return record{}, errors.Unwrap(err) // "bad record: <field>: want ..."
 	}
@@ -138,8 +146,8 @@ func parseKeyLine(l jsonLine) (record, error) {
 
 func parseAccountLine(l jsonLine) (record, error) {
 	switch {
-	case l.KeyHash != "" || l.KeyID != "" || l.State != "":
-		return record{}, errors.New("key_hash, key_id and state belong on a key line")
+	case l.KeyHash != "" || l.KeyID != "" || l.State != "" || l.ExpiresAt != "":
+		return record{}, errors.New("key_hash, key_id, state and expires_at belong on a key line")
 	case !authz.ValidID(l.AccountID):
 		return record{}, errors.New("account_id: want 1 to 64 of [A-Za-z0-9_-]")
 	case l.Balance == nil:
@@ -163,7 +171,7 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("JSON syntax error at byte %d", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// The name is not shown: it may be a key pasted by mistake.
-		return "unknown field (allowed: type, key_hash, key_id, account_id, state, balance)"
+		return "unknown field (allowed: type, key_hash, key_id, account_id, state, expires_at, balance)"
 	default:
 		return "invalid JSON"
 	}
@@ -174,6 +182,9 @@ func writeLine(w io.Writer, rec record) error {
 	l := jsonLine{Type: lineTypeAccount, AccountID: rec.account}
 	if rec.isKey {
 		l = jsonLine{Type: lineTypeKey, KeyHash: rec.hash.String(), KeyID: rec.key.KeyID, AccountID: rec.key.AccountID, State: string(rec.key.State)}
+		if !rec.key.ExpiresAt.IsZero() {
+			l.ExpiresAt = authz.FormatExpiry(rec.key.ExpiresAt)
+		}
 	} else {
 		b := rec.balance.String()
 		l.Balance = &b

@@ -25,6 +25,9 @@ type keyOut struct {
 	KeyID     string `json:"key_id"`
 	AccountID string `json:"account_id"`
 	State     string `json:"state"` // effective: revoked when the key has a tombstone
+	// ExpiresAt is the instant from which the key answers as revoked
+	// (RFC 3339, UTC); empty when it does not expire.
+	ExpiresAt string `json:"expires_at,omitempty"`
 	Revision  uint64 `json:"revision"`
 	// Tombstone is true when the key is revoked for good by a tombstone.
 	Tombstone         bool   `json:"tombstone,omitempty"`
@@ -35,22 +38,29 @@ type keyOut struct {
 }
 
 func (k keyOut) header() []string {
-	return []string{"KEY_HASH", "KEY_ID", "ACCOUNT_ID", "STATE", "REVISION", "TOMBSTONE", "STORED_STATE"}
+	return []string{"KEY_HASH", "KEY_ID", "ACCOUNT_ID", "STATE", "EXPIRES_AT", "REVISION", "TOMBSTONE", "STORED_STATE"}
 }
 
 func (k keyOut) row() []string {
-	tomb, stored := "-", "-"
+	tomb, stored, expires := "-", "-", "-"
 	if k.Tombstone {
 		tomb = "rev " + strconv.FormatUint(k.TombstoneRevision, 10)
 	}
 	if k.StoredState != "" {
 		stored = k.StoredState
 	}
-	return []string{k.KeyHash, k.KeyID, k.AccountID, k.State, strconv.FormatUint(k.Revision, 10), tomb, stored}
+	if k.ExpiresAt != "" {
+		expires = k.ExpiresAt
+	}
+	return []string{k.KeyHash, k.KeyID, k.AccountID, k.State, expires, strconv.FormatUint(k.Revision, 10), tomb, stored}
 }
 
 func recordOut(h authz.KeyHash, rec authz.KeyRecord, rev uint64) keyOut {
-	return keyOut{KeyHash: h.String(), KeyID: rec.KeyID, AccountID: rec.AccountID, State: string(rec.State), Revision: rev}
+	out := keyOut{KeyHash: h.String(), KeyID: rec.KeyID, AccountID: rec.AccountID, State: string(rec.State), Revision: rev}
+	if !rec.ExpiresAt.IsZero() {
+		out.ExpiresAt = authz.FormatExpiry(rec.ExpiresAt)
+	}
+	return out
 }
 
 // viewOut shows a key's effective state: revoked when it has a tombstone,
