@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,5 +185,19 @@ func TestVersion(t *testing.T) {
 	}
 	if got := out.String(); !strings.HasPrefix(got, "footstep-authz ") || strings.Count(got, "\n") != 1 {
 		t.Errorf("--version printed %q; want one line naming the command and its version", got)
+	}
+}
+
+// TestMemoryLimit: without GOMEMLIMIT the runtime's soft limit follows
+// --cache-size; with it, the runtime's own reading stands.
+func TestMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	if got := setMemoryLimit(64<<20, func(string) string { return "" }); got != 2*64<<20+memoryOverhead || debug.SetMemoryLimit(-1) != got {
+		t.Errorf("setMemoryLimit(64MiB) = %d, runtime limit %d; want %d", got, debug.SetMemoryLimit(-1), 2*64<<20+memoryOverhead)
+	}
+	debug.SetMemoryLimit(prev)
+	if got := setMemoryLimit(64<<20, func(k string) string { return map[string]string{"GOMEMLIMIT": "1GiB"}[k] }); got != 0 || debug.SetMemoryLimit(-1) != prev {
+		t.Errorf("with GOMEMLIMIT set: setMemoryLimit = %d and the runtime limit changed", got)
 	}
 }
