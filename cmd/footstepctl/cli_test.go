@@ -403,3 +403,21 @@ func TestUnreadableAccountRecord(t *testing.T) {
 		t.Errorf("account get after set-balance = %q", out)
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		out, _, err := runAll(t, noEnv, "", "completion", shell)
+		if err != nil || !strings.Contains(out, "footstepctl") || len(out) < 1000 {
+			t.Errorf("completion %s = %d bytes, %v", shell, len(out), err)
+		}
+	}
+	for _, args := range [][]string{{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
+		if _, _, err := runAll(t, noEnv, "", args...); err == nil || err.Error() != "completion: want one shell: bash, zsh, fish or powershell" {
+			t.Errorf("footstepctl %v = %v", args, err)
+		}
+	}
+	out, _, err := runAll(t, noEnv, "", "__complete", "key", "get", "-o", "")
+	if err != nil || !strings.Contains(out, "json\nyaml\ntable\n") {
+		t.Errorf("completion of -o = %q, %v", out, err)
+	}
+}

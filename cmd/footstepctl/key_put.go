@@ -42,6 +42,8 @@ its put is refused. A record that does not decode is replaced only with
 	f.StringVar(&p.state, "state", string(authz.StateActive), "active or suspended")
 	f.BoolVar(&p.forceOverwrite, "force-overwrite", false, "replace a record that does not decode (revision-checked)")
 	addOutputFlag(cmd, &p.output)
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(
+		[]string{string(authz.StateActive), string(authz.StateSuspended)}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

@@ -44,6 +44,13 @@ func (f formatValue) Set(s string) error {
 func addOutputFlag(cmd *cobra.Command, dst *string) {
 	*dst = formatJSON
 	cmd.Flags().VarP(formatValue{dst}, "output", "o", "output format: json (one object per line), yaml or table")
+	completeFormats(cmd)
+}
+
+// completeFormats offers the formats to shell completion of -o.
+func completeFormats(cmd *cobra.Command) {
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]string{formatJSON, formatYAML, formatTable}, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // printOne writes v in format: one JSON line, a YAML document, or a table
@@ -139,6 +146,7 @@ type summaryValue interface {
 func addSummaryOutputFlag(cmd *cobra.Command, dst *string) {
 	*dst = ""
 	cmd.Flags().VarP(formatValue{dst}, "output", "o", "output format of the summary: json, yaml or table (default one line of text)")
+	completeFormats(cmd)
 }
 
 // printSummary writes s as one line of text, or in format when one was given.
