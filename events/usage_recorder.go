@@ -50,8 +50,12 @@ type UsageObserver struct {
 type UsageConfig struct {
 	// NATS publishes the summaries on UsageSubject. Required.
 	NATS *nats.Conn
-	// Bucket is the usage bucket (OpenUsageBucket); nil publishes only.
-	Bucket jetstream.KeyValue
+	// Bucket is the usage bucket (OpenUsageBucket). When it is nil,
+	// OpenBucket is called at each flush until it succeeds, so that a
+	// bucket that cannot be created yet delays nothing at start; with
+	// neither, summaries are only published.
+	Bucket     jetstream.KeyValue
+	OpenBucket func(context.Context) (jetstream.KeyValue, error)
 	// Replica names this replica in summaries (the host name, typically).
 	Replica string
 	// MaxKeys bounds the keys tracked per interval; default DefaultUsageMaxKeys.
@@ -75,7 +79,8 @@ type UsageRecorder struct {
 	log      *slog.Logger
 	tracked  atomic.Int64 // entries in all shards
 	shards   [usageShards]usageShard
-	flushing sync.Mutex // one flush at a time
+	flushing sync.Mutex         // one flush at a time
+	bucket   jetstream.KeyValue // under flushing
 }
 
 type usageShard struct {
@@ -105,7 +110,7 @@ func NewUsageRecorder(cfg UsageConfig) (*UsageRecorder, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultUsageInterval
 	}
-	u := &UsageRecorder{cfg: cfg, log: cfg.Logger}
+	u := &UsageRecorder{cfg: cfg, log: cfg.Logger, bucket: cfg.Bucket}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -236,12 +241,23 @@ func (u *UsageRecorder) publish(batch []KeyUsage) error {
 // store merges each summary into the usage bucket; after the first failure
 // that is not the key's own, the rest are dropped.
 func (u *UsageRecorder) store(ctx context.Context, sums []KeyUsage) error {
-	if u.cfg.Bucket == nil {
+	if len(sums) == 0 {
+		return nil
+	}
+	if u.bucket == nil && u.cfg.OpenBucket != nil {
+		kv, err := u.cfg.OpenBucket(ctx)
+		if err != nil {
+			u.storeFailed(len(sums))
+			return err
+		}
+		u.bucket = kv
+	}
+	if u.bucket == nil {
 		return nil
 	}
 	for i, s := range sums {
 		h, _ := authz.ParseKeyHash(s.KeyHash)
-		if err := StoreUsage(ctx, u.cfg.Bucket, h, s); err != nil {
+		if err := StoreUsage(ctx, u.bucket, h, s); err != nil {
 			u.storeFailed(len(sums) - i)
 			return fmt.Errorf("store usage: %d of %d summaries: %w", len(sums)-i, len(sums), err)
 		}

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestUsageRecorder(t *testing.T) {
@@ -31,7 +33,7 @@ func TestUsageRecorder(t *testing.T) {
 	}
 	var published, overflow atomic.Int64
 	newRecorder := func(replica string) *events.UsageRecorder {
-		u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), Bucket: ukv, Replica: replica, MaxKeys: 2,
+		u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), Replica: replica, OpenBucket: func(context.Context) (jetstream.KeyValue, error) { return ukv, nil }, MaxKeys: 2,
 			Observer: events.UsageObserver{Published: func(n int) { published.Add(int64(n)) }, Overflow: func() { overflow.Add(1) }}})
 		if err != nil {
 			t.Fatal(err)

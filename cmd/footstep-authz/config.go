@@ -106,6 +106,7 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.Var(logLevel{&c.LogLevel}, "log-level", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo keys, one per state, and print them (embedded NATS only)")
+	fs.BoolVar(&c.UsageTracking, "usage-tracking", true, "record when each key was last used and how often by decision code, and publish it once a minute (footstep.events.key_used and the footstep-usage bucket); false turns it off")
 	fs.BoolVar(&c.GRPCReflection, "grpc-reflection", false, "serve gRPC server reflection, so that tools such as grpcurl need no proto files")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	return fs

@@ -40,6 +40,7 @@ type Server struct {
 	stopping   atomic.Bool
 	closing    atomic.Bool // Close has been called
 	engine     *envoy.Engine
+	usage      *usageTracking // nil when usage tracking is off
 	stopHealth context.CancelFunc
 	healthDone chan struct{}
 }
@@ -67,6 +68,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	if err := a.startState(ctx, cfg.Stdout); err != nil {
+		return nil, err
+	}
+	if a.usage, err = a.startUsage(); err != nil {
 		return nil, err
 	}
 	engine, err := a.newEngine()
@@ -130,10 +134,11 @@ func (a *Server) newEngine() (*envoy.Engine, error) {
 	return envoy.NewEngine(envoy.EngineConfig{
 		States:    states,
 		Exposures: a.nats.exposures,
-		Observer:  a.metrics,
+		Observer:  &decisionObserver{metrics: a.metrics, usage: a.usage.recorderOrNil()},
 		Freshness: a.staleness,
 		Shadow:    a.cfg.Mode == ModeShadow,
 		Logger:    a.log,
+		Now:       a.cfg.now,
 	})
 }
 

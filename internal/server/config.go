@@ -97,9 +97,26 @@ type Config struct {
 	Stdout io.Writer
 	// Version is reported in the metrics' build info.
 	Version string
+	// UsageTracking records when each key was last decided on and how
+	// often by code, and publishes it (footstep.events.key_used and the
+	// usage bucket). Default true.
+	UsageTracking bool
+	// UsageBucket is the key-value bucket of usage records, created when
+	// missing. Default events.DefaultUsageBucket.
+	UsageBucket string
+	// UsageMaxKeys bounds the keys tracked per interval; further keys are
+	// counted as overflow. Default events.DefaultUsageMaxKeys.
+	UsageMaxKeys int
+	// UsageInterval is how often usage is published: at most one summary
+	// per key per interval. Default events.DefaultUsageInterval (a minute).
+	UsageInterval time.Duration
+	// Replica names this process in usage summaries; default the host name.
+	Replica string
 
 	// wrapStates, set only by tests, wraps the cache that Checks read from.
 	wrapStates func(envoy.States) envoy.States
+	// now, set only by tests, is the engine's clock (expiry); nil: time.Now.
+	now func() time.Time
 }
 
 // DefaultConfig returns the configuration of a server started with no flags.
@@ -111,6 +128,8 @@ func DefaultConfig() Config {
 		CacheSize: cache.DefaultMaxBytes, NegativeTTL: cache.DefaultNegativeTTL, LookupTimeout: cache.DefaultLoadTimeout,
 		LookupBudget: DefaultLookupBudget, ShutdownTimeout: DefaultShutdownTimeout,
 		MaxStaleness: DefaultMaxStaleness, StalePolicy: StaleDeny, Mode: ModeEnforce,
+		UsageTracking: true, UsageBucket: events.DefaultUsageBucket,
+		UsageMaxKeys: events.DefaultUsageMaxKeys, UsageInterval: events.DefaultUsageInterval,
 	}
 }
 
@@ -123,5 +142,8 @@ func (c *Config) setDefaults() {
 	}
 	if c.NATSURL != "" {
 		c.NATS.URLs = []string{c.NATSURL}
+	}
+	if c.UsageBucket == "" {
+		c.UsageBucket = events.DefaultUsageBucket
 	}
 }

@@ -34,6 +34,7 @@ func (a *Server) Close() {
 	if a.engine != nil {
 		a.engine.FlushLogs(ctx) // the counts of rate-limited lines still held back
 	}
+	a.usage.stop() // its last summaries need NATS
 	if a.nats != nil {
 		a.nats.close()
 	}
