@@ -267,6 +267,8 @@ func TestMessagesNeverQuoteKeys(t *testing.T) {
 		{"key", "get", "-o", testKey},
 		{"import", "--file", file, "--start-line", testKey},
 		{"import", "--file", file},
+		{"import", "--file", testKey},
+		{"export", "--file", "/nonexistent-dir/" + testKey},
 		{"completion", testKey},
 		{"account", "get", "--account", testKey + "."},
 		{"key", "put", "--key", "-", "--account", "a", "--id", testKey + "."},

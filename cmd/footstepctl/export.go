@@ -84,7 +84,9 @@ func (e *cmdEnv) exportRecords(ctx context.Context, file, output string) error {
 	if file == "" {
 		err = writeRecords(e.stdout, recs)
 	} else {
-		err = writeFileAtomic(file, func(w io.Writer) error { return writeRecords(w, recs) })
+		if err = writeFileAtomic(file, func(w io.Writer) error { return writeRecords(w, recs) }); err != nil {
+			err = fmt.Errorf("--file: %w", withoutPath(err))
+		}
 	}
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,7 +45,24 @@ func wantOf(err *pflag.InvalidValueError) string {
 	case "duration":
 		return "want a duration such as 90s or 24h"
 	}
-	return err.Unwrap().Error() // footstepctl's own flag types say what they want
+	if cause := err.Unwrap(); cause != nil {
+		return cause.Error() // footstepctl's own flag types say what they want
+	}
+	return "bad value"
+}
+
+// withoutPath drops the file name from a file system error: it was typed
+// by the user, and may be a key pasted in the wrong place.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("cannot %s the file: %w", pe.Op, pe.Err)
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return fmt.Errorf("cannot %s the file: %w", le.Op, le.Err)
+	}
+	return err
 }
 
 // suggestFlag names the flags of cmd close to the unknown name typed, which

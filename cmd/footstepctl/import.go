@@ -90,7 +90,7 @@ func (e *cmdEnv) readImport(file string) ([]record, int, error) {
 	}
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("--file: %w", withoutPath(err))
 	}
 	defer f.Close()
 	return readRecords(f, file)
