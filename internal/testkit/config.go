@@ -1,0 +1,26 @@
+package testkit
+
+import (
+	"strings"
+	"testing"
+)
+
+// ReplaceOnce returns text with the first old replaced by new, and fails the
+// test when text (the content of file) no longer contains old: a check of a
+// shipped configuration must not pass because its mutation missed.
+func ReplaceOnce(tb testing.TB, file, text, old, new string) string {
+	tb.Helper()
+	if !strings.Contains(text, old) {
+		tb.Fatalf("%s no longer contains %q: update this test", file, old)
+	}
+	return strings.Replace(text, old, new, 1)
+}
+
+// WantError fails the test unless err is an error whose message contains
+// want; what says what returned err, for the failure message.
+func WantError(tb testing.TB, what string, err error, want string) {
+	tb.Helper()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		tb.Errorf("%s = %v; want an error containing %q", what, err, want)
+	}
+}
