@@ -16,6 +16,7 @@ type TableStats struct {
 	Loads        uint64 // loads from the Loader, each attempt counted
 	LoadErrors   uint64 // loads that failed
 	Throttled    uint64 // misses not loaded because the lookup budget was spent (answered Unreadable)
+	Unknown      uint64 // misses answered absent from Config.Membership, without a load
 	StaleLoads   uint64 // loads that lost to a newer change applied meanwhile
 	Overruns     uint64 // loads retried because a Reset or a newer change that was not shown came meanwhile
 	Applied      uint64 // changes applied from the watch
@@ -39,7 +40,7 @@ type TableStats struct {
 type counters struct {
 	hits, negativeHits, misses, loads, loadErrors, staleLoads, overruns atomic.Uint64
 	applied, staleChanges, withheld, overflows, drains                  atomic.Uint64
-	resets, droppedSets, throttled                                      atomic.Uint64
+	resets, droppedSets, throttled, unknownHits                         atomic.Uint64
 }
 
 func (c *counters) hit(absent bool) {
@@ -55,7 +56,7 @@ func (t *table[K, V]) stats() TableStats {
 	m := t.rc.Metrics
 	return TableStats{
 		Hits: c.hits.Load(), NegativeHits: c.negativeHits.Load(), Misses: c.misses.Load(),
-		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), Throttled: c.throttled.Load(), StaleLoads: c.staleLoads.Load(),
+		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), Throttled: c.throttled.Load(), Unknown: c.unknownHits.Load(), StaleLoads: c.staleLoads.Load(),
 		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
 		Withheld: c.withheld.Load(), Overflows: c.overflows.Load(), Drains: c.drains.Load(),
 		Pins: uint64(max(0, t.pinned.Load())), Floors: uint64(max(0, t.floored.Load())), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),

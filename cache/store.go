@@ -57,10 +57,32 @@ type Loader interface {
 	LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error)
 }
 
+// Membership tells whether a key may have a record, without I/O (the
+// watcher's index of key fingerprints).
+type Membership interface {
+	// MayExist reports false only for a key that certainly has no record.
+	MayExist(h authz.KeyHash) bool
+}
+
+// unknownKey returns the table hook that answers certainly-absent keys.
+func (c *Config) unknownKey() func(authz.KeyHash) bool {
+	if c.Membership == nil {
+		return nil
+	}
+	m := c.Membership
+	return func(h authz.KeyHash) bool { return !m.MayExist(h) }
+}
+
 // Config configures a Store.
 type Config struct {
 	// Loader fills misses. Required.
 	Loader Loader
+	// Membership, when set, is asked on a key miss whether the key may
+	// exist at all; a key that certainly does not is answered Absent from
+	// memory, costing no load and none of the lookup budget, and is not
+	// stored, so that a client spraying made-up keys neither reaches the
+	// source of truth nor evicts real entries. Optional.
+	Membership Membership
 	// MaxBytes bounds the memory of cached entries, in bytes. Default 256 MiB.
 	MaxBytes int64
 	// NegativeTTL is how long an unknown key stays cached as unknown. A key
@@ -159,9 +181,11 @@ func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 		items: keyItems, pinCap: pinCap(keyItems), cfg: &cfg, budget: budget, wake: wake,
 		// The first 8 bytes of a SHA-256 are already uniform: no second hash.
 		// Slots keep the whole hash to rule out collisions.
-		hash:     func(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) },
-		revision: func(e authz.KeyEntry) uint64 { return e.Revision },
-		absent:   func(e authz.KeyEntry) bool { return e.Presence == authz.Absent },
+		hash:        func(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) },
+		revision:    func(e authz.KeyEntry) uint64 { return e.Revision },
+		absent:      func(e authz.KeyEntry) bool { return e.Presence == authz.Absent },
+		unknown:     cfg.unknownKey(),
+		absentEntry: authz.KeyEntry{Presence: authz.Absent},
 	})
 	if err != nil {
 		return nil, err

@@ -24,6 +24,11 @@ type tableConfig[K comparable, V any] struct {
 	hash     func(K) uint64
 	revision func(V) uint64
 	absent   func(V) bool
+	// unknown, when set, reports whether a key certainly has no record, so
+	// that a miss is answered with absentEntry from memory: no load, no
+	// lookup budget, nothing stored.
+	unknown     func(K) bool
+	absentEntry V
 }
 
 // table is one kind of entry (keys or accounts): a ristretto cache for the
@@ -146,6 +151,10 @@ func (t *table[K, V]) get(ctx context.Context, k K, load func(context.Context, K
 	if e, ok := t.cached(k, hk, sh); ok {
 		t.counts.hit(t.absent(e))
 		return e, nil
+	}
+	if t.unknown != nil && t.unknown(k) {
+		t.counts.unknownHits.Add(1)
+		return t.absentEntry, nil
 	}
 	t.counts.misses.Add(1)
 	return t.fill(ctx, k, hk, sh, load)
