@@ -101,6 +101,7 @@ func (a *Server) startState(ctx context.Context, stdout io.Writer) (err error) {
 	a.nats.exposures.counted = a.metrics.ExposureReported
 	a.store, err = cache.New(cache.Config{
 		Loader:            a.metrics.Loader(a.nats.store),
+		Membership:        a.nats,
 		MaxBytes:          cfg.CacheSize,
 		NegativeTTL:       cfg.NegativeTTL,
 		LoadTimeout:       cfg.LookupTimeout,

@@ -118,6 +118,13 @@ func (n *natsLink) initialSynced() bool {
 	}
 }
 
+// MayExist answers for the watcher's index of existing keys: a key that
+// certainly has no record is answered from memory. Before the watch exists
+// (it is created right after the cache) every key may exist.
+func (n *natsLink) MayExist(h authz.KeyHash) bool {
+	return n.watcher == nil || n.watcher.MayExist(h)
+}
+
 // close stops the watch, drains the connection and stops the embedded server.
 func (n *natsLink) close() {
 	if n.stopWatch != nil {
