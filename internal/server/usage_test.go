@@ -85,7 +85,7 @@ func TestUsageSummaries(t *testing.T) {
 	}
 	waitFor(t, "usage record merged", 5*time.Second, func() bool {
 		u, _, err := events.GetUsage(context.Background(), ukv, h)
-		return err == nil && u.Counts["ok"] == 3 && u.Counts["key_suspended"] >= 1 && u.KeyID == "key_used" && !u.LastSeen.IsZero()
+		return err == nil && u.Counts["ok"] >= 3 && u.Counts["key_suspended"] >= 1 && u.KeyID == "key_used" && !u.LastSeen.IsZero()
 	})
 	if _, _, err := events.GetUsage(context.Background(), ukv, authz.APIKey("sk_live_usage_unknown_secret").Hash()); err == nil {
 		t.Error("an unknown key has a usage record")
