@@ -66,6 +66,9 @@ type caller struct {
 	ok  func(*authv3.CheckResponse) bool // nil: any answer counts
 }
 
+// us returns d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
 // drive runs every group of callers against s for d, each caller sending
 // its next request as soon as the previous one is answered.
 func drive(ctx context.Context, s *server, d time.Duration, groups ...caller) result {
@@ -159,7 +162,6 @@ func (e *env) loadComparison(ctx context.Context) error {
 		ma, mb := median(a, f), median(b, f)
 		fmt.Printf("%-22s %12.1f%s %12.1f%s %7.2fx %8s\n", name, ma, unit, mb, unit, mb/ma, target)
 	}
-	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
 	row("throughput (checks/s)", result.throughput, "  ", "≥0.90x")
 	row("p50 latency", func(r result) float64 { return us(r.pct(50)) }, "µs", "")
 	row("p99 latency", func(r result) float64 { return us(r.pct(99)) }, "µs", "≤1.20x")
