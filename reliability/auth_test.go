@@ -7,13 +7,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 const (
@@ -21,33 +21,19 @@ const (
 	natsPassword = "s3cret-Pa55"
 )
 
-// buildCommand builds ./cmd/<name> of this module into a temporary directory.
-func buildCommand(tb testing.TB, name string) string {
-	tb.Helper()
-	if testing.Short() {
-		tb.Skip("builds binaries")
-	}
-	bin := filepath.Join(tb.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/"+name).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("go build %s: %v\n%s", name, err, out)
-	}
-	return bin
-}
-
 // TestNATSAuthentication runs NATS with a user and password: the parts of
 // footstep-authz connect with them and serve; without them, or with a wrong
 // password, the connection is refused with an error that says so and does
 // not quote the password.
 func TestNATSAuthentication(t *testing.T) {
-	s := startSingle(t, events.EmbeddedConfig{User: natsUser, Password: natsPassword})
+	s := testkit.StartNATS(t, testkit.WithUser(natsUser, natsPassword))
 	ctx := context.Background()
 	for _, tt := range []struct{ name, user, password string }{
 		{"no credentials", "", ""},
 		{"wrong password", natsUser, "guess"},
 		{"wrong user", "root", natsPassword},
 	} {
-		_, err := events.Connect(ctx, events.ConnConfig{URLs: []string{s.url()}, User: tt.user, Password: tt.password})
+		_, err := events.Connect(ctx, events.ConnConfig{URLs: []string{s.URL()}, User: tt.user, Password: tt.password})
 		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
 			t.Errorf("%s: Connect = %v; want an authorization error", tt.name, err)
 		}
@@ -56,9 +42,9 @@ func TestNATSAuthentication(t *testing.T) {
 		}
 	}
 
-	in := startInstance(t, instanceConfig{URLs: []string{s.url()}, User: natsUser, Password: natsPassword})
+	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}, User: natsUser, Password: natsPassword})
 	in.waitReady(5 * time.Second)
-	conn, err := events.Connect(ctx, events.ConnConfig{URLs: []string{s.url()}, User: natsUser, Password: natsPassword})
+	conn, err := events.Connect(ctx, events.ConnConfig{URLs: []string{s.URL()}, User: natsUser, Password: natsPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +58,14 @@ func TestNATSAuthentication(t *testing.T) {
 // TestCommandsWithNATSAuthentication runs the real footstepctl and
 // footstep-authz binaries against NATS with a user and password.
 func TestCommandsWithNATSAuthentication(t *testing.T) {
-	ctl := buildCommand(t, "footstepctl")
-	authzBin := buildCommand(t, "footstep-authz")
-	s := startSingle(t, events.EmbeddedConfig{User: natsUser, Password: natsPassword})
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	ctl := testkit.BuildBinary(t, "github.com/footstep/authz/cmd/footstepctl")
+	authzBin := testkit.BuildBinary(t, "github.com/footstep/authz/cmd/footstep-authz")
+	s := testkit.StartNATS(t, testkit.WithUser(natsUser, natsPassword))
 	const key = "sk_live_ctl_with_credentials"
-	creds := []string{"--nats-url", s.url(), "--user", natsUser, "--password", natsPassword}
+	creds := []string{"--nats-url", s.URL(), "--user", natsUser, "--password", natsPassword}
 
 	run := func(stdin string, args ...string) (string, string, error) {
 		cmd := exec.Command(ctl, args...)
@@ -87,7 +76,7 @@ func TestCommandsWithNATSAuthentication(t *testing.T) {
 		err := cmd.Run()
 		return out.String(), errOut.String(), err
 	}
-	_, stderr, err := run(key, "key", "put", "--key", "-", "--account", "acct_ctl", "--nats-url", s.url())
+	_, stderr, err := run(key, "key", "put", "--key", "-", "--account", "acct_ctl", "--nats-url", s.URL())
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(strings.ToLower(stderr), "authorization") ||
 		strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
@@ -101,7 +90,7 @@ func TestCommandsWithNATSAuthentication(t *testing.T) {
 		t.Errorf("footstepctl key get: %v, %q %q; want the active record without the plaintext key", err, out, stderr)
 	}
 
-	args := []string{"--nats-url", s.url(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "", "--admin-addr", "127.0.0.1:0"}
+	args := []string{"--nats-url", s.URL(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "", "--admin-addr", "127.0.0.1:0"}
 	cmd := exec.Command(authzBin, args...)
 	combined, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(strings.ToLower(string(combined)), "authorization") {

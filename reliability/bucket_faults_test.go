@@ -7,17 +7,18 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // seed writes n active keys with a funded account and returns them.
 func seed(tb testing.TB, d *driver, prefix string, n int) []string {
 	tb.Helper()
 	ctx := context.Background()
-	if _, err := d.pub.SetBalance(ctx, prefix+"_acct", mustBalance(tb, "10")); err != nil {
+	if _, err := d.pub.SetBalance(ctx, prefix+"_acct", testkit.Balance(tb, "10")); err != nil {
 		tb.Fatal(err)
 	}
 	d.truth.recordAccount(prefix+"_acct", change[authz.AccountEntry]{from: time.Now(), ack: time.Now(),
-		entry: authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: mustBalance(tb, "10")}}})
+		entry: authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: testkit.Balance(tb, "10")}}})
 	var keys []string
 	for i := range n {
 		key := "sk_live_" + prefix + "_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
@@ -31,25 +32,16 @@ func seed(tb testing.TB, d *driver, prefix string, n int) []string {
 	return keys
 }
 
-func mustBalance(tb testing.TB, s string) authz.Balance {
-	tb.Helper()
-	b, err := authz.ParseBalance(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
 // TestBucketRecreatedResyncs deletes the bucket under a running instance and
 // creates it again with other keys: the instance forgets every old key (they
 // are invalid now) and knows every new one.
 func TestBucketRecreatedResyncs(t *testing.T) {
-	s := startSingle(t, events.EmbeddedConfig{})
-	pubConn := connectTo(t, s.url())
+	s := testkit.StartNATS(t)
+	pubConn := connectTo(t, "", s.URL())
 	kv := openBucket(t, pubConn, 1)
 	tr := newTruth()
 	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 3, "old", 1), "old", 20)
-	in := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	in.waitReady(5 * time.Second)
 	waitConverged(t, in, tr, old, 2*time.Second, "before")
 
@@ -73,12 +65,12 @@ func TestBucketRecreatedResyncs(t *testing.T) {
 // delete markers) under a running instance: the instance must notice and
 // forget every key, which is now invalid.
 func TestBucketPurgedResyncs(t *testing.T) {
-	s := startSingle(t, events.EmbeddedConfig{})
-	pubConn := connectTo(t, s.url())
+	s := testkit.StartNATS(t)
+	pubConn := connectTo(t, "", s.URL())
 	kv := openBucket(t, pubConn, 1)
 	tr := newTruth()
 	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 5, "old", 1), "old", 20)
-	in := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	in.waitReady(5 * time.Second)
 	waitConverged(t, in, tr, old, 2*time.Second, "before")
 
@@ -95,15 +87,4 @@ func TestBucketPurgedResyncs(t *testing.T) {
 	recent := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), fresh, 6, "new", 1), "new", 5)
 	took := waitConverged(t, in, fresh, append(old, recent...), 3*time.Second, "after the stream was purged")
 	t.Logf("resynced %s after the purge (%s after the first new write); resyncs %d", time.Since(start), took, in.metric("footstep_authz_watch_resyncs_total"))
-}
-
-// connectTo connects with the production settings and closes at the end.
-func connectTo(tb testing.TB, url string) *events.Conn {
-	tb.Helper()
-	conn, err := events.Connect(context.Background(), events.ConnConfig{URLs: []string{url}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(conn.Close)
-	return conn
 }

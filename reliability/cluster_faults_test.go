@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // stepdown asks JetStream to move the leader of subject's raft group.
@@ -19,7 +20,7 @@ func stepdown(tb testing.TB, conn *events.Conn, subject string) {
 			Description string `json:"description"`
 		} `json:"error"`
 	}
-	eventually(tb, 10*time.Second, "stepdown "+subject, func() bool {
+	testkit.Eventually(tb, 10*time.Second, "stepdown "+subject, func() bool {
 		msg, err := conn.NATS().Request(subject, nil, 2*time.Second)
 		if err != nil {
 			return false
@@ -49,13 +50,13 @@ func streamLeader(tb testing.TB, conn *events.Conn) string {
 // different members answer checks: every decision reflects a state no older
 // than a second, and both instances end with every change.
 func TestLeaderMovesWhileChangesFlow(t *testing.T) {
-	c := startCluster(t)
-	pubConn := c.connect(2)
+	c := testkit.StartCluster(t)
+	pubConn := connectMember(t, c, 2)
 	kv := openBucket(t, pubConn, 3)
 	tr := newTruth()
 	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 2, "lead", 4)
-	a := startInstance(t, instanceConfig{URLs: []string{c.url(0)}, Replicas: 3})
-	b := startInstance(t, instanceConfig{URLs: []string{c.url(1)}, Replicas: 3})
+	a := startInstance(t, instanceConfig{URLs: []string{c.URL(0)}, Replicas: 3})
+	b := startInstance(t, instanceConfig{URLs: []string{c.URL(1)}, Replicas: 3})
 	a.waitReady(10 * time.Second)
 	b.waitReady(10 * time.Second)
 	for range 20 {
@@ -77,13 +78,13 @@ func TestLeaderMovesWhileChangesFlow(t *testing.T) {
 	for range 3 {
 		before := streamLeader(t, pubConn)
 		stepdown(t, pubConn, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+events.DefaultBucket)
-		eventually(t, 10*time.Second, "a new stream leader", func() bool {
+		testkit.Eventually(t, 10*time.Second, "a new stream leader", func() bool {
 			l := streamLeader(t, pubConn)
 			return l != "" && l != before
 		})
 		moves = append(moves, before+"->"+streamLeader(t, pubConn))
 		n, _, _ := d.counts()
-		eventually(t, 10*time.Second, "changes under the new leader", func() bool { m, _, _ := d.counts(); return m >= n+10 })
+		testkit.Eventually(t, 10*time.Second, "changes under the new leader", func() bool { m, _, _ := d.counts(); return m >= n+10 })
 	}
 	close(stop)
 	wg.Wait()

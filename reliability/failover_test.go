@@ -14,6 +14,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // failoverTrials is how many revocations each node-kill case times; set
@@ -42,10 +43,10 @@ var failoverRoles = []string{"client's node", "watch consumer's node", "stream l
 // revokes a hot key through a surviving node: the replica must deny it soon
 // after the write is acknowledged. The node is restarted between trials.
 func TestRevocationSurvivesNodeLoss(t *testing.T) {
-	c := startCluster(t)
-	conns := []*events.Conn{c.connect(0), c.connect(1), c.connect(2)}
+	c := testkit.StartCluster(t)
+	conns := []*events.Conn{connectMember(t, c, 0), connectMember(t, c, 1), connectMember(t, c, 2)}
 	kvs := []jetstream.KeyValue{openBucket(t, conns[0], 3), openBucket(t, conns[1], 3), openBucket(t, conns[2], 3)}
-	in := startInstance(t, instanceConfig{URLs: []string{c.url(0), c.url(1), c.url(2)}, Replicas: 3})
+	in := startInstance(t, instanceConfig{URLs: c.URLs(), Replicas: 3})
 	in.waitReady(20 * time.Second)
 	trials := failoverTrials(t)
 	took := map[string][]time.Duration{}
@@ -56,18 +57,18 @@ func TestRevocationSurvivesNodeLoss(t *testing.T) {
 			alive := (victim + 1) % 3
 			pub := events.NewPublisher(conns[alive].JetStream(), kvs[alive])
 			putActive(t, pub, key, "key_f", "acct_f")
-			eventually(t, 10*time.Second, "hot key allowed", func() bool { return codeOf2(in, key) == authz.CodeOK })
-			c.stop(victim)
+			testkit.Eventually(t, 10*time.Second, "hot key allowed", func() bool { return codeOf2(in, key) == authz.CodeOK })
+			c.Stop(victim)
 			revokeRetrying(t, pub, key)
 			acked := time.Now()
-			ok := poll(15*time.Second, func() bool { return codeOf2(in, key) == authz.CodeKeyRevoked })
+			ok := testkit.Poll(15*time.Second, func() bool { return codeOf2(in, key) == authz.CodeKeyRevoked })
 			d := time.Since(acked)
 			if !ok {
 				t.Fatalf("%s killed: revocation not enforced within 15s", role)
 			}
 			took[role] = append(took[role], d)
 			t.Logf("trial %d, %s (n%d) killed: revocation enforced %s after its acknowledgement", trial, role, victim, d.Round(time.Millisecond))
-			c.start(victim)
+			c.Start(victim)
 			waitHealthy(t, c, conns[alive], in)
 		}
 	}
@@ -87,24 +88,25 @@ func TestRevocationSurvivesNodeLoss(t *testing.T) {
 }
 
 // roleNode returns the index of the node that plays role now.
-func roleNode(tb testing.TB, c *cluster, conns []*events.Conn, role string) int {
+func roleNode(tb testing.TB, c *testkit.Cluster, conns []*events.Conn, role string) int {
 	tb.Helper()
 	var found = -1
-	eventually(tb, 20*time.Second, "find the "+role, func() bool {
+	testkit.Eventually(tb, 20*time.Second, "find the "+role, func() bool {
 		found = findRole(c, conns, role)
 		return found >= 0
 	})
 	return found
 }
 
-func findRole(c *cluster, conns []*events.Conn, role string) int {
+func findRole(c *testkit.Cluster, conns []*events.Conn, role string) int {
 	switch role {
 	case "client's node":
-		for i, n := range c.nodes {
-			if n.srv == nil {
+		for i := range testkit.ClusterSize {
+			srv := c.Server(i)
+			if srv == nil {
 				continue
 			}
-			cz, err := n.srv.Connz(&server.ConnzOptions{})
+			cz, err := srv.Connz(&server.ConnzOptions{})
 			if err != nil {
 				continue
 			}
@@ -115,8 +117,8 @@ func findRole(c *cluster, conns []*events.Conn, role string) int {
 			}
 		}
 	case "meta leader":
-		for i, n := range c.nodes {
-			if n.srv != nil && n.srv.JetStreamIsLeader() {
+		for i := range testkit.ClusterSize {
+			if srv := c.Server(i); srv != nil && srv.JetStreamIsLeader() {
 				return i
 			}
 		}
@@ -136,8 +138,8 @@ func findRole(c *cluster, conns []*events.Conn, role string) int {
 		} else {
 			leader = consumerLeader(ctx, s)
 		}
-		for i, n := range c.nodes {
-			if n.name == leader {
+		for i := range testkit.ClusterSize {
+			if c.Name(i) == leader {
 				return i
 			}
 		}
@@ -163,10 +165,10 @@ func consumerLeader(ctx context.Context, s jetstream.Stream) string {
 
 // waitHealthy waits until every node is back with JetStream, the stream has
 // all its replicas current, and the replica is synced again.
-func waitHealthy(tb testing.TB, c *cluster, conn *events.Conn, in *instance) {
+func waitHealthy(tb testing.TB, c *testkit.Cluster, conn *events.Conn, in *instance) {
 	tb.Helper()
-	c.waitJetStream()
-	eventually(tb, 30*time.Second, "stream replicas current", func() bool {
+	c.WaitJetStream()
+	testkit.Eventually(tb, 30*time.Second, "stream replicas current", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := conn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
@@ -176,7 +178,7 @@ func waitHealthy(tb testing.TB, c *cluster, conn *events.Conn, in *instance) {
 		info, err := s.Info(ctx)
 		return err == nil && info.Cluster != nil && info.Cluster.Leader != "" && allCurrent(info)
 	})
-	eventually(tb, 20*time.Second, "replica synced and fresh", func() bool {
+	testkit.Eventually(tb, 20*time.Second, "replica synced and fresh", func() bool {
 		st := in.status()
 		return st.Synced && time.Since(st.FreshAt) < time.Second
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // enforceBound is how soon after an instance reconnects (or after a change
@@ -81,7 +82,7 @@ func waitConverged(tb testing.TB, in *instance, tr *truth, keys []string, within
 	tb.Helper()
 	start := time.Now()
 	var last string
-	if !poll(within, func() bool { last = mismatch(in, tr, keys); return last == "" }) {
+	if !testkit.Poll(within, func() bool { last = mismatch(in, tr, keys); return last == "" }) {
 		tb.Fatalf("%s: not converged within %s: %s", what, within, last)
 	}
 	return time.Since(start)
@@ -116,13 +117,13 @@ func boundedChecks(in *instance, tr *truth, d *driver, bound time.Duration, stop
 // instance reconnects every decision it gives reflects every change no older
 // than a second, and both end with every change.
 func TestMemberKilledAndRestarted(t *testing.T) {
-	c := startCluster(t)
-	pubConn := c.connect(2)
+	c := testkit.StartCluster(t)
+	pubConn := connectMember(t, c, 2)
 	kv := openBucket(t, pubConn, 3)
 	tr := newTruth()
 	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 1, "kill", 4)
-	a := startInstance(t, instanceConfig{URLs: []string{c.url(0)}, Replicas: 3})
-	b := startInstance(t, instanceConfig{URLs: []string{c.url(1)}, Replicas: 3})
+	a := startInstance(t, instanceConfig{URLs: []string{c.URL(0)}, Replicas: 3})
+	b := startInstance(t, instanceConfig{URLs: []string{c.URL(1)}, Replicas: 3})
 	a.waitReady(10 * time.Second)
 	b.waitReady(10 * time.Second)
 	for range 30 {
@@ -134,10 +135,10 @@ func TestMemberKilledAndRestarted(t *testing.T) {
 
 	pub := startPublishing(d, 20*time.Millisecond)
 	defer pub.stop()
-	c.stop(0)
-	eventually(t, 5*time.Second, "a notices the kill", func() bool { return !a.status().Connected })
+	c.Stop(0)
+	testkit.Eventually(t, 5*time.Second, "a notices the kill", func() bool { return !a.status().Connected })
 	changesBefore, _, _ := d.counts()
-	eventually(t, 10*time.Second, "changes while a is cut off", func() bool {
+	testkit.Eventually(t, 10*time.Second, "changes while a is cut off", func() bool {
 		n, _, _ := d.counts()
 		return n >= changesBefore+30
 	})
@@ -148,8 +149,8 @@ func TestMemberKilledAndRestarted(t *testing.T) {
 	bDone.Add(1)
 	go func() { defer bDone.Done(); bChecks, bViolations = boundedChecks(b, tr, d, enforceBound, stopB) }()
 
-	c.start(0)
-	eventually(t, 10*time.Second, "a reconnects", func() bool { return a.status().Connected })
+	c.Start(0)
+	testkit.Eventually(t, 10*time.Second, "a reconnects", func() bool { return a.status().Connected })
 	reconnectedAt := time.Now()
 	took := waitCaughtUp(t, a, tr, d.keys, reconnectedAt, 10*time.Second, "a after reconnect")
 	t.Logf("a enforced every change written while cut off %s after reconnecting", took)
@@ -196,7 +197,7 @@ func caughtUp(in *instance, tr *truth, keys []string, since time.Time) string {
 func waitCaughtUp(tb testing.TB, in *instance, tr *truth, keys func() []string, since time.Time, within time.Duration, what string) time.Duration {
 	tb.Helper()
 	var last string
-	if !poll(within, func() bool { last = caughtUp(in, tr, keys(), since); return last == "" }) {
+	if !testkit.Poll(within, func() bool { last = caughtUp(in, tr, keys(), since); return last == "" }) {
 		tb.Fatalf("%s: not caught up within %s: %s", what, within, last)
 	}
 	return time.Since(since)

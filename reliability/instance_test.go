@@ -21,6 +21,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	authzserver "github.com/footstep/authz/internal/server"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // instanceConfig says how to start one footstep-authz.
@@ -115,7 +116,7 @@ func startServer(cfg authzserver.Config) (*authzserver.Server, error) {
 // waitReady waits for the first full sync.
 func (in *instance) waitReady(within time.Duration) {
 	in.tb.Helper()
-	eventually(in.tb, within, "instance synced", func() bool { return in.srv.Status().Synced })
+	testkit.Eventually(in.tb, within, "instance synced", func() bool { return in.srv.Status().Synced })
 }
 
 // status returns the instance's server status.
@@ -198,19 +199,11 @@ var codeByName = func() map[string]authz.Code {
 
 // check asks the instance over gRPC about key on the API surface.
 func (in *instance) check(ctx context.Context, key string) (authz.Code, error) {
-	resp, err := in.client.Check(ctx, checkRequest(key))
+	resp, err := in.client.Check(ctx, testkit.KeyCheck(key))
 	if err != nil {
 		return authz.CodeUnavailable, err
 	}
 	return codeOf(resp)
-}
-
-func checkRequest(key string) *authv3.CheckRequest {
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: "GET", Path: "/v1/things", Headers: map[string]string{authz.HeaderAPIKey: key},
-		}},
-	}}
 }
 
 // codeOf reads the decision of a response, checking that its parts agree.

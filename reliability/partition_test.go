@@ -11,6 +11,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // partitionStaleness is --max-staleness in the partition tests.
@@ -35,21 +36,21 @@ func TestPartitionedServerGoesStale(t *testing.T) {
 }
 
 func testPartition(t *testing.T, cutLeads bool) {
-	c := startPartitionableCluster(t)
+	c := testkit.StartCluster(t, testkit.WithRouteProxies())
 	const cut = 2
-	pubConn := c.connect(0)
+	pubConn := connectMember(t, c, 0)
 	kv := openBucket(t, pubConn, 3)
 	moveStreamLeader(t, pubConn, c, cut, cutLeads)
 	pub := events.NewPublisher(pubConn.JetStream(), kv)
-	in := startInstance(t, instanceConfig{URLs: []string{c.url(cut)}, Replicas: 3, MaxStaleness: partitionStaleness})
+	in := startInstance(t, instanceConfig{URLs: []string{c.URL(cut)}, Replicas: 3, MaxStaleness: partitionStaleness})
 	in.waitReady(20 * time.Second)
 
 	hot, cold := "sk_live_partition_hot_1", "sk_live_partition_cold_1"
 	putActive(t, pub, hot, "key_hot", "acct_p")
 	putActive(t, pub, cold, "key_cold", "acct_p")
-	eventually(t, 5*time.Second, "hot key allowed", func() bool { return codeOf2(in, hot) == authz.CodeOK })
+	testkit.Eventually(t, 5*time.Second, "hot key allowed", func() bool { return codeOf2(in, hot) == authz.CodeOK })
 
-	c.partition(cut, true)
+	c.Partition(cut, true)
 	cutAt := time.Now()
 	revokeRetrying(t, pub, hot)
 	revokeRetrying(t, pub, cold)
@@ -80,12 +81,12 @@ func testPartition(t *testing.T, cutLeads bool) {
 		t.Errorf("status while cut off = %+v; want not ready, stale, client still connected", st)
 	}
 
-	c.partition(cut, false)
+	c.Partition(cut, false)
 	healedAt := time.Now()
-	eventually(t, 30*time.Second, "revocations enforced after the heal", func() bool {
+	testkit.Eventually(t, 30*time.Second, "revocations enforced after the heal", func() bool {
 		return codeOf2(in, hot) == authz.CodeKeyRevoked && codeOf2(in, cold) == authz.CodeKeyRevoked
 	})
-	eventually(t, 10*time.Second, "ready after the heal", func() bool { return in.status().Ready })
+	testkit.Eventually(t, 10*time.Second, "ready after the heal", func() bool { return in.status().Ready })
 	t.Logf("revocations enforced and ready %s after the heal", time.Since(healedAt).Round(time.Millisecond))
 }
 
@@ -122,7 +123,7 @@ func putActive(tb testing.TB, pub *events.Publisher, key, keyID, account string)
 func revokeRetrying(tb testing.TB, pub *events.Publisher, key string) {
 	tb.Helper()
 	var err error
-	ok := poll(30*time.Second, func() bool {
+	ok := testkit.Poll(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err = pub.Revoke(ctx, authz.APIKey(key).Hash())
@@ -135,10 +136,10 @@ func revokeRetrying(tb testing.TB, pub *events.Publisher, key string) {
 
 // moveStreamLeader steps the bucket's stream leader down until node i leads
 // it (lead) or does not.
-func moveStreamLeader(tb testing.TB, conn *events.Conn, c *cluster, i int, lead bool) {
+func moveStreamLeader(tb testing.TB, conn *events.Conn, c *testkit.Cluster, i int, lead bool) {
 	tb.Helper()
 	js := conn.JetStream()
-	eventually(tb, 60*time.Second, "stream leader placement", func() bool {
+	testkit.Eventually(tb, 60*time.Second, "stream leader placement", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, "KV_"+events.DefaultBucket)
@@ -149,7 +150,7 @@ func moveStreamLeader(tb testing.TB, conn *events.Conn, c *cluster, i int, lead 
 		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
 			return false
 		}
-		if (info.Cluster.Leader == c.nodes[i].name) == lead && allCurrent(info) {
+		if (info.Cluster.Leader == c.Name(i)) == lead && allCurrent(info) {
 			return true
 		}
 		_, _ = conn.NATS().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+events.DefaultBucket, nil)

@@ -7,23 +7,24 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestRevokedDeletedRecreatedKeyAgrees revokes a key, deletes it and puts it
 // again (the Publisher allows a put of a missing key): an instance that saw
 // the revocation and one started afterwards must give the same decision.
 func TestRevokedDeletedRecreatedKeyAgrees(t *testing.T) {
-	s := startSingle(t, events.EmbeddedConfig{})
-	conn := connectTo(t, s.url())
+	s := testkit.StartNATS(t)
+	conn := connectTo(t, "", s.URL())
 	kv := openBucket(t, conn, 1)
 	pub := events.NewPublisher(conn.JetStream(), kv)
 	ctx := context.Background()
 	const key = "sk_live_phoenix"
 	h := authz.APIKey(key).Hash()
-	if _, err := pub.SetBalance(ctx, "acct", mustBalance(t, "5")); err != nil {
+	if _, err := pub.SetBalance(ctx, "acct", testkit.Balance(t, "5")); err != nil {
 		t.Fatal(err)
 	}
-	old := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	old := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	old.waitReady(5 * time.Second)
 	rec := authz.KeyRecord{KeyID: "k", AccountID: "acct", State: authz.StateActive}
 	if _, err := pub.PutKey(ctx, h, rec); err != nil {
@@ -38,10 +39,10 @@ func TestRevokedDeletedRecreatedKeyAgrees(t *testing.T) {
 	if _, err := pub.PutKey(ctx, h, rec); err != nil {
 		t.Fatalf("put after delete: %v", err)
 	}
-	fresh := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	fresh := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	fresh.waitReady(5 * time.Second)
 	var a, b authz.Code
-	if !poll(2*time.Second, func() bool {
+	if !testkit.Poll(2*time.Second, func() bool {
 		a, _ = old.check(ctx, key)
 		b, _ = fresh.check(ctx, key)
 		return a == b

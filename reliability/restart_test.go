@@ -13,6 +13,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // seedMany writes n keys in every state straight to the bucket, with an
@@ -22,7 +23,7 @@ func seedMany(tb testing.TB, kv jetstream.KeyValue, tr *truth, n int) []string {
 	ctx := context.Background()
 	states := []authz.KeyState{authz.StateActive, authz.StateActive, authz.StateSuspended, authz.StateRevoked}
 	for i := range 4 {
-		b := mustBalance(tb, []string{"5", "0", "-1", "7.25"}[i])
+		b := testkit.Balance(tb, []string{"5", "0", "-1", "7.25"}[i])
 		val, _ := events.EncodeAccount(authz.Account{Balance: b})
 		id := fmt.Sprintf("acct_%d", i)
 		if _, err := kv.Put(ctx, events.AccountSubject(id), val); err != nil {
@@ -55,12 +56,12 @@ func seedMany(tb testing.TB, kv jetstream.KeyValue, tr *truth, n int) []string {
 // bucket on a miss) or 503, never an allow it should not give; an unreadable
 // record is never allowed; once ready, every key is answered right at once.
 func TestRestartUnderLoad(t *testing.T) {
-	s := startSingle(t, events.EmbeddedConfig{})
-	pubConn := connectTo(t, s.url())
+	s := testkit.StartNATS(t)
+	pubConn := connectTo(t, "", s.URL())
 	kv := openBucket(t, pubConn, 1)
 	tr := newTruth()
 	keys := seedMany(t, kv, tr, 1000)
-	first := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	first := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	first.waitReady(10 * time.Second)
 
 	var current atomic.Pointer[instance]
@@ -108,8 +109,8 @@ func TestRestartUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, 5*time.Second, "load on the first instance", func() bool { return checks.Load() > 200 })
-	restarted := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	testkit.Eventually(t, 5*time.Second, "load on the first instance", func() bool { return checks.Load() > 200 })
+	restarted := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	current.Store(restarted)
 	first.stop()
 	start := time.Now()
@@ -118,7 +119,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	if m := mismatch(restarted, tr, keys); m != "" {
 		t.Errorf("ready but wrong: %s", m)
 	}
-	eventually(t, 5*time.Second, "load on the ready instance", func() bool { return checks.Load() > beforeReady.Load()+200 })
+	testkit.Eventually(t, 5*time.Second, "load on the ready instance", func() bool { return checks.Load() > beforeReady.Load()+200 })
 	close(stop)
 	wg.Wait()
 	for i, w := range wrong {
@@ -137,24 +138,24 @@ func TestRestartUnderLoad(t *testing.T) {
 // enforced at once and the instance is fresh again.
 func TestDisconnectedBeyondMaxStaleness(t *testing.T) {
 	const maxStale = time.Second
-	s := startSingle(t, events.EmbeddedConfig{})
-	pubConn := connectTo(t, s.url())
+	s := testkit.StartNATS(t)
+	pubConn := connectTo(t, "", s.URL())
 	kv := openBucket(t, pubConn, 1)
 	tr := newTruth()
 	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 7, "stale", 1)
 	keys := seed(t, d, "stale", 3)
-	in := startInstance(t, instanceConfig{URLs: []string{s.url()}, MaxStaleness: maxStale})
+	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}, MaxStaleness: maxStale})
 	in.waitReady(5 * time.Second)
 	waitConverged(t, in, tr, keys, 2*time.Second, "before")
 
 	ctx := context.Background()
-	s.stop()
+	s.Stop()
 	cut := time.Now()
 	if got, _ := in.check(ctx, keys[0]); got != authz.CodeOK && time.Since(cut) < maxStale/2 {
 		t.Errorf("just cut off: got %v; want ok from the cache", got)
 	}
 	var staleAfter time.Duration
-	eventually(t, maxStale+2*time.Second, "503 once stale", func() bool {
+	testkit.Eventually(t, maxStale+2*time.Second, "503 once stale", func() bool {
 		got, _ := in.check(ctx, keys[0])
 		staleAfter = time.Since(cut)
 		return got == authz.CodeUnavailable
@@ -168,14 +169,14 @@ func TestDisconnectedBeyondMaxStaleness(t *testing.T) {
 		}
 	}
 
-	s.start()
+	s.Start()
 	reconnected := time.Now()
 	h := authz.APIKey(keys[0]).Hash()
-	eventually(t, 5*time.Second, "publisher back", pubConn.Connected)
+	testkit.Eventually(t, 5*time.Second, "publisher back", pubConn.Connected)
 	if _, err := d.pub.Revoke(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*time.Second, "revocation enforced after reconnect", func() bool {
+	testkit.Eventually(t, 3*time.Second, "revocation enforced after reconnect", func() bool {
 		got, _ := in.check(ctx, keys[0])
 		return got == authz.CodeKeyRevoked
 	})

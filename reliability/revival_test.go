@@ -9,6 +9,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestRevokedStaysRevokedEverywhere revokes keys, then writes them back as
@@ -19,24 +20,24 @@ import (
 // the revival all answer key_revoked, and the bucket reads revoked again.
 // A delete then a put is a new key everywhere.
 func TestRevokedStaysRevokedEverywhere(t *testing.T) {
-	s := startSingle(t, events.EmbeddedConfig{})
-	conn := connectTo(t, s.url())
+	s := testkit.StartNATS(t)
+	conn := connectTo(t, "", s.URL())
 	kv := openBucket(t, conn, 1)
 	pub := events.NewPublisher(conn.JetStream(), kv)
 	ctx := context.Background()
-	saw := startInstance(t, instanceConfig{URLs: []string{s.url()}})
-	small := startInstance(t, instanceConfig{URLs: []string{s.url()}, CacheSize: 1 << 20})
+	saw := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
+	small := startInstance(t, instanceConfig{URLs: []string{s.URL()}, CacheSize: 1 << 20})
 	saw.waitReady(10 * time.Second)
 	small.waitReady(10 * time.Second)
 
 	const hot, cold = "sk_live_revival_hot", "sk_live_revival_cold"
 	putActive(t, pub, hot, "key_rh", "acct_r")
 	putActive(t, pub, cold, "key_rc", "acct_r")
-	eventually(t, 5*time.Second, "hot key allowed", func() bool { return codeOf2(saw, hot) == authz.CodeOK })
+	testkit.Eventually(t, 5*time.Second, "hot key allowed", func() bool { return codeOf2(saw, hot) == authz.CodeOK })
 	for _, k := range []string{hot, cold} {
 		revokeRetrying(t, pub, k)
 	}
-	eventually(t, 5*time.Second, "revocation applied", func() bool { return codeOf2(saw, hot) == authz.CodeKeyRevoked })
+	testkit.Eventually(t, 5*time.Second, "revocation applied", func() bool { return codeOf2(saw, hot) == authz.CodeKeyRevoked })
 	// Churn the small cache's memory with other keys.
 	for i := range 300 {
 		putActive(t, pub, fmt.Sprintf("sk_live_filler_%d", i), fmt.Sprintf("key_f%d", i), "acct_r")
@@ -45,13 +46,13 @@ func TestRevokedStaysRevokedEverywhere(t *testing.T) {
 	for _, k := range []string{hot, cold} {
 		rawRevive(t, kv, k)
 	}
-	fresh := startInstance(t, instanceConfig{URLs: []string{s.url()}})
+	fresh := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	fresh.waitReady(10 * time.Second)
 	for name, in := range map[string]*instance{"saw the revocation": saw, "small cache": small, "started after": fresh} {
 		for _, k := range []string{hot, cold} {
 			var got authz.Code
 			// Never allowed, at any point after the revival.
-			ok := poll(3*time.Second, func() bool {
+			ok := testkit.Poll(3*time.Second, func() bool {
 				got = codeOf2(in, k)
 				if got == authz.CodeOK {
 					t.Errorf("replica that %s allows a revived revoked key", name)
@@ -64,7 +65,7 @@ func TestRevokedStaysRevokedEverywhere(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 5*time.Second, "bucket repaired to revoked", func() bool {
+	testkit.Eventually(t, 5*time.Second, "bucket repaired to revoked", func() bool {
 		e, err := pub.GetKey(ctx, authz.APIKey(hot).Hash())
 		return err == nil && e.Presence == authz.Present && e.Record.State == authz.StateRevoked
 	})
@@ -76,7 +77,7 @@ func TestRevokedStaysRevokedEverywhere(t *testing.T) {
 	}
 	putActive(t, pub, hot, "key_rh2", "acct_r")
 	for name, in := range map[string]*instance{"saw the revocation": saw, "small cache": small, "started after": fresh} {
-		eventually(t, 5*time.Second, "re-created key allowed on the replica that "+name, func() bool {
+		testkit.Eventually(t, 5*time.Second, "re-created key allowed on the replica that "+name, func() bool {
 			return codeOf2(in, hot) == authz.CodeOK
 		})
 	}

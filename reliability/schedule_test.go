@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // Fault schedule settings.
@@ -50,23 +50,19 @@ func scheduleLength(t *testing.T) time.Duration {
 // end every replica converges on every change: nothing is lost.
 func TestFaultSchedule(t *testing.T) {
 	length := scheduleLength(t)
-	c := startPartitionableCluster(t)
-	pubConn, err := events.Connect(context.Background(), events.ConnConfig{URLs: []string{c.url(0), c.url(1), c.url(2)}, Name: "test-publisher"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pubConn.Close)
+	c := testkit.StartCluster(t, testkit.WithRouteProxies())
+	pubConn := connectTo(t, "test-publisher", c.URLs()...)
 	kv := openBucket(t, pubConn, 3)
 	tr := newTruth()
 	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 23, "sched", 5)
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	defer func() {
 		if t.Failed() {
 			t.Logf("instance logs:\n%s", logs.String())
 		}
 	}()
 	var ins []*instance
-	for i, urls := range [][]string{{c.url(0)}, {c.url(0), c.url(1), c.url(2)}, {c.url(2)}} {
+	for i, urls := range [][]string{{c.URL(0)}, c.URLs(), {c.URL(2)}} {
 		log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", i)
 		in := startInstance(t, instanceConfig{URLs: urls, Replicas: 3, MaxStaleness: scheduleStaleness, Logger: log})
 		in.waitReady(20 * time.Second)
@@ -108,7 +104,7 @@ func TestFaultSchedule(t *testing.T) {
 
 // runFaults applies random faults, one node at a time, until end; it
 // returns how many of each it applied.
-func runFaults(t *testing.T, c *cluster, logs *syncBuffer, end time.Time) map[string]int {
+func runFaults(t *testing.T, c *testkit.Cluster, logs *testkit.LogBuffer, end time.Time) map[string]int {
 	rng := rand.New(rand.NewPCG(31, 37))
 	count := map[string]int{}
 	mark := func(msg string) {
@@ -120,24 +116,24 @@ func runFaults(t *testing.T, c *cluster, logs *syncBuffer, end time.Time) map[st
 		switch kind := []string{"kill", "partition", "restart"}[rng.IntN(3)]; kind {
 		case "kill":
 			mark(fmt.Sprintf("kill n%d for %s", n, hold))
-			c.stop(n)
+			c.Stop(n)
 			waitUntil(time.Now().Add(hold)) // the outage itself
-			c.start(n)
+			c.Start(n)
 			count["kill"]++
 		case "partition":
 			mark(fmt.Sprintf("partition n%d for %s", n, hold))
-			c.partition(n, true)
+			c.Partition(n, true)
 			waitUntil(time.Now().Add(hold))
-			c.partition(n, false)
+			c.Partition(n, false)
 			count["partition"]++
 		case "restart":
 			mark(fmt.Sprintf("restart n%d", n))
-			c.stop(n)
-			c.start(n)
+			c.Stop(n)
+			c.Start(n)
 			count["restart"]++
 		}
 		mark("healed; waiting for the cluster")
-		c.waitJetStream()
+		c.WaitJetStream()
 		waitUntil(time.Now().Add(time.Duration(500+rng.IntN(1500)) * time.Millisecond)) // time between faults
 	}
 	return count

@@ -17,6 +17,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // soakDuration is how long TestSoak runs: -soak=10m, else
@@ -108,13 +109,13 @@ func (s *soakStats) violation(msg string) {
 // and heap must be as flat at the end as after the warm-up.
 func TestSoak(t *testing.T) {
 	length := soakLength(t)
-	s := startSingle(t, events.EmbeddedConfig{})
-	pubConn := connectTo(t, s.url())
+	s := testkit.StartNATS(t)
+	pubConn := connectTo(t, "", s.URL())
 	kv := openBucket(t, pubConn, 1)
 	tr := newTruth()
 	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 11, "soak", 6)
 	var ins []*instance
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	defer func() {
 		if t.Failed() {
 			t.Logf("instance logs:\n%s", logs.String())
@@ -125,7 +126,7 @@ func TestSoak(t *testing.T) {
 	}()
 	for i := range 2 {
 		log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", i)
-		in := startInstance(t, instanceConfig{URLs: []string{s.url()}, MaxStaleness: soakStaleness, Logger: log})
+		in := startInstance(t, instanceConfig{URLs: []string{s.URL()}, MaxStaleness: soakStaleness, Logger: log})
 		in.waitReady(5 * time.Second)
 		ins = append(ins, in)
 	}
@@ -168,9 +169,9 @@ func TestSoak(t *testing.T) {
 		}
 		waitUntil(next)
 		logs.Write([]byte(time.Now().Format("15:04:05.000") + " TEST: NATS stopped\n"))
-		s.stop()
+		s.Stop()
 		waitUntil(time.Now().Add(soakOutage)) // the outage itself
-		s.start()
+		s.Start()
 		logs.Write([]byte(time.Now().Format("15:04:05.000") + " TEST: NATS started\n"))
 		restarts++
 	}
@@ -182,7 +183,7 @@ func TestSoak(t *testing.T) {
 	wg.Wait()
 	pub.stop()
 	for i, in := range ins {
-		if !poll(5*time.Second, func() bool { return mismatch(in, tr, d.keys()) == "" }) {
+		if !testkit.Poll(5*time.Second, func() bool { return mismatch(in, tr, d.keys()) == "" }) {
 			m := mismatch(in, tr, d.keys())
 			key := strings.Fields(m)[0]
 			key = strings.TrimSuffix(key, ":")
@@ -270,21 +271,3 @@ func waitUntil(t time.Time) {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// syncBuffer collects log lines from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
