@@ -22,7 +22,8 @@ func newKeyGetCmd(e *cmdEnv) *cobra.Command {
 revocation tombstone, whatever the record says (stored_state then shows what is
 written). A record that does not decode is described by its KV entry (KV key,
 revision, created time, size, why it does not decode; never its value) and the
-command fails.`,
+command fails. last_used is when a footstep-authz replica last decided on the
+key (from the footstep-usage bucket); empty when none recorded a use.`,
 		Example: `  printf '%s\n' "$KEY" | footstepctl key get --key -
   FOOTSTEP_API_KEY=... footstepctl key get -o yaml
   footstepctl key get --hash 5e8f... -o table`,
@@ -60,5 +61,5 @@ func keyGet(ctx context.Context, e *cmdEnv, p *events.Publisher, kv jetstream.Ke
 	case v.Stored.Presence == authz.Absent:
 		return errors.New("key not found (the tombstone of an earlier revocation remains: key delete clears it)")
 	}
-	return printOne(e.stdout, output, viewOut(h, v))
+	return printOne(e.stdout, output, e.withLastUsed(ctx, h, viewOut(h, v)))
 }
