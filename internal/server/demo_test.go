@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestDemoKeysRestoredAtStart: a demo key changed by hand (the active one
@@ -12,7 +14,7 @@ import (
 // next --demo start on the same store, and the printed table says so.
 func TestDemoKeysRestoredAtStart(t *testing.T) {
 	dir := t.TempDir()
-	var out syncBuffer
+	var out testkit.LogBuffer
 	demo := func(c *Config) { c.Demo, c.EmbeddedNATSDir, c.Stdout = true, dir, &out }
 	first := startServer(t, demo)
 	ctx := context.Background()
@@ -32,8 +34,8 @@ func TestDemoKeysRestoredAtStart(t *testing.T) {
 			t.Errorf("demo key %s after restart: %+v, %v; want %+v", d.record.KeyID, e.Record, err, d.record)
 		}
 	}
-	waitFor(t, "active demo key allowed", 5*time.Second, func() bool {
-		resp, err := second.client.Check(ctx, keyCheck(string(active.key)))
+	testkit.Eventually(t, 5*time.Second, "active demo key allowed", func() bool {
+		resp, err := second.client.Check(ctx, testkit.KeyCheck(string(active.key)))
 		return err == nil && resp.GetStatus().GetCode() == 0
 	})
 	if got := out.String(); strings.Count(got, "put back in these states") != 2 || !strings.Contains(got, string(active.key)) {

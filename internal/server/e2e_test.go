@@ -18,16 +18,8 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
-
-func mustBalance(tb testing.TB, s string) authz.Balance {
-	tb.Helper()
-	b, err := authz.ParseBalance(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
 
 func putKey(tb testing.TB, p *events.Publisher, key, keyID, account string, state authz.KeyState) {
 	tb.Helper()
@@ -35,19 +27,6 @@ func putKey(tb testing.TB, p *events.Publisher, key, keyID, account string, stat
 	if _, err := p.PutKey(context.Background(), authz.APIKey(key).Hash(), rec); err != nil {
 		tb.Fatalf("PutKey(%s): %v", keyID, err)
 	}
-}
-
-// checkRequest builds what Envoy sends for a request with these headers.
-func checkRequest(path, surface string, headers map[string]string) *authv3.CheckRequest {
-	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "req-1", Method: "GET", Path: path, Headers: headers,
-		}},
-	}}
-	if surface != "" {
-		req.Attributes.ContextExtensions = map[string]string{"surface": surface}
-	}
-	return req
 }
 
 // outcome is what a CheckResponse tells Envoy to do, flattened for comparison.
@@ -106,7 +85,7 @@ func TestEveryDecisionOverGRPC(t *testing.T) {
 	p := s.publisher()
 	ctx := context.Background()
 	for account, balance := range map[string]string{"acct_rich": "12.50", "acct_zero": "0.00", "acct_debt": "-3"} {
-		if _, err := p.SetBalance(ctx, account, mustBalance(t, balance)); err != nil {
+		if _, err := p.SetBalance(ctx, account, testkit.Balance(t, balance)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,7 +143,7 @@ func TestEveryDecisionOverGRPC(t *testing.T) {
 		{"mcp 401 asks for bearer", "/mcp", "mcp", nil, denial(401, "invalid_key_format", "Missing or invalid API key format", "www-authenticate=Bearer")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := s.client.Check(ctx, checkRequest(tt.path, tt.surface, tt.headers))
+			resp, err := s.client.Check(ctx, testkit.CheckRequest(tt.path, tt.headers, testkit.Surface(tt.surface)))
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
@@ -182,7 +161,7 @@ func TestRevocationReachesHotKey(t *testing.T) {
 	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
-	if _, err := p.SetBalance(ctx, "acct_hot", mustBalance(t, "5")); err != nil {
+	if _, err := p.SetBalance(ctx, "acct_hot", testkit.Balance(t, "5")); err != nil {
 		t.Fatal(err)
 	}
 	const trials = 30
@@ -190,8 +169,8 @@ func TestRevocationReachesHotKey(t *testing.T) {
 	for i := 0; i < trials; i++ {
 		key := fmt.Sprintf("sk_live_hot_%d", i)
 		putKey(t, p, key, fmt.Sprintf("key_hot_%d", i), "acct_hot", authz.StateActive)
-		req := checkRequest("/", "", map[string]string{"x-api-key": key})
-		waitFor(t, "key allowed", 5*time.Second, func() bool {
+		req := testkit.CheckRequest("/", map[string]string{"x-api-key": key})
+		testkit.Eventually(t, 5*time.Second, "key allowed", func() bool {
 			resp, err := s.client.Check(ctx, req)
 			return err == nil && resp.GetOkResponse() != nil
 		})
@@ -199,7 +178,7 @@ func TestRevocationReachesHotKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		acked := time.Now()
-		waitFor(t, "revocation enforced", time.Second, func() bool {
+		testkit.Eventually(t, time.Second, "revocation enforced", func() bool {
 			resp, err := s.client.Check(ctx, req)
 			return err == nil && resp.GetDeniedResponse().GetBody() == `{"error":{"code":"key_revoked","message":"API key has been revoked"}}`
 		})
@@ -216,23 +195,23 @@ func TestFailsClosedWithoutNATS(t *testing.T) {
 	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
-	if _, err := p.SetBalance(ctx, "acct_c", mustBalance(t, "1")); err != nil {
+	if _, err := p.SetBalance(ctx, "acct_c", testkit.Balance(t, "1")); err != nil {
 		t.Fatal(err)
 	}
 	putKey(t, p, "sk_live_cached1", "key_cached", "acct_c", authz.StateActive)
-	cached := checkRequest("/", "", map[string]string{"x-api-key": "sk_live_cached1"})
-	waitFor(t, "key allowed", 5*time.Second, func() bool {
+	cached := testkit.CheckRequest("/", map[string]string{"x-api-key": "sk_live_cached1"})
+	testkit.Eventually(t, 5*time.Second, "key allowed", func() bool {
 		resp, err := s.client.Check(ctx, cached)
 		return err == nil && resp.GetOkResponse() != nil
 	})
 	s.app.nats.embedded.Shutdown()
-	waitFor(t, "not ready without NATS", 5*time.Second, func() bool { return !s.app.ready() })
+	testkit.Eventually(t, 5*time.Second, "not ready without NATS", func() bool { return !s.app.ready() })
 
 	resp, err := s.client.Check(ctx, cached)
 	if err != nil || resp.GetOkResponse() == nil {
 		t.Errorf("cached key while NATS is away = %v, %v; want its last known state (allowed)", resp, err)
 	}
-	resp, err = s.client.Check(ctx, checkRequest("/", "", map[string]string{"x-api-key": "sk_live_notcached1"}))
+	resp, err = s.client.Check(ctx, testkit.CheckRequest("/", map[string]string{"x-api-key": "sk_live_notcached1"}))
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
@@ -272,7 +251,7 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 	for k, state := range keys {
 		putKey(t, p, k, "key_"+strings.ToLower(k[8:]), "acct_s", state)
 	}
-	if _, err := p.SetBalance(ctx, "acct_s", mustBalance(t, "1")); err != nil {
+	if _, err := p.SetBalance(ctx, "acct_s", testkit.Balance(t, "1")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.app.nats.kv.Put(ctx, events.KeySubject(authz.APIKey("sk_live_secretG1").Hash()), []byte(`garbage`)); err != nil {
@@ -283,10 +262,10 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 	httpAddr := "http://" + s.addr("http")
 	for _, k := range secrets {
 		for _, req := range []*authv3.CheckRequest{
-			checkRequest("/", "", map[string]string{"x-api-key": k}),
-			checkRequest("/?key="+k, "", nil),
-			checkRequest("/mcp", "mcp", map[string]string{"authorization": "Bearer " + k}),
-			checkRequest("/", "", map[string]string{"x-api-key": k + " x"}),
+			testkit.CheckRequest("/", map[string]string{"x-api-key": k}),
+			testkit.CheckRequest("/?key="+k, nil),
+			testkit.CheckRequest("/mcp", map[string]string{"authorization": "Bearer " + k}, testkit.Surface("mcp")),
+			testkit.CheckRequest("/", map[string]string{"x-api-key": k + " x"}),
 		} {
 			resp, err := s.client.Check(ctx, req)
 			answers = append(answers, fmt.Sprint(resp, err))
@@ -300,9 +279,9 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 		}
 	}
 	s.app.nats.embedded.Shutdown() // the unreadable path: misses while NATS is away
-	waitFor(t, "not ready", 5*time.Second, func() bool { return !s.app.ready() })
+	testkit.Eventually(t, 5*time.Second, "not ready", func() bool { return !s.app.ready() })
 	for _, k := range secrets {
-		resp, err := s.client.Check(ctx, checkRequest("/", "", map[string]string{"x-api-key": k + "Z"}))
+		resp, err := s.client.Check(ctx, testkit.CheckRequest("/", map[string]string{"x-api-key": k + "Z"}))
 		answers = append(answers, fmt.Sprint(resp, err))
 	}
 	s.stop()

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // testServer is a Server started in process on random ports, with its
@@ -22,7 +22,7 @@ import (
 type testServer struct {
 	app    *Server
 	client authv3.AuthorizationClient
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -30,11 +30,11 @@ type testServer struct {
 
 // testConfig is DefaultConfig on loopback with random ports and a temporary
 // store, logging at debug level to logs.
-func testConfig(tb testing.TB, logs *syncBuffer) Config {
+func testConfig(tb testing.TB, logs *testkit.LogBuffer) Config {
 	cfg := DefaultConfig()
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.EmbeddedNATSAddr, cfg.EmbeddedNATSDir = "127.0.0.1:0", tb.TempDir()
-	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Logger = logs.Logger(slog.LevelDebug)
 	return cfg
 }
 
@@ -47,7 +47,7 @@ func withStates(wrap func(envoy.States) envoy.States) func(*Config) {
 // it is ready, and stops it when the test ends.
 func startServer(tb testing.TB, opts ...func(*Config)) *testServer {
 	tb.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	cfg := testConfig(tb, logs)
 	for _, o := range opts {
 		o(&cfg)
@@ -67,7 +67,7 @@ func startServer(tb testing.TB, opts ...func(*Config)) *testServer {
 	}
 	tb.Cleanup(func() { conn.Close() })
 	s.client = authv3.NewAuthorizationClient(conn)
-	waitFor(tb, "ready", 10*time.Second, a.ready)
+	testkit.Eventually(tb, 10*time.Second, "ready", a.ready)
 	return s
 }
 
@@ -85,38 +85,8 @@ func (s *testServer) publisher() *events.Publisher { return s.app.nats.publisher
 // put writes a key and its account's balance.
 func (s *testServer) put(tb testing.TB, key, keyID, account, balance string, state authz.KeyState) {
 	tb.Helper()
-	if _, err := s.publisher().SetBalance(context.Background(), account, mustBalance(tb, balance)); err != nil {
+	if _, err := s.publisher().SetBalance(context.Background(), account, testkit.Balance(tb, balance)); err != nil {
 		tb.Fatal(err)
 	}
 	putKey(tb, s.publisher(), key, keyID, account, state)
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a log sink that tests read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -8,6 +8,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestHealthAndStalenessDeny: with --stale-policy deny, losing NATS turns
@@ -15,28 +16,28 @@ import (
 // --max-staleness, then every lookup is 503 authz_unavailable; NATS coming
 // back restores it all.
 func TestHealthAndStalenessDeny(t *testing.T) {
-	n := startNATS(t)
-	s := startServer(t, func(c *Config) { c.NATSURL, c.MaxStaleness, c.StalePolicy = n.url(), 3*time.Second, StaleDeny })
+	n := testkit.StartNATS(t)
+	s := startServer(t, func(c *Config) { c.NATSURL, c.MaxStaleness, c.StalePolicy = n.URL(), 3*time.Second, StaleDeny })
 	conn := dialGRPC(t, s.addr("grpc"), nil)
 	readyz := "http://" + s.addr("admin") + "/readyz"
 	s.put(t, "sk_live_health_1", "key_h1", "acct_h", "5.00", authz.StateActive)
-	waitFor(t, "key allowed", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_health_1", ""); return c == 200 })
+	testkit.Eventually(t, 5*time.Second, "key allowed", func() bool { c, _, _ := checkCode(t, conn, "sk_live_health_1", ""); return c == 200 })
 	if got := healthOf(conn); got != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health with NATS = %v; want SERVING", got)
 	}
 
-	n.stop()
+	n.Stop()
 	if c, _, err := checkCode(t, conn, "sk_live_health_1", ""); c != 200 {
 		t.Errorf("cached key just after NATS left = %d, %v; want 200 until --max-staleness", c, err)
 	}
-	waitFor(t, "NOT_SERVING without NATS", 10*time.Second, func() bool { return healthOf(conn) == healthpb.HealthCheckResponse_NOT_SERVING })
+	testkit.Eventually(t, 10*time.Second, "NOT_SERVING without NATS", func() bool { return healthOf(conn) == healthpb.HealthCheckResponse_NOT_SERVING })
 	if got := getStatus(readyz); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz without NATS = %d; want 503", got)
 	}
 	if v := metricValue(scrapeMetrics(t, s), "footstep_authz_nats_connected"); v != "0" {
 		t.Errorf("nats_connected without NATS = %q; want 0", v)
 	}
-	waitFor(t, "stale", 10*time.Second, s.app.staleness.Stale)
+	testkit.Eventually(t, 10*time.Second, "stale", s.app.staleness.Stale)
 	if c, _, err := checkCode(t, conn, "sk_live_health_1", ""); c != 503 {
 		t.Errorf("cached key past --max-staleness = %d, %v; want 503", c, err)
 	}
@@ -44,12 +45,12 @@ func TestHealthAndStalenessDeny(t *testing.T) {
 		t.Errorf("footstep_authz_stale past --max-staleness = %q; want 1", v)
 	}
 
-	n.start()
-	waitFor(t, "SERVING after NATS returns", 20*time.Second, func() bool { return healthOf(conn) == healthpb.HealthCheckResponse_SERVING })
+	n.Start()
+	testkit.Eventually(t, 20*time.Second, "SERVING after NATS returns", func() bool { return healthOf(conn) == healthpb.HealthCheckResponse_SERVING })
 	if got := getStatus(readyz); got != http.StatusOK {
 		t.Errorf("/readyz after NATS returned = %d; want 200", got)
 	}
-	waitFor(t, "key allowed again", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_health_1", ""); return c == 200 })
+	testkit.Eventually(t, 5*time.Second, "key allowed again", func() bool { c, _, _ := checkCode(t, conn, "sk_live_health_1", ""); return c == 200 })
 	if v := metricValue(scrapeMetrics(t, s), "footstep_authz_stale"); v != "0" {
 		t.Errorf("footstep_authz_stale after NATS returned = %q; want 0", v)
 	}
@@ -58,14 +59,14 @@ func TestHealthAndStalenessDeny(t *testing.T) {
 // TestStalenessServe: with --stale-policy serve, cached states are served
 // past --max-staleness, the alarm is raised, and readiness is kept.
 func TestStalenessServe(t *testing.T) {
-	n := startNATS(t)
-	s := startServer(t, func(c *Config) { c.NATSURL, c.MaxStaleness, c.StalePolicy = n.url(), time.Second, StaleServe })
+	n := testkit.StartNATS(t)
+	s := startServer(t, func(c *Config) { c.NATSURL, c.MaxStaleness, c.StalePolicy = n.URL(), time.Second, StaleServe })
 	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_serve_1", "key_s1", "acct_s", "5.00", authz.StateActive)
-	waitFor(t, "key allowed", 5*time.Second, func() bool { c, _, _ := checkCode(t, conn, "sk_live_serve_1", ""); return c == 200 })
+	testkit.Eventually(t, 5*time.Second, "key allowed", func() bool { c, _, _ := checkCode(t, conn, "sk_live_serve_1", ""); return c == 200 })
 
-	n.stop()
-	waitFor(t, "stale alarm", 10*time.Second, func() bool {
+	n.Stop()
+	testkit.Eventually(t, 10*time.Second, "stale alarm", func() bool {
 		return metricValue(scrapeMetrics(t, s), "footstep_authz_stale") == "1"
 	})
 	if c, _, err := checkCode(t, conn, "sk_live_serve_1", ""); c != 200 {

@@ -25,7 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // dialGRPC returns a client of addr; tlsCfg nil means plaintext.
@@ -43,15 +43,6 @@ func dialGRPC(tb testing.TB, addr string, tlsCfg *tls.Config) *grpc.ClientConn {
 	return conn
 }
 
-// keyCheck is the CheckRequest Envoy sends for a request with key in x-api-key.
-func keyCheck(key string) *authv3.CheckRequest {
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "req-ops", Method: "GET", Path: "/v1/things", Headers: map[string]string{"x-api-key": key},
-		}},
-	}}
-}
-
 // checkCode calls Check and returns the HTTP status it tells Envoy to
 // answer (200 to allow) and the value of header (from the OK headers or the
 // denial headers).
@@ -59,7 +50,7 @@ func checkCode(tb testing.TB, conn *grpc.ClientConn, key, header string) (int, s
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, keyCheck(key))
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, testkit.KeyCheck(key))
 	if err != nil {
 		return 0, "", err
 	}
@@ -125,42 +116,6 @@ func getStatus(url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// externalNATS is an embedded NATS server owned by a test, which the test
-// can stop and start again on the same port and store.
-type externalNATS struct {
-	tb   testing.TB
-	dir  string
-	addr string
-	srv  *events.Embedded
-}
-
-func startNATS(tb testing.TB) *externalNATS {
-	tb.Helper()
-	n := &externalNATS{tb: tb, dir: tb.TempDir(), addr: "127.0.0.1:0"}
-	n.start()
-	n.addr = n.srv.Addr()
-	tb.Cleanup(n.stop)
-	return n
-}
-
-func (n *externalNATS) url() string { return "nats://" + n.addr }
-
-func (n *externalNATS) start() {
-	n.tb.Helper()
-	srv, err := events.StartEmbedded(events.EmbeddedConfig{Addr: n.addr, Dir: n.dir})
-	if err != nil {
-		n.tb.Fatalf("start nats: %v", err)
-	}
-	n.srv = srv
-}
-
-func (n *externalNATS) stop() {
-	if n.srv != nil {
-		n.srv.Shutdown()
-		n.srv = nil
-	}
 }
 
 // testPKI is a CA and certificates it signs, written as PEM files.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestMetricsFollowDecisions scrapes /metrics while decisions are made.
@@ -19,7 +20,7 @@ func TestMetricsFollowDecisions(t *testing.T) {
 	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_metrics_ok", "key_m_ok", "acct_m", "5.00", authz.StateActive)
 	s.put(t, "sk_live_metrics_rev", "key_m_rev", "acct_m", "5.00", authz.StateRevoked)
-	waitFor(t, "key allowed", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "key allowed", func() bool {
 		code, _, err := checkCode(t, conn, "sk_live_metrics_ok", "")
 		return err == nil && code == 200
 	})
@@ -88,7 +89,7 @@ func TestShadowModeAllowsAndReports(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.Mode, c.Version = ModeShadow, "v0.0.0-test" })
 	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_shadow_rev", "key_sh_rev", "acct_sh", "5.00", authz.StateRevoked)
-	waitFor(t, "revocation applied", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "revocation applied", func() bool {
 		_, v, _ := checkCode(t, conn, "sk_live_shadow_rev", envoy.HeaderShadow)
 		return v == "key_revoked"
 	})

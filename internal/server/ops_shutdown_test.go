@@ -9,6 +9,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // blockingStates holds every key lookup until released (or its call ends),
@@ -59,7 +60,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	<-blocker.entered
 
 	s.cancel() // what SIGTERM does to run's context
-	waitFor(t, "NOT_SERVING", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "NOT_SERVING", func() bool {
 		resp, err := s.app.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
 		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
 	})
