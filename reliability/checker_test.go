@@ -189,3 +189,16 @@ func (t *truth) final(key string) authz.Code {
 	}
 	return authz.Decide(cred, k, a)
 }
+
+// wipe records that every key and account became absent: the bucket was
+// deleted, sent at from and acknowledged at ack.
+func (t *truth) wipe(from, ack time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, h := range t.keys {
+		h.changes = append(h.changes, change[authz.KeyEntry]{from: from, ack: ack, entry: absentKey})
+	}
+	for _, h := range t.accounts {
+		h.changes = append(h.changes, change[authz.AccountEntry]{from: from, ack: ack, entry: absentAccount})
+	}
+}

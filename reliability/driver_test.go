@@ -282,3 +282,10 @@ func (d *driver) fail(err error) error {
 	d.lastErr = err
 	return err
 }
+
+// wipe forgets every live key: the bucket was recreated empty.
+func (d *driver) wipe() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.live = nil
+}

@@ -1,6 +1,8 @@
 package reliability
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/testkit"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Fault schedule settings.
@@ -68,8 +71,9 @@ func TestFaultSchedule(t *testing.T) {
 		in.waitReady(20 * time.Second)
 		ins = append(ins, in)
 	}
-	pub := startPublishing(d, 15*time.Millisecond)
-	defer pub.stop()
+	pubs := &publishing{d: d, every: 15 * time.Millisecond}
+	pubs.start()
+	defer pubs.stop()
 
 	stats := &soakStats{}
 	stop := make(chan struct{})
@@ -81,10 +85,15 @@ func TestFaultSchedule(t *testing.T) {
 			soakChecker(ins[g%len(ins)], tr, d, scheduleBound, rand.New(rand.NewPCG(uint64(g), 29)), stats, stop)
 		}()
 	}
-	faults := runFaults(t, c, logs, time.Now().Add(length))
+	recreate := func() {
+		pubs.stop() // no write races the deletion: its outcome would be unknowable
+		recreateBucket(t, pubConn, d)
+		pubs.start()
+	}
+	faults := runFaults(t, c, logs, time.Now().Add(length), recreate)
 	close(stop)
 	wg.Wait()
-	pub.stop()
+	pubs.stop()
 	for i, in := range ins {
 		took := waitConverged(t, in, tr, d.keys(), 30*time.Second, fmt.Sprintf("replica %d after the faults", i))
 		t.Logf("replica %d converged on every change %s after the last fault", i, took.Round(time.Millisecond))
@@ -93,7 +102,7 @@ func TestFaultSchedule(t *testing.T) {
 	t.Logf("faults %s: %v", length, faults)
 	t.Logf("%d checks, %d allowed, %d answered 503, %d transport errors, %d stale allows beyond %s; changes %d (unknown outcome %d, refused %d, publish errors %d)",
 		stats.checks.Load(), stats.allowed.Load(), stats.unavailable.Load(), stats.errs.Load(), stats.violations.Load(), scheduleBound,
-		changes, unknown, refused, pub.errs.Load())
+		changes, unknown, refused, pubs.errs)
 	for _, ex := range stats.examples {
 		t.Errorf("stale decision: %s", ex)
 	}
@@ -103,8 +112,9 @@ func TestFaultSchedule(t *testing.T) {
 }
 
 // runFaults applies random faults, one node at a time, until end; it
-// returns how many of each it applied.
-func runFaults(t *testing.T, c *testkit.Cluster, logs *testkit.LogBuffer, end time.Time) map[string]int {
+// returns how many of each it applied. recreate deletes and recreates the
+// bucket (rarely: one fault in eight).
+func runFaults(t *testing.T, c *testkit.Cluster, logs *testkit.LogBuffer, end time.Time, recreate func()) map[string]int {
 	rng := rand.New(rand.NewPCG(31, 37))
 	count := map[string]int{}
 	mark := func(msg string) {
@@ -113,7 +123,12 @@ func runFaults(t *testing.T, c *testkit.Cluster, logs *testkit.LogBuffer, end ti
 	for time.Now().Before(end) {
 		n := rng.IntN(3)
 		hold := time.Duration(500+rng.IntN(2500)) * time.Millisecond
-		switch kind := []string{"kill", "partition", "restart"}[rng.IntN(3)]; kind {
+		kinds := []string{"kill", "partition", "restart", "kill", "partition", "restart", "kill", "recreate"}
+		switch kind := kinds[rng.IntN(len(kinds))]; kind {
+		case "recreate":
+			mark("bucket deleted and recreated")
+			recreate()
+			count["recreate"]++
 		case "kill":
 			mark(fmt.Sprintf("kill n%d for %s", n, hold))
 			c.Stop(n)
@@ -137,4 +152,39 @@ func runFaults(t *testing.T, c *testkit.Cluster, logs *testkit.LogBuffer, end ti
 		waitUntil(time.Now().Add(time.Duration(500+rng.IntN(1500)) * time.Millisecond)) // time between faults
 	}
 	return count
+}
+
+// publishing is a publish loop that can be stopped and started again.
+type publishing struct {
+	d     *driver
+	every time.Duration
+	cur   *publishLoop
+	errs  int64
+}
+
+func (p *publishing) start() { p.cur = startPublishing(p.d, p.every) }
+
+func (p *publishing) stop() {
+	if p.cur != nil {
+		p.cur.stop()
+		p.errs += p.cur.errs.Load()
+		p.cur = nil
+	}
+}
+
+// recreateBucket deletes the bucket and creates it again, empty: from the
+// deletion on, every key and account is absent (a new key with an old hash
+// is a new key), and the driver starts creating keys afresh.
+func recreateBucket(tb testing.TB, conn *events.Conn, d *driver) {
+	tb.Helper()
+	from := time.Now()
+	testkit.Eventually(tb, 20*time.Second, "delete the bucket", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		err := conn.JetStream().DeleteKeyValue(ctx, events.DefaultBucket)
+		return err == nil || errors.Is(err, jetstream.ErrBucketNotFound)
+	})
+	d.truth.wipe(from, time.Now())
+	d.wipe()
+	openBucket(tb, conn, 3)
 }
