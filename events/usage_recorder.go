@@ -28,7 +28,7 @@ const (
 	// 300 bytes each).
 	usageBatchSize = 200
 	// usageFlushTimeout bounds the final flush at stop.
-	usageFlushTimeout = 5 * time.Second
+	usageFlushTimeout = 2 * time.Second
 	usageShards       = 64
 	numCodes          = int(authz.CodeOK) + 1
 )
@@ -257,6 +257,10 @@ func (u *UsageRecorder) publish(batch []KeyUsage) error {
 func (u *UsageRecorder) store(ctx context.Context, sums []KeyUsage) error {
 	if len(sums) == 0 {
 		return nil
+	}
+	if !u.cfg.NATS.IsConnected() { // do not wait out a timeout per summary
+		u.storeFailed(len(sums))
+		return fmt.Errorf("store usage: %d summaries: %w", len(sums), nats.ErrDisconnected)
 	}
 	if u.bucket == nil && u.cfg.OpenBucket != nil {
 		kv, err := u.cfg.OpenBucket(ctx)
