@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestBadConfiguration: each bad setting stops run before anything starts,
@@ -103,10 +105,7 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "footstep-authz")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testkit.BuildBinary(t, "github.com/footstep/authz/cmd/footstep-authz")
 	t.Run("bad configuration exits 1", func(t *testing.T) {
 		cmd := exec.Command(bin, "--kv-bucket", "no.dots")
 		var stderr bytes.Buffer
