@@ -6,9 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,26 +20,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
-// binary is footstep-authz, built once by TestMain.
-var binary string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "footstep-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "footstep-authz")
-	build := exec.Command("go", "build", "-o", binary, "github.com/footstep/authz/cmd/footstep-authz")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build footstep-authz:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testkit.RemoveBinaries()
 	os.Exit(code)
 }
 
@@ -57,8 +41,9 @@ type authzServer struct {
 // waits until it is ready.
 func startAuthz(tb testing.TB) *authzServer {
 	tb.Helper()
+	binary := testkit.BuildBinary(tb, "github.com/footstep/authz/cmd/footstep-authz")
 	dir := tb.TempDir()
-	httpAddr, grpcAddr, adminAddr := freeAddr(tb), freeAddr(tb), freeAddr(tb)
+	httpAddr, grpcAddr, adminAddr := testkit.FreeAddr(tb), testkit.FreeAddr(tb), testkit.FreeAddr(tb)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, "--demo",
 		"--embedded-nats-addr", "127.0.0.1:0", "--embedded-nats-dir", filepath.Join(dir, "nats"),
@@ -143,37 +128,22 @@ func withoutFootstepEnv(env []string) []string {
 	return out
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-// The processes started here print no bound HTTP address, so the port is
-// chosen for them.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // waitHTTP polls url until ok accepts its status, for up to 20 s.
 func waitHTTP(tb testing.TB, url string, ok func(status int) bool) {
 	tb.Helper()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if ok(resp.StatusCode) {
-				return
-			}
+	var err error
+	ready := testkit.Poll(20*time.Second, func() bool {
+		var resp *http.Response
+		if resp, err = client.Get(url); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s not ready within 20s (last error %v)", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return ok(resp.StatusCode)
+	})
+	if !ready {
+		tb.Fatalf("%s not ready within 20s (last error %v)", url, err)
 	}
 }
 

@@ -3,13 +3,14 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // addrs are where a proxy listens and what it talks to.
@@ -121,18 +122,16 @@ func startCaddy(tb testing.TB, a addrs) {
 // waitListening waits until something accepts connections on addr.
 func waitListening(tb testing.TB, addr string) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return
+	var err error
+	listening := testkit.Poll(20*time.Second, func() bool {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", addr, time.Second); err != nil {
+			return false
 		}
-		if ctx.Err() != nil {
-			tb.Fatalf("nothing listens on %s after 20s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		c.Close()
+		return true
+	})
+	if !listening {
+		tb.Fatalf("nothing listens on %s after 20s: %v", addr, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // The demo keys that footstep-authz --demo seeds, and the identity of the active one.
@@ -53,7 +54,7 @@ func TestProxies(t *testing.T) {
 	upstream := strings.TrimPrefix(up.URL, "http://")
 	for _, p := range proxies {
 		t.Run(p.name, func(t *testing.T) {
-			addr := addrs{proxy: freeAddr(t), authz: a.httpAddr, upstream: upstream}
+			addr := addrs{proxy: testkit.FreeAddr(t), authz: a.httpAddr, upstream: upstream}
 			p.start(t, addr)
 			base := "http://" + addr.proxy
 			t.Run("decisions", func(t *testing.T) { testDecisions(t, base) })
@@ -159,7 +160,7 @@ func testRevocation(t *testing.T, base string, a *authzServer, name string) {
 		t.Fatal(err)
 	}
 	var got answer
-	eventually(t, "the new key is allowed", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the new key is allowed", func() bool {
 		got = send(t, "GET", base+"/v1/things", "X-Api-Key", string(key))
 		return got.status == http.StatusOK
 	})
@@ -168,7 +169,7 @@ func testRevocation(t *testing.T, base string, a *authzServer, name string) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	eventually(t, "the revoked key is denied", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the revoked key is denied", func() bool {
 		got = send(t, "GET", base+"/v1/things", "X-Api-Key", string(key))
 		return got.status != http.StatusOK
 	})
@@ -180,7 +181,7 @@ func testRevocation(t *testing.T, base string, a *authzServer, name string) {
 // not answer: the request fails closed and never reaches the upstream.
 func testAuthzDown(t *testing.T, p proxy, upstream string) {
 	up, count := startUpstream(t)
-	addr := addrs{proxy: freeAddr(t), authz: freeAddr(t), upstream: strings.TrimPrefix(up.URL, "http://")}
+	addr := addrs{proxy: testkit.FreeAddr(t), authz: testkit.FreeAddr(t), upstream: strings.TrimPrefix(up.URL, "http://")}
 	p.start(t, addr)
 	got := send(t, "GET", "http://"+addr.proxy+"/v1/things", "X-Api-Key", demoActive)
 	if got.status != p.downStatus || count.get() != 0 {
@@ -277,16 +278,4 @@ func checkUpstream(tb testing.TB, got answer, account, keyID string, removed ...
 		}
 	}
 	return e
-}
-
-// eventually polls cond every 20 ms for up to 5 s.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("not within 5s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -177,3 +177,11 @@ func freePort(tb testing.TB) int {
 }
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// FreeAddr returns a loopback host:port that nothing listens on right now,
+// for a process that must be told its address before it starts; prefer port
+// 0 wherever the listener's address can be read back.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	return loopback(freePort(tb))
+}
