@@ -40,19 +40,11 @@ func (r KeyRecord) Validate() error {
 	case !ValidID(r.AccountID):
 		return errors.New("account_id: " + idRule)
 	case !r.State.Valid():
-		return fmt.Errorf("state %q: want active, suspended or revoked", clip(string(r.State)))
+		return fmt.Errorf("state %q: want active, suspended or revoked", Clip(string(r.State)))
 	case CheckExpiry(r.ExpiresAt) != nil:
 		return ErrExpiryFormat
 	}
 	return nil
-}
-
-// clip shortens untrusted text quoted in an error.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }
 
 // ErrRevokedTerminal is returned for any change to a revoked key other than

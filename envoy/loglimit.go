@@ -111,7 +111,7 @@ func (e *Engine) logResult(ctx context.Context, log *slog.Logger, r *Result, req
 	if r.Err != nil {
 		if n, ok := e.logs.admit(ctx, log, logUnreadable, r.Code); ok {
 			log.Log(ctx, lines[logUnreadable].level, lines[logUnreadable].msg, "code", r.Code.String(),
-				"request_id", clipped(requestID), "error", r.Err, "suppressed", n)
+				"request_id", authz.Clip(requestID), "error", r.Err, "suppressed", n)
 		}
 		return
 	}
@@ -124,7 +124,7 @@ func (e *Engine) logResult(ctx context.Context, log *slog.Logger, r *Result, req
 	}
 	if n, ok := e.logs.admit(ctx, log, kind, r.Code); ok {
 		log.Log(ctx, lines[kind].level, lines[kind].msg, "code", r.Code.String(), "surface", r.Surface.String(),
-			"request_id", clipped(requestID), "key_id", r.Key.KeyID, "suppressed", n)
+			"request_id", authz.Clip(requestID), "key_id", r.Key.KeyID, "suppressed", n)
 	}
 }
 
@@ -133,7 +133,7 @@ func (e *Engine) logResult(ctx context.Context, log *slog.Logger, r *Result, req
 func (e *Engine) logUnknownSurface(ctx context.Context, log *slog.Logger, from, surface string) {
 	if n, ok := e.logs.admit(ctx, log, logUnknownSurface, authz.CodeOK); ok {
 		log.Log(ctx, lines[logUnknownSurface].level, lines[logUnknownSurface].msg,
-			"from", from, "surface", clipped(surface), "suppressed", n)
+			"from", from, "surface", authz.Clip(surface), "suppressed", n)
 	}
 }
 

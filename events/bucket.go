@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 
+	"github.com/footstep/authz/authz"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -14,7 +16,7 @@ import (
 const DefaultBucket = "footstep-keys"
 
 // ErrBucketName is returned for a bucket name NATS would refuse.
-var ErrBucketName = errors.New("bucket name: want 1 to 64 of [A-Za-z0-9_-]")
+var ErrBucketName = errors.New("bucket name: want 1 to 64 of [A-Za-z0-9_-], not holding " + authz.KeyPrefix)
 
 // NATS allows bucket names of letters, digits, '-' and '_'. The 64 limit is
 // ours: the stream name KV_<bucket> must stay a short, portable file name.
@@ -32,7 +34,11 @@ type BucketConfig struct {
 }
 
 // ValidBucketName reports whether name is a valid bucket name.
-func ValidBucketName(name string) bool { return bucketNameRe.MatchString(name) }
+// A name holding the API key prefix is refused: it would be a key pasted into
+// the wrong flag, and bucket names are logged.
+func ValidBucketName(name string) bool {
+	return bucketNameRe.MatchString(name) && !strings.Contains(name, authz.KeyPrefix)
+}
 
 // OpenBucket binds to the bucket, creating it when missing with one value per
 // key (History 1), file storage, values of at most MaxValueSize bytes, no TTL,
@@ -47,7 +53,7 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (
 		name = DefaultBucket
 	}
 	if !ValidBucketName(name) {
-		return nil, fmt.Errorf("open bucket %q: %w", clip(name), ErrBucketName)
+		return nil, fmt.Errorf("open bucket %q: %w", authz.Clip(name), ErrBucketName)
 	}
 	replicas := max(cfg.Replicas, 1)
 	kv, err := js.KeyValue(ctx, name)

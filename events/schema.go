@@ -240,11 +240,3 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 	}
 	return nil
 }
-
-// clip shortens untrusted text quoted in an error.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
-}

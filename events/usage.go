@@ -93,7 +93,7 @@ func DecodeUsage(data []byte) (KeyUsage, error) {
 // none of the key bucket's guarantees and needs none.
 func OpenUsageBucket(ctx context.Context, js jetstream.JetStream, name string, replicas int) (jetstream.KeyValue, error) {
 	if !ValidBucketName(name) {
-		return nil, fmt.Errorf("open usage bucket %q: %w", clip(name), ErrBucketName)
+		return nil, fmt.Errorf("open usage bucket %q: %w", authz.Clip(name), ErrBucketName)
 	}
 	kv, err := js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/server"
 )
@@ -39,7 +40,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 		return nil, flagError(err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags start with --; see --help)", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --; see --help)", authz.Clip(fs.Arg(0)))
 	}
 	if err := applyEnv(fs, getenv); err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func flagError(err error) error {
 	if _, scanErr := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); scanErr == nil {
 		name = strings.TrimSuffix(name, ":")
 		_, why, _ := strings.Cut(msg, ": ")
-		return fmt.Errorf("--%s %q: %s", name, value, why)
+		return fmt.Errorf("--%s %q: %s", name, authz.Clip(value), why)
 	}
 	return err
 }

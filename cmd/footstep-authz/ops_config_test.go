@@ -51,6 +51,10 @@ func TestBadConfiguration(t *testing.T) {
 		{"max staleness too short", []string{"--max-staleness", "100ms"}, nil, "--max-staleness 100ms: want at least 1s"},
 		{"bad size", []string{"--cache-size", "lots"}, nil, "want a positive size"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "-log-level"},
+		{"key as a log level", []string{"--log-level", "sk_live_pasted_by_mistake"}, nil, `--log-level "sk_live_[REDACTED]"`},
+		{"key as a bucket", []string{"--kv-bucket", "sk_live_pasted_by_mistake"}, nil, `--kv-bucket "sk_live_[REDACTED]"`},
+		{"key as an address", []string{"--grpc-addr", "sk_live_pasted_by_mistake"}, nil, `--grpc-addr "sk_live_[REDACTED]": want host:port`},
+		{"key as an argument", []string{"sk_live_pasted_by_mistake"}, nil, `unexpected argument "sk_live_[REDACTED]"`},
 		{"bad path prefix", []string{"--http-path-prefix", "authz"}, nil, `--http-path-prefix "authz"`},
 		{"stray argument", []string{"serve"}, nil, `unexpected argument "serve"`},
 	}
@@ -115,7 +119,7 @@ func TestBinary(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 			t.Fatalf("exit = %v; want status 1", err)
 		}
-		if want := "footstep-authz: --kv-bucket \"no.dots\": want 1 to 64 of [A-Za-z0-9_-]\n"; stderr.String() != want {
+		if want := "footstep-authz: --kv-bucket \"no.dots\": want 1 to 64 of [A-Za-z0-9_-], not holding an API key\n"; stderr.String() != want {
 			t.Errorf("stderr = %q; want %q", stderr.String(), want)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/server"
@@ -32,7 +33,7 @@ func (c *config) validateAddrs() error {
 			continue
 		}
 		if err := checkAddr(a.addr); err != nil {
-			return fmt.Errorf("--%s %q: %w", a.name, a.addr, err)
+			return fmt.Errorf("--%s %q: %w", a.name, authz.Clip(a.addr), err)
 		}
 	}
 	return nil
@@ -40,8 +41,8 @@ func (c *config) validateAddrs() error {
 
 func (c *config) validateLimits() error {
 	switch {
-	case !events.ValidBucketName(c.KVBucket):
-		return fmt.Errorf("--kv-bucket %q: want 1 to 64 of [A-Za-z0-9_-]", c.KVBucket)
+	case !events.ValidBucketName(authz.Clip(c.KVBucket)):
+		return fmt.Errorf("--kv-bucket %q: want 1 to 64 of [A-Za-z0-9_-], not holding an API key", authz.Clip(c.KVBucket))
 	case c.KVReplicas < 1 || c.KVReplicas > 5:
 		return fmt.Errorf("--kv-replicas %d: want 1 to 5", c.KVReplicas)
 	case c.LookupBudget < 0:
@@ -49,7 +50,7 @@ func (c *config) validateLimits() error {
 	case c.NegativeTTL <= 0 || c.LookupTimeout <= 0 || c.ShutdownTimeout <= 0:
 		return errors.New("--negative-ttl, --lookup-timeout and --shutdown-timeout must be positive")
 	case envoy.CheckPathPrefix(c.HTTPPathPrefix) != nil:
-		return fmt.Errorf("--http-path-prefix %q: %w", c.HTTPPathPrefix, envoy.CheckPathPrefix(c.HTTPPathPrefix))
+		return fmt.Errorf("--http-path-prefix %q: %w", authz.Clip(c.HTTPPathPrefix), envoy.CheckPathPrefix(c.HTTPPathPrefix))
 	case c.MaxStaleness < server.MinMaxStaleness:
 		return fmt.Errorf("--max-staleness %s: want at least %s", c.MaxStaleness, server.MinMaxStaleness)
 	}
@@ -59,11 +60,11 @@ func (c *config) validateLimits() error {
 func (c *config) validateChoices() error {
 	switch {
 	case c.LogFormat != "json" && c.LogFormat != "text":
-		return fmt.Errorf("--log-format %q: want json or text", c.LogFormat)
+		return fmt.Errorf("--log-format %q: want json or text", authz.Clip(c.LogFormat))
 	case c.Mode != server.ModeEnforce && c.Mode != server.ModeShadow:
-		return fmt.Errorf("--mode %q: want enforce or shadow", c.Mode)
+		return fmt.Errorf("--mode %q: want enforce or shadow", authz.Clip(c.Mode))
 	case c.StalePolicy != server.StaleDeny && c.StalePolicy != server.StaleServe:
-		return fmt.Errorf("--stale-policy %q: want deny or serve", c.StalePolicy)
+		return fmt.Errorf("--stale-policy %q: want deny or serve", authz.Clip(c.StalePolicy))
 	case c.Demo && c.NATSURL != "":
 		return errors.New("--demo seeds keys into the embedded NATS server only; drop --nats-url")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
@@ -104,7 +105,7 @@ func (c *config) validateFiles() error {
 func checkAddr(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return err
+		return errors.New("want host:port, such as :9001 or 127.0.0.1:9001")
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return errors.New("port must be a number from 0 to 65535")
