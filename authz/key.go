@@ -109,7 +109,16 @@ const MaxIDLen = 64
 
 // idRule describes a valid id in errors, which never quote the id itself: a
 // rejected id may be a plaintext key written by mistake.
-const idRule = "want 1 to 64 of [A-Za-z0-9_-], not starting with " + KeyPrefix
+const idRule = "want 1 to 64 of [A-Za-z0-9_-], not starting with the API key prefix"
+
+// CheckID returns an error naming field ("key_id", "--account", ...) when s
+// is not a valid id, and nil when it is. The error never quotes s.
+func CheckID(field, s string) error {
+	if ValidID(s) {
+		return nil
+	}
+	return errors.New(field + ": " + idRule)
+}
 
 // ValidID reports whether s is a valid key id or account id: 1 to 64
 // characters of [A-Za-z0-9_-]. An id that starts with the key prefix is

@@ -130,8 +130,8 @@ func setState(s authz.KeyState) func(authz.KeyRecord) (authz.KeyRecord, bool) {
 // SetBalance writes an account's balance and returns its revision. A
 // balance is set, not added to, so the last writer wins.
 func (p *Publisher) SetBalance(ctx context.Context, accountID string, b authz.Balance) (uint64, error) {
-	if !authz.ValidID(accountID) {
-		return 0, fmt.Errorf("set balance: %w: account id: want 1 to 64 of [A-Za-z0-9_-]", ErrBadRecord)
+	if err := authz.CheckID("account id", accountID); err != nil {
+		return 0, fmt.Errorf("set balance: %w: %w", ErrBadRecord, err)
 	}
 	val, err := EncodeAccount(authz.Account{Balance: b})
 	if err != nil {

@@ -130,19 +130,11 @@ func DecodeKey(data []byte) (authz.KeyRecord, error) {
 	return r, nil
 }
 
-// checkKey validates a decoded record like authz.KeyRecord.Validate, but its
-// errors never quote a value: they are logged, and a value may hold a secret
-// written there by mistake.
+// checkKey validates a record with authz.KeyRecord.Validate, whose errors
+// never quote a value, as an ErrBadRecord.
 func checkKey(r authz.KeyRecord) error {
-	switch {
-	case !authz.ValidID(r.KeyID):
-		return fmt.Errorf("%w: key_id: want 1 to 64 of [A-Za-z0-9_-]", ErrBadRecord)
-	case !authz.ValidID(r.AccountID):
-		return fmt.Errorf("%w: account_id: want 1 to 64 of [A-Za-z0-9_-]", ErrBadRecord)
-	case !r.State.Valid():
-		return fmt.Errorf("%w: state: want active, suspended or revoked", ErrBadRecord)
-	case authz.CheckExpiry(r.ExpiresAt) != nil:
-		return fmt.Errorf("%w: %w", ErrBadRecord, authz.ErrExpiryFormat)
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRecord, err)
 	}
 	return nil
 }

@@ -34,8 +34,8 @@ func checkAccount(id string) error {
 	switch {
 	case id == "":
 		return errors.New("missing --account")
-	case !authz.ValidID(id):
-		return errors.New("--account: want 1 to 64 of [A-Za-z0-9_-]")
+	case authz.CheckID("--account", id) != nil:
+		return authz.CheckID("--account", id)
 	}
 	return nil
 }

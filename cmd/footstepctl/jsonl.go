@@ -148,8 +148,8 @@ func parseAccountLine(l jsonLine) (record, error) {
 	switch {
 	case l.KeyHash != "" || l.KeyID != "" || l.State != "" || l.ExpiresAt != "":
 		return record{}, errors.New("key_hash, key_id, state and expires_at belong on a key line")
-	case !authz.ValidID(l.AccountID):
-		return record{}, errors.New("account_id: want 1 to 64 of [A-Za-z0-9_-]")
+	case authz.CheckID("account_id", l.AccountID) != nil:
+		return record{}, authz.CheckID("account_id", l.AccountID)
 	case l.Balance == nil:
 		return record{}, errors.New(`balance: missing; want a decimal string such as "12.50"`)
 	}

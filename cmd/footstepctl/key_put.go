@@ -78,10 +78,10 @@ func putRecord(h authz.KeyHash, id, account, state string) (authz.KeyRecord, err
 	switch {
 	case account == "":
 		return authz.KeyRecord{}, errors.New("missing --account")
-	case !authz.ValidID(account):
-		return authz.KeyRecord{}, errors.New("--account: want 1 to 64 of [A-Za-z0-9_-]")
-	case !authz.ValidID(id):
-		return authz.KeyRecord{}, errors.New("--id: want 1 to 64 of [A-Za-z0-9_-]")
+	case authz.CheckID("--account", account) != nil:
+		return authz.KeyRecord{}, authz.CheckID("--account", account)
+	case authz.CheckID("--id", id) != nil:
+		return authz.KeyRecord{}, authz.CheckID("--id", id)
 	case state != string(authz.StateActive) && state != string(authz.StateSuspended):
 		return authz.KeyRecord{}, errors.New("--state: want active or suspended (use key revoke to revoke)")
 	}
