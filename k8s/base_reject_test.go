@@ -2,12 +2,14 @@ package k8s_test
 
 import (
 	"errors"
-	"strings"
+	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestBaseRejects proves each cross-check: a mistake made to a copy of the base must
@@ -61,16 +63,18 @@ func TestBaseRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := deepCopy(good)
 			tt.mutate(d)
-			var errs []error
-			for _, c := range baseChecks {
-				errs = append(errs, c.check(d))
-			}
-			err := errors.Join(errs...)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("checks after %q = %v; want an error containing %q", tt.name, err, tt.wantErr)
-			}
+			testkit.WantError(t, fmt.Sprintf("checks after %q", tt.name), runBaseChecks(d), tt.wantErr)
 		})
 	}
+}
+
+// runBaseChecks runs every base check on d and joins what they find.
+func runBaseChecks(d *deployment) error {
+	var errs []error
+	for _, c := range baseChecks {
+		errs = append(errs, c.check(d))
+	}
+	return errors.Join(errs...)
 }
 
 func ctr(d *deployment) *corev1.Container {

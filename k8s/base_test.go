@@ -80,6 +80,27 @@ func (d *deployment) container() (corev1.Container, error) {
 	return corev1.Container{}, fmt.Errorf("Deployment %s has no container %s", d.dep.Name, containerName)
 }
 
+// containerSettings returns the server's container and its settings as the
+// process would see them.
+func (d *deployment) containerSettings() (corev1.Container, map[string]string, error) {
+	c, err := d.container()
+	if err != nil {
+		return corev1.Container{}, nil, err
+	}
+	s, err := settings(c, d.cms)
+	return c, s, err
+}
+
+// containerPorts returns the server's container and the ports it will listen on.
+func (d *deployment) containerPorts() (corev1.Container, map[string]int32, error) {
+	c, err := d.container()
+	if err != nil {
+		return corev1.Container{}, nil, err
+	}
+	ports, err := d.ports()
+	return c, ports, err
+}
+
 // ports returns the grpc, http and admin ports the server will listen on.
 func (d *deployment) ports() (map[string]int32, error) {
 	c, err := d.container()
@@ -135,11 +156,7 @@ func TestBase(t *testing.T) {
 }
 
 func checkContainerPorts(d *deployment) error {
-	c, err := d.container()
-	if err != nil {
-		return err
-	}
-	ports, err := d.ports()
+	c, ports, err := d.containerPorts()
 	if err != nil {
 		return err
 	}
@@ -154,11 +171,7 @@ func checkContainerPorts(d *deployment) error {
 }
 
 func checkProbes(d *deployment) error {
-	c, err := d.container()
-	if err != nil {
-		return err
-	}
-	ports, err := d.ports()
+	c, ports, err := d.containerPorts()
 	if err != nil {
 		return err
 	}
@@ -200,11 +213,7 @@ func checkProbe(kind string, p *corev1.Probe, c corev1.Container, ports map[stri
 }
 
 func checkServices(d *deployment) error {
-	c, err := d.container()
-	if err != nil {
-		return err
-	}
-	ports, err := d.ports()
+	c, ports, err := d.containerPorts()
 	if err != nil {
 		return err
 	}
@@ -289,11 +298,7 @@ func checkHPA(d *deployment) error {
 }
 
 func checkNetworkPolicy(d *deployment) error {
-	ports, err := d.ports()
-	if err != nil {
-		return err
-	}
-	c, err := d.container()
+	c, ports, err := d.containerPorts()
 	if err != nil {
 		return err
 	}
@@ -424,11 +429,7 @@ func checkResources(d *deployment) error {
 // checkNATSSettings checks the NATS settings: a cluster URL, a bucket replicated as the
 // NATS cluster allows, and credentials read from a mounted Secret.
 func checkNATSSettings(d *deployment) error {
-	c, err := d.container()
-	if err != nil {
-		return err
-	}
-	s, err := settings(c, d.cms)
+	c, s, err := d.containerSettings()
 	if err != nil {
 		return err
 	}

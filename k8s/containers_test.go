@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 type composeService struct {
@@ -62,10 +64,7 @@ func TestComposeRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !strings.Contains(good, tt.old) {
-				t.Fatalf("compose.yaml no longer contains %q: update this test", tt.old)
-			}
-			bad := strings.Replace(good, tt.old, tt.new, 1)
+			bad := testkit.ReplaceOnce(t, "compose.yaml", good, tt.old, tt.new)
 			var c composeFile
 			err := yaml.Unmarshal([]byte(bad), &c)
 			if err == nil {
@@ -73,9 +72,7 @@ func TestComposeRejects(t *testing.T) {
 			} else {
 				err = fmt.Errorf("compose.yaml: %w", err)
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("compose checks after %q = %v; want an error containing %q", tt.name, err, tt.wantErr)
-			}
+			testkit.WantError(t, fmt.Sprintf("compose checks after %q", tt.name), err, tt.wantErr)
 		})
 	}
 }
@@ -226,13 +223,8 @@ func TestDockerfileRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !strings.Contains(good, tt.old) {
-				t.Fatalf("Dockerfile no longer contains %q: update this test", tt.old)
-			}
-			err := checkDockerfile(strings.Replace(good, tt.old, tt.new, 1))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("checkDockerfile after %q = %v; want an error containing %q", tt.name, err, tt.wantErr)
-			}
+			err := checkDockerfile(testkit.ReplaceOnce(t, "Dockerfile", good, tt.old, tt.new))
+			testkit.WantError(t, fmt.Sprintf("checkDockerfile after %q", tt.name), err, tt.wantErr)
 		})
 	}
 }

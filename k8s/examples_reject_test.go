@@ -1,6 +1,7 @@
 package k8s_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestExamplesReject proves each example check with a mistake made to a fresh copy.
@@ -111,9 +114,7 @@ func TestExamplesReject(t *testing.T) {
 			ex := copyExample(loaded[tt.example])
 			tt.mutate(ex)
 			err := c.check(ex)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s check after %q = %v; want an error containing %q", c.dir+c.values, tt.name, err, tt.wantErr)
-			}
+			testkit.WantError(t, fmt.Sprintf("%s check after %q", c.dir+c.values, tt.name), err, tt.wantErr)
 		})
 	}
 }

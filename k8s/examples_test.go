@@ -63,11 +63,7 @@ func TestExamples(t *testing.T) {
 
 // grpcService returns the base's ClusterIP Service and its port for the gRPC server.
 func (d *deployment) grpcService(headless bool) (*corev1.Service, int32, error) {
-	c, err := d.container()
-	if err != nil {
-		return nil, 0, err
-	}
-	ports, err := d.ports()
+	c, ports, err := d.containerPorts()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -391,11 +387,7 @@ func checkPerRoute(v any) error {
 // checkNATSCredentials checks that the Secret example is the one the Deployment mounts,
 // with the file FOOTSTEP_NATS_CREDS names.
 func checkNATSCredentials(ex *example) error {
-	c, err := ex.base.container()
-	if err != nil {
-		return err
-	}
-	s, err := settings(c, ex.base.cms)
+	c, s, err := ex.base.containerSettings()
 	if err != nil {
 		return err
 	}
@@ -420,11 +412,7 @@ func checkNATSCredentials(ex *example) error {
 // checkNATSValues checks the NATS chart values: a JetStream cluster on disk with enough
 // servers for the bucket's replicas.
 func checkNATSValues(ex *example) error {
-	c, err := ex.base.container()
-	if err != nil {
-		return err
-	}
-	s, err := settings(c, ex.base.cms)
+	_, s, err := ex.base.containerSettings()
 	if err != nil {
 		return err
 	}

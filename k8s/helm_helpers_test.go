@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -94,30 +92,16 @@ func renderChart(tb testing.TB, values string, extra ...string) []runtime.Object
 // resource client-go does not know, decodes as unstructured and checkServiceMonitor
 // checks its fields.
 func decodeChart(data []byte) ([]runtime.Object, error) {
-	var objs []runtime.Object
-	r := utilyaml.NewYAMLReader(bufioReader(data))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	return decodeDocs(data, func(doc []byte) (runtime.Object, error) {
 		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
-			continue
+			return nil, nil
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(mustJSON(doc)); err == nil && u.GroupVersionKind().Group == "monitoring.coreos.com" {
-			objs = append(objs, u)
-			continue
+			return u, nil
 		}
-		obj, err := decodeStrict(doc)
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, obj)
-	}
+		return decodeStrict(doc)
+	})
 }
 
 // stripComments drops the comment lines (helm's "# Source:" lines) of a document.

@@ -17,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 func TestHelmLint(t *testing.T) {
@@ -158,11 +160,7 @@ func TestHelmMatchesBase(t *testing.T) {
 // user and password from a Secret, extra settings and env, the namespace.
 func TestHelmAllOn(t *testing.T) {
 	d, objs := loadChart(t, "ci/all-on-values.yaml")
-	c, err := d.container()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := settings(c, d.cms)
+	c, s, err := d.containerSettings()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,11 +239,7 @@ func TestHelmAllOn(t *testing.T) {
 // TestHelmAllOff checks that each optional part really goes away.
 func TestHelmAllOff(t *testing.T) {
 	d, objs := loadChart(t, "ci/all-off-values.yaml")
-	c, err := d.container()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := settings(c, d.cms)
+	c, s, err := d.containerSettings()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,9 +354,7 @@ func TestHelmRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := runHelm(t, templateArgs("", tt.set...)...)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("helm template %v = %v; want an error containing %q", tt.set, err, tt.wantErr)
-			}
+			testkit.WantError(t, fmt.Sprintf("helm template %v", tt.set), err, tt.wantErr)
 		})
 	}
 	t.Run("lint fails too", func(t *testing.T) {
@@ -390,20 +382,14 @@ func TestHelmRejectsCrossChecks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, _ := loadChart(t, "", tt.set...)
-			var errs []error
-			for _, c := range baseChecks {
-				errs = append(errs, c.check(d))
-			}
-			err := errors.Join(errs...)
+			err := runBaseChecks(d)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Errorf("checks after %v = %v; want none", tt.set, err)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("checks after %v = %v; want an error containing %q", tt.set, err, tt.wantErr)
-			}
+			testkit.WantError(t, fmt.Sprintf("checks after %v", tt.set), err, tt.wantErr)
 		})
 	}
 }

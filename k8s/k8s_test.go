@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // crdGroups are the API groups of the custom resources used by the examples. client-go
@@ -61,9 +63,7 @@ func TestStrictDecodeRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := decodeStrict([]byte(tt.doc))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("decodeStrict(%s) = %v; want an error containing %q", tt.name, err, tt.wantErr)
-			}
+			testkit.WantError(t, fmt.Sprintf("decodeStrict(%s)", tt.name), err, tt.wantErr)
 		})
 	}
 }
@@ -130,6 +130,17 @@ func withPlaceholders(tb testing.TB, dir string) string {
 }
 
 func decodeAll(data []byte) ([]runtime.Object, error) {
+	return decodeDocs(data, func(doc []byte) (runtime.Object, error) {
+		if len(bytes.TrimSpace(doc)) == 0 {
+			return nil, nil
+		}
+		return decodeStrict(doc)
+	})
+}
+
+// decodeDocs decodes each document of a YAML stream with decode, which
+// returns a nil object for a document to skip.
+func decodeDocs(data []byte, decode func(doc []byte) (runtime.Object, error)) ([]runtime.Object, error) {
 	var objs []runtime.Object
 	r := utilyaml.NewYAMLReader(bufioReader(data))
 	for {
@@ -140,14 +151,13 @@ func decodeAll(data []byte) ([]runtime.Object, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		obj, err := decodeStrict(doc)
+		obj, err := decode(doc)
 		if err != nil {
 			return nil, err
 		}
-		objs = append(objs, obj)
+		if obj != nil {
+			objs = append(objs, obj)
+		}
 	}
 }
 
