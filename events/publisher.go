@@ -93,7 +93,7 @@ func (p *Publisher) GetAccount(ctx context.Context, id string) (authz.AccountEnt
 // refuses to replace a revoked key's record (authz.ErrRevokedTerminal),
 // and writes the tombstone of a record it puts as revoked.
 func (p *Publisher) PutKey(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
-	if _, err := EncodeKey(rec); err != nil {
+	if err := checkKey(rec); err != nil {
 		return 0, fmt.Errorf("put key %s: %w", h, err)
 	}
 	rev, err := p.changeKey(ctx, "put", h, func(authz.KeyRecord) (authz.KeyRecord, bool) { return rec, false })

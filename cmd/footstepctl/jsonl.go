@@ -138,8 +138,8 @@ func parseKeyLine(l jsonLine) (record, error) {
 			return record{}, err // "expires_at: want ..."
 		}
 	}
-	if _, err := events.EncodeKey(rec); err != nil {
-		return record{}, errors.Unwrap(err) // "bad record: <field>: want ..."
+	if err := rec.Validate(); err != nil {
+		return record{}, fmt.Errorf("%w: %w", events.ErrBadRecord, err) // "bad record: <field>: want ..."
 	}
 	return record{isKey: true, hash: h, key: rec}, nil
 }
