@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // The literal strings of the rules table in DESIGN.md.
@@ -63,15 +64,6 @@ func TestCodesListsEveryCodeOnce(t *testing.T) {
 	}
 }
 
-func mustBalance(tb testing.TB, s string) authz.Balance {
-	tb.Helper()
-	b, err := authz.ParseBalance(s)
-	if err != nil {
-		tb.Fatalf("ParseBalance(%q) = %v", s, err)
-	}
-	return b
-}
-
 func keyEntry(state authz.KeyState) authz.KeyEntry {
 	return authz.KeyEntry{
 		Revision: 7,
@@ -82,7 +74,7 @@ func keyEntry(state authz.KeyState) authz.KeyEntry {
 
 func accountEntry(tb testing.TB, balance string) authz.AccountEntry {
 	tb.Helper()
-	return authz.AccountEntry{Revision: 8, Presence: authz.Present, Account: authz.Account{Balance: mustBalance(tb, balance)}}
+	return authz.AccountEntry{Revision: 8, Presence: authz.Present, Account: authz.Account{Balance: testkit.Balance(tb, balance)}}
 }
 
 func TestDecide(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 func TestParseExpiry(t *testing.T) {
@@ -55,7 +56,7 @@ func TestValidateExpiry(t *testing.T) {
 func TestDecideAtExpiry(t *testing.T) {
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	cred := authz.Extract(authz.Request{APIKeys: []string{"sk_live_expiry_1"}})
-	funded := authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: mustParseBalance(t, "5")}}
+	funded := authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: testkit.Balance(t, "5")}}
 	tests := []struct {
 		name  string
 		state authz.KeyState
@@ -116,13 +117,4 @@ func TestCheckTransitionAtExpiry(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustParseBalance(tb testing.TB, s string) authz.Balance {
-	tb.Helper()
-	b, err := authz.ParseBalance(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }
