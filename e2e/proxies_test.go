@@ -72,7 +72,7 @@ func garble(tb testing.TB, a *authzServer) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := a.kv.Put(ctx, events.KeySubject(authz.APIKey(garbledKey).Hash()), []byte("{not json")); err != nil {
+	if _, err := a.kv.Put(ctx, events.KeyKVKey(authz.APIKey(garbledKey).Hash()), []byte("{not json")); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -4,7 +4,7 @@
 // account state and refuses one whose settings could lose records silently
 // (OpenBucket), encodes and strictly decodes its records (schema.go,
 // tombstone.go), loads single records on a cache miss through the stream
-// leader (Store), applies every change of the bucket to a consumer's Sink in
+// leader (Loader), applies every change of the bucket to a consumer's Sink in
 // revision order (Watcher), and writes changes with optimistic concurrency
 // (Publisher) and key exposure events (ExposurePublisher).
 //
@@ -24,7 +24,7 @@
 //     revision of the two, and writes a revived record back as revoked
 //     (Update at the revival's revision; a lost race is fine). Each refusal
 //     is counted (WatchObserver.Refused) and logged with the hash and key_id.
-//   - Store.LoadKey reads the tombstone of a present record that is not
+//   - Loader.LoadKey reads the tombstone of a present record that is not
 //     revoked, unless the watcher's index (Store.UseIndex) has applied the
 //     record's revision and can answer without a read.
 //   - A delete or purge of key.<hash> ends the key: watchers forget its

@@ -87,7 +87,7 @@ func (p *Publisher) Rotate(ctx context.Context, oldHash, newHash authz.KeyHash, 
 		return cur, false
 	})
 	if err != nil {
-		_ = p.kv.Delete(ctx, KeySubject(newHash), jetstream.LastRevision(r.NewRevision))
+		_ = p.kv.Delete(ctx, KeyKVKey(newHash), jetstream.LastRevision(r.NewRevision))
 		return Rotation{}, fmt.Errorf("rotate (new key %s removed again): %w", newHash, err)
 	}
 	if r.OldExpiresAt = at; !old.Record.ExpiresAt.IsZero() && old.Record.ExpiresAt.Before(at) {
@@ -127,6 +127,6 @@ func (p *Publisher) createKey(ctx context.Context, h authz.KeyHash, rec authz.Ke
 		case v.Stored.Presence != authz.Absent || v.Tombstone != nil:
 			return 0, ErrKeyExists
 		}
-		return p.kv.Create(ctx, KeySubject(h), val)
+		return p.kv.Create(ctx, KeyKVKey(h), val)
 	})
 }

@@ -76,13 +76,13 @@ func TestRawPutAfterExpiry(t *testing.T) {
 	h, early := hashOf("sk_live_expiring_raw"), hashOf("sk_live_not_yet_expired")
 
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	put(t, kv, events.KeySubject(early), `{"key_id":"k2","account_id":"a1","state":"active","expires_at":"`+future+`"}`)
-	rev := put(t, kv, events.KeySubject(early), activeJSON)
+	put(t, kv, events.KeyKVKey(early), `{"key_id":"k2","account_id":"a1","state":"active","expires_at":"`+future+`"}`)
+	rev := put(t, kv, events.KeyKVKey(early), activeJSON)
 	eventually(t, time.Second, "expiry dropped before it", appliedAtLeast(r.sink, early, rev, authz.Present, authz.StateActive))
 
 	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
-	put(t, kv, events.KeySubject(h), `{"key_id":"k1","account_id":"a1","state":"active","expires_at":"`+past+`"}`)
-	rev = put(t, kv, events.KeySubject(h), activeJSON)
+	put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"active","expires_at":"`+past+`"}`)
+	rev = put(t, kv, events.KeyKVKey(h), activeJSON)
 	eventually(t, time.Second, "put after expiry applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
 	eventually(t, 2*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
 	eventually(t, 2*time.Second, "tombstone written", func() bool { return hasTombstone(kv, h) })

@@ -29,15 +29,15 @@ func FuzzParseKVKey(f *testing.F) {
 		k := events.ParseKVKey(name)
 		switch k.Kind {
 		case events.KindKey:
-			if !keySubjectRe.MatchString(name) || events.KeySubject(k.Hash) != name {
+			if !keySubjectRe.MatchString(name) || events.KeyKVKey(k.Hash) != name {
 				t.Fatalf("ParseKVKey(%q) = key %s; not a key subject", name, k.Hash)
 			}
 		case events.KindTombstone:
-			if events.TombstoneSubject(k.Hash) != name {
+			if events.TombstoneKVKey(k.Hash) != name {
 				t.Fatalf("ParseKVKey(%q) = tombstone %s; not a tombstone subject", name, k.Hash)
 			}
 		case events.KindAccount:
-			if !accountSubjectRe.MatchString(name) || events.AccountSubject(k.AccountID) != name {
+			if !accountSubjectRe.MatchString(name) || events.AccountKVKey(k.AccountID) != name {
 				t.Fatalf("ParseKVKey(%q) = account %q; not an account subject", name, k.AccountID)
 			}
 		default:

@@ -80,8 +80,8 @@ func TestHostileKeyRecords(t *testing.T) {
 
 	for i, r := range hostileKeyRecords {
 		h := hashOf("sk_live_hostile_" + r.name)
-		put(t, kv, events.KeySubject(h), `{"key_id":"k","account_id":"a","state":"active"}`)
-		rev := put(t, kv, events.KeySubject(h), r.value)
+		put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"active"}`)
+		rev := put(t, kv, events.KeyKVKey(h), r.value)
 		eventually(t, time.Second, r.name+" applied", func() bool { e, _ := sink.key(h); return e.Revision == rev })
 		if e, _ := sink.key(h); e.Presence != authz.Unreadable {
 			t.Errorf("%s: applied as %v %q; want unreadable", r.name, e.Presence, e.Record.State)
@@ -95,7 +95,7 @@ func TestHostileKeyRecords(t *testing.T) {
 		put(t, kv, name, `{"balance":"5"}`)
 	}
 	good := hashOf("sk_live_after_the_storm")
-	put(t, kv, events.KeySubject(good), `{"key_id":"k","account_id":"a","state":"active"}`)
+	put(t, kv, events.KeyKVKey(good), `{"key_id":"k","account_id":"a","state":"active"}`)
 	eventually(t, time.Second, "a good change after the hostile ones", keyIs(sink, good, authz.Present, authz.StateActive))
 	if want := int64(len(hostileKeyRecords) + 5); n.bad.Load() != want {
 		t.Errorf("bad records %d; want %d", n.bad.Load(), want)
@@ -114,15 +114,15 @@ func TestOversizeValueRefused(t *testing.T) {
 	c := connect(t, startServer(t))
 	kv := openBucket(t, c)
 	h := hashOf("sk_live_big")
-	put(t, kv, events.KeySubject(h), `{"key_id":"k","account_id":"a","state":"suspended"}`)
+	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"suspended"}`)
 	big := `{"key_id":"k","account_id":"a","state":"active","pad":"` + strings.Repeat("x", events.MaxValueSize) + `"}`
-	if _, err := kv.Put(context.Background(), events.KeySubject(h), []byte(big)); err == nil {
+	if _, err := kv.Put(context.Background(), events.KeyKVKey(h), []byte(big)); err == nil {
 		t.Fatal("oversize value accepted by the bucket")
 	}
 	if _, err := events.DecodeKey([]byte(big)); err == nil {
 		t.Error("oversize value decoded")
 	}
-	e, err := events.NewStore(kv).LoadKey(context.Background(), h)
+	e, err := events.NewLoader(kv).LoadKey(context.Background(), h)
 	if err != nil || e.Record.State != authz.StateSuspended {
 		t.Errorf("after a refused oversize put: %+v, %v; want suspended", e, err)
 	}
@@ -136,9 +136,9 @@ func TestRevokedNeverRevives(t *testing.T) {
 	h := hashOf("sk_live_dead")
 	sink, n := newSink(), &counts{}
 	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
-	put(t, kv, events.KeySubject(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
+	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
 	for i, state := range []string{"active", "suspended", "active"} {
-		rev := put(t, kv, events.KeySubject(h), `{"key_id":"k2","account_id":"a2","state":"`+state+`"}`)
+		rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k2","account_id":"a2","state":"`+state+`"}`)
 		eventually(t, time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow
 		if e, _ := sink.key(h); e.Record.State != authz.StateRevoked {
 			t.Errorf("revoked then %s: applied %q; want revoked", state, e.Record.State)
@@ -148,7 +148,7 @@ func TestRevokedNeverRevives(t *testing.T) {
 		}
 	}
 	other := hashOf("sk_live_dead_too")
-	put(t, kv, events.KeySubject(other), `{"key_id":"k","account_id":"a","state":"revoked"}`)
+	put(t, kv, events.KeyKVKey(other), `{"key_id":"k","account_id":"a","state":"revoked"}`)
 	if _, err := events.NewPublisher(c.JetStream(), kv).Reactivate(context.Background(), other); !errors.Is(err, authz.ErrRevokedTerminal) {
 		t.Errorf("Publisher.Reactivate of a revoked key: %v; want ErrRevokedTerminal", err)
 	}

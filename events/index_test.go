@@ -18,7 +18,7 @@ func TestKeyIndex(t *testing.T) {
 	kv := openBucket(t, c)
 	const rec = `{"key_id":"k","account_id":"a","state":"active"}`
 	before, after, never := hashOf("sk_live_idx_before"), hashOf("sk_live_idx_after"), hashOf("sk_live_idx_never")
-	put(t, kv, events.KeySubject(before), rec)
+	put(t, kv, events.KeyKVKey(before), rec)
 	sink := newSink()
 	w := runWatcher(t, c, kv, sink, events.WatchObserver{}, 50*time.Millisecond)
 	eventually(t, 5*time.Second, "index complete", func() bool { _, done := w.IndexedKeys(); return done })
@@ -31,12 +31,12 @@ func TestKeyIndex(t *testing.T) {
 			t.Errorf("MayExist(%s) = %v; want %v", tt.name, got, tt.want)
 		}
 	}
-	rev := put(t, kv, events.KeySubject(after), rec)
+	rev := put(t, kv, events.KeyKVKey(after), rec)
 	eventually(t, 5*time.Second, "new key applied", func() bool { e, ok := sink.key(after); return ok && e.Revision == rev })
 	if !w.MayExist(after) {
 		t.Error("MayExist(key whose put reached the sink) = false; want true")
 	}
-	if err := kv.Delete(context.Background(), events.KeySubject(after)); err != nil {
+	if err := kv.Delete(context.Background(), events.KeyKVKey(after)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "delete applied", func() bool { e, _ := sink.key(after); return e.Presence == authz.Absent })

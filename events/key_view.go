@@ -8,7 +8,7 @@ import (
 	"github.com/footstep/authz/authz"
 )
 
-// KeyView is what the bucket holds of a key, read through the Store: the
+// KeyView is what the bucket holds of a key, read through the Loader: the
 // record as stored, the key's tombstone, and the effective entry they make.
 type KeyView struct {
 	// Entry is the effective entry, as LoadKey returns it: a present record
@@ -32,7 +32,7 @@ func (v KeyView) Revoked() bool {
 // InspectKey reads a key's record and its tombstone, always from the bucket.
 // A record that does not parse gives a view with an error wrapping
 // ErrBadRecord; a NATS failure gives an error.
-func (s *Store) InspectKey(ctx context.Context, h authz.KeyHash) (KeyView, error) {
+func (s *Loader) InspectKey(ctx context.Context, h authz.KeyHash) (KeyView, error) {
 	stored, err := s.loadStored(ctx, h)
 	if err != nil && !errors.Is(err, ErrBadRecord) {
 		return KeyView{Entry: stored, Stored: stored}, err

@@ -19,20 +19,20 @@ func TestStoreLeaderRead(t *testing.T) {
 	c := connect(t, s)
 	ctx := testCtx(t)
 	kv := openBucket(t, c)
-	leader := events.NewStore(kv, events.ReadFromLeader(c.NATS()))
+	leader := events.NewLoader(kv, events.ReadFromLeader(c.NATS()))
 	present, deleted, purged, garbled, never := hashOf("sk_live_lp"), hashOf("sk_live_ld"), hashOf("sk_live_lx"), hashOf("sk_live_lg"), hashOf("sk_live_ln")
-	rev := put(t, kv, events.KeySubject(present), activeJSON)
-	put(t, kv, events.KeySubject(deleted), activeJSON)
-	if err := kv.Delete(ctx, events.KeySubject(deleted)); err != nil {
+	rev := put(t, kv, events.KeyKVKey(present), activeJSON)
+	put(t, kv, events.KeyKVKey(deleted), activeJSON)
+	if err := kv.Delete(ctx, events.KeyKVKey(deleted)); err != nil {
 		t.Fatal(err)
 	}
 	delRev := lastRevision(t, kv)
-	put(t, kv, events.KeySubject(purged), activeJSON)
-	if err := kv.Purge(ctx, events.KeySubject(purged)); err != nil {
+	put(t, kv, events.KeyKVKey(purged), activeJSON)
+	if err := kv.Purge(ctx, events.KeyKVKey(purged)); err != nil {
 		t.Fatal(err)
 	}
 	purgeRev := lastRevision(t, kv)
-	badRev := put(t, kv, events.KeySubject(garbled), `{"key_id":"k1"}`)
+	badRev := put(t, kv, events.KeyKVKey(garbled), `{"key_id":"k1"}`)
 
 	tests := []struct {
 		name    string
@@ -85,18 +85,18 @@ func BenchmarkLoad(b *testing.B) {
 	c := connect(b, startServer(b))
 	kv := openBucket(b, c)
 	h := hashOf("sk_live_bench")
-	put(b, kv, events.KeySubject(h), activeJSON)
-	put(b, kv, events.AccountSubject("a1"), `{"balance":"5"}`)
-	direct, leader := events.NewStore(kv), events.NewStore(kv, events.ReadFromLeader(c.NATS()))
-	indexed := events.NewStore(kv, events.ReadFromLeader(c.NATS()))
+	put(b, kv, events.KeyKVKey(h), activeJSON)
+	put(b, kv, events.AccountKVKey("a1"), `{"balance":"5"}`)
+	direct, leader := events.NewLoader(kv), events.NewLoader(kv, events.ReadFromLeader(c.NATS()))
+	indexed := events.NewLoader(kv, events.ReadFromLeader(c.NATS()))
 	indexed.UseIndex(runWatcher(b, c, kv, newSink(), events.WatchObserver{}, time.Second))
-	account := func(s *events.Store) func(context.Context) (authz.Presence, error) {
+	account := func(s *events.Loader) func(context.Context) (authz.Presence, error) {
 		return func(ctx context.Context) (authz.Presence, error) {
 			e, err := s.LoadAccount(ctx, "a1")
 			return e.Presence, err
 		}
 	}
-	key := func(s *events.Store) func(context.Context) (authz.Presence, error) {
+	key := func(s *events.Loader) func(context.Context) (authz.Presence, error) {
 		return func(ctx context.Context) (authz.Presence, error) { e, err := s.LoadKey(ctx, h); return e.Presence, err }
 	}
 	for _, bb := range []struct {

@@ -58,7 +58,7 @@ func NewPublisher(js jetstream.JetStream, kv jetstream.KeyValue, opts ...Publish
 
 // store reads through the stream leader: a change decided on a follower's
 // stale read would fail its revision check anyway, but a refusal would not.
-func (p *Publisher) store() *Store { return NewStore(p.kv, ReadFromLeader(p.js.Conn())) }
+func (p *Publisher) store() *Loader { return NewLoader(p.kv, ReadFromLeader(p.js.Conn())) }
 
 // GetKey returns a key's effective record and revision (revoked when the key
 // has a tombstone), or ErrNotFound.
@@ -137,7 +137,7 @@ func (p *Publisher) SetBalance(ctx context.Context, accountID string, b authz.Ba
 	if err != nil {
 		return 0, fmt.Errorf("set balance of %s: %w", accountID, err)
 	}
-	rev, err := p.kv.Put(ctx, AccountSubject(accountID), val)
+	rev, err := p.kv.Put(ctx, AccountKVKey(accountID), val)
 	if err != nil {
 		return 0, fmt.Errorf("set balance of %s in bucket %s: %w", accountID, p.kv.Bucket(), err)
 	}

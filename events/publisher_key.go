@@ -53,7 +53,7 @@ func (p *Publisher) tryChangeKey(ctx context.Context, op string, h authz.KeyHash
 	if err != nil {
 		return 0, err // unreadable records are changed only by deletion
 	}
-	subject := KeySubject(h)
+	subject := KeyKVKey(h)
 	if v.Stored.Presence == authz.Absent {
 		switch {
 		case op != "put":
@@ -95,7 +95,7 @@ func (p *Publisher) Revoke(ctx context.Context, h authz.KeyHash) (uint64, error)
 		return p.tryRevoke(ctx, h, &created)
 	})
 	if errors.Is(err, ErrNotFound) && created != 0 {
-		_ = p.kv.Delete(ctx, TombstoneSubject(h), jetstream.LastRevision(created))
+		_ = p.kv.Delete(ctx, TombstoneKVKey(h), jetstream.LastRevision(created))
 	}
 	return rev, err
 }
@@ -114,7 +114,7 @@ func (p *Publisher) tryRevoke(ctx context.Context, h authz.KeyHash, created *uin
 		if err != nil {
 			return 0, err
 		}
-		if *created, err = p.kv.Create(ctx, TombstoneSubject(h), val); err != nil {
+		if *created, err = p.kv.Create(ctx, TombstoneKVKey(h), val); err != nil {
 			return 0, err
 		}
 	}
@@ -126,7 +126,7 @@ func (p *Publisher) tryRevoke(ctx context.Context, h authz.KeyHash, created *uin
 	if err != nil {
 		return 0, err
 	}
-	return p.kv.Update(ctx, KeySubject(h), val, v.Stored.Revision)
+	return p.kv.Update(ctx, KeyKVKey(h), val, v.Stored.Revision)
 }
 
 // DeleteKey deletes a key, revoked or not (an unreadable record too), then
@@ -151,14 +151,14 @@ func (p *Publisher) tryDeleteKey(ctx context.Context, h authz.KeyHash, marker *u
 		return err
 	}
 	if *marker == 0 && v.Stored.Presence != authz.Absent { // once deleted, a new record is not ours to delete
-		if *marker, err = p.publishDelete(ctx, KeySubject(h), v.Stored.Revision); err != nil {
+		if *marker, err = p.publishDelete(ctx, KeyKVKey(h), v.Stored.Revision); err != nil {
 			return err
 		}
 	}
 	if v.Tombstone == nil {
 		return nil
 	}
-	return p.kv.Delete(ctx, TombstoneSubject(h), jetstream.LastRevision(v.TombstoneRevision))
+	return p.kv.Delete(ctx, TombstoneKVKey(h), jetstream.LastRevision(v.TombstoneRevision))
 }
 
 // publishDelete writes a KV delete marker, as KeyValue.Delete with

@@ -129,7 +129,7 @@ func TestPublisherConcurrentWriters(t *testing.T) {
 			t.Errorf("%s landed at %d after the revocation at %d", op, rev, revoked)
 		}
 	}
-	e, err := events.NewStore(kv).LoadKey(ctx, h)
+	e, err := events.NewLoader(kv).LoadKey(ctx, h)
 	if err != nil || e.Record.State != authz.StateRevoked || e.Revision != revoked {
 		t.Errorf("final = %+v, %v; want revoked at %d", e, err, revoked)
 	}

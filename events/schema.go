@@ -17,9 +17,9 @@ const MaxValueSize = 1024
 
 // KV key prefixes of the bucket's kinds of records.
 const (
-	KeyPrefix       = "key."
-	AccountPrefix   = "account."
-	TombstonePrefix = "revoked." // a revoked key's tombstone (tombstone.go)
+	KVKeyPrefix       = "key."
+	KVAccountPrefix   = "account."
+	KVTombstonePrefix = "revoked." // a revoked key's tombstone (tombstone.go)
 )
 
 // ErrBadRecord is wrapped by every error about a record value or KV key that
@@ -27,14 +27,14 @@ const (
 var ErrBadRecord = errors.New("bad record")
 
 // KeySubject returns the KV key of a key record: "key.<64 lowercase hex>".
-func KeySubject(h authz.KeyHash) string { return KeyPrefix + h.String() }
+func KeyKVKey(h authz.KeyHash) string { return KVKeyPrefix + h.String() }
 
 // TombstoneSubject returns the KV key of a key's tombstone:
 // "revoked.<64 lowercase hex>".
-func TombstoneSubject(h authz.KeyHash) string { return TombstonePrefix + h.String() }
+func TombstoneKVKey(h authz.KeyHash) string { return KVTombstonePrefix + h.String() }
 
 // AccountSubject returns the KV key of an account record: "account.<id>".
-func AccountSubject(accountID string) string { return AccountPrefix + accountID }
+func AccountKVKey(accountID string) string { return KVAccountPrefix + accountID }
 
 // KVKeyKind tells which kind of record a KV key names.
 type KVKeyKind uint8
@@ -58,13 +58,13 @@ type KVKey struct {
 // hex digits, or "account." and a valid account id. Anything else is
 // KindUnknown.
 func ParseKVKey(name string) KVKey {
-	if rest, ok := strings.CutPrefix(name, KeyPrefix); ok {
+	if rest, ok := strings.CutPrefix(name, KVKeyPrefix); ok {
 		return hashKVKey(KindKey, rest)
 	}
-	if rest, ok := strings.CutPrefix(name, TombstonePrefix); ok {
+	if rest, ok := strings.CutPrefix(name, KVTombstonePrefix); ok {
 		return hashKVKey(KindTombstone, rest)
 	}
-	if rest, ok := strings.CutPrefix(name, AccountPrefix); ok && authz.ValidID(rest) {
+	if rest, ok := strings.CutPrefix(name, KVAccountPrefix); ok && authz.ValidID(rest) {
 		return KVKey{Kind: KindAccount, AccountID: rest}
 	}
 	return KVKey{}

@@ -116,9 +116,9 @@ func TestParseKVKey(t *testing.T) {
 		in   string
 		want events.KVKey
 	}{
-		{events.KeySubject(h), events.KVKey{Kind: events.KindKey, Hash: h}},
-		{events.AccountSubject("acct_9"), events.KVKey{Kind: events.KindAccount, AccountID: "acct_9"}},
-		{events.TombstoneSubject(h), events.KVKey{Kind: events.KindTombstone, Hash: h}},
+		{events.KeyKVKey(h), events.KVKey{Kind: events.KindKey, Hash: h}},
+		{events.AccountKVKey("acct_9"), events.KVKey{Kind: events.KindAccount, AccountID: "acct_9"}},
+		{events.TombstoneKVKey(h), events.KVKey{Kind: events.KindTombstone, Hash: h}},
 		{"revoked." + h.String()[:63], events.KVKey{}},
 		{"revoked.sk_live_abc", events.KVKey{}},
 		{"key." + strings.ToUpper(h.String()), events.KVKey{}},

@@ -17,12 +17,12 @@ type replica struct {
 	sink  *recordingSink
 	n     *counts
 	w     *events.Watcher
-	store *events.Store
+	store *events.Loader
 }
 
 func startReplica(tb testing.TB, c *events.Conn, kv jetstream.KeyValue) *replica {
 	tb.Helper()
-	r := &replica{sink: newSink(), n: &counts{}, store: events.NewStore(kv, events.ReadFromLeader(c.NATS()))}
+	r := &replica{sink: newSink(), n: &counts{}, store: events.NewLoader(kv, events.ReadFromLeader(c.NATS()))}
 	r.w = runWatcher(tb, c, kv, r.sink, r.n.observer(), 50*time.Millisecond)
 	r.store.UseIndex(r.w)
 	return r
@@ -45,7 +45,7 @@ const (
 
 func storedState(tb testing.TB, kv jetstream.KeyValue, h authz.KeyHash) authz.KeyState {
 	tb.Helper()
-	e, err := kv.Get(context.Background(), events.KeySubject(h))
+	e, err := kv.Get(context.Background(), events.KeyKVKey(h))
 	if err != nil {
 		return ""
 	}
@@ -57,7 +57,7 @@ func storedState(tb testing.TB, kv jetstream.KeyValue, h authz.KeyHash) authz.Ke
 }
 
 func hasTombstone(kv jetstream.KeyValue, h authz.KeyHash) bool {
-	_, err := kv.Get(context.Background(), events.TombstoneSubject(h))
+	_, err := kv.Get(context.Background(), events.TombstoneKVKey(h))
 	return err == nil
 }
 
@@ -90,7 +90,7 @@ func TestRevivalAfterRevokeSeenLive(t *testing.T) {
 	}
 	eventually(t, time.Second, "revocation applied", appliedAtLeast(r.sink, h, rrev, authz.Present, authz.StateRevoked))
 
-	rev := put(t, kv, events.KeySubject(h), activeJSON)
+	rev := put(t, kv, events.KeyKVKey(h), activeJSON)
 	eventually(t, time.Second, "revival applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
 	e, err := r.store.LoadKey(ctx, h)
 	wantRevoked(t, "LoadKey after the revival", e, err, rev)
@@ -121,17 +121,17 @@ func TestRevivalWhileNoReplicaRan(t *testing.T) {
 	if _, err := p.Revoke(ctx, before); err != nil {
 		t.Fatal(err)
 	}
-	revBefore := put(t, kv, events.KeySubject(before), activeJSON)
+	revBefore := put(t, kv, events.KeyKVKey(before), activeJSON)
 
-	put(t, kv, events.KeySubject(after), revokedJSON)
-	put(t, kv, events.KeySubject(after), activeJSON)
-	revAfter := put(t, kv, events.TombstoneSubject(after), tombJSON)
+	put(t, kv, events.KeyKVKey(after), revokedJSON)
+	put(t, kv, events.KeyKVKey(after), activeJSON)
+	revAfter := put(t, kv, events.TombstoneKVKey(after), tombJSON)
 
-	cold := events.NewStore(kv, events.ReadFromLeader(c.NATS()))
+	cold := events.NewLoader(kv, events.ReadFromLeader(c.NATS()))
 	for name, h := range map[string]authz.KeyHash{"tombstone first": before, "tombstone last": after} {
 		e, err := cold.LoadKey(ctx, h)
 		wantRevoked(t, "cold LoadKey, "+name, e, err, 1)
-		e, err = events.NewStore(kv).LoadKey(ctx, h)
+		e, err = events.NewLoader(kv).LoadKey(ctx, h)
 		wantRevoked(t, "direct LoadKey, "+name, e, err, 1)
 	}
 
@@ -166,20 +166,20 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 	old := startReplica(t, c, kv)
 	for _, raw := range []bool{false, true} {
 		h := hashOf("sk_live_reborn_" + map[bool]string{false: "publisher", true: "raw"}[raw])
-		put(t, kv, events.KeySubject(h), activeJSON)
+		put(t, kv, events.KeyKVKey(h), activeJSON)
 		if _, err := p.Revoke(ctx, h); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
 		if raw {
-			if err := kv.Delete(ctx, events.KeySubject(h)); err != nil {
+			if err := kv.Delete(ctx, events.KeyKVKey(h)); err != nil {
 				t.Fatal(err)
 			}
 		} else if _, err := p.DeleteKey(ctx, h); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 2*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
-		rev := put(t, kv, events.KeySubject(h), activeJSON)
+		rev := put(t, kv, events.KeyKVKey(h), activeJSON)
 		eventually(t, time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
 		if e, err := old.store.LoadKey(ctx, h); err != nil || e.Record.State != authz.StateActive {
 			t.Errorf("raw %v: LoadKey of the new key = %+v, %v; want active", raw, e, err)
@@ -204,13 +204,13 @@ func TestStaleTombstoneRemoved(t *testing.T) {
 	kv := openBucket(t, c)
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_stale")
-	put(t, kv, events.KeySubject(h), revokedJSON)
-	if err := kv.Delete(ctx, events.KeySubject(h)); err != nil {
+	put(t, kv, events.KeyKVKey(h), revokedJSON)
+	if err := kv.Delete(ctx, events.KeyKVKey(h)); err != nil {
 		t.Fatal(err)
 	}
-	put(t, kv, events.TombstoneSubject(h), tombJSON)
+	put(t, kv, events.TombstoneKVKey(h), tombJSON)
 	eventually(t, 2*time.Second, "stale tombstone removed", func() bool { return !hasTombstone(kv, h) })
-	rev := put(t, kv, events.KeySubject(h), activeJSON)
+	rev := put(t, kv, events.KeyKVKey(h), activeJSON)
 	eventually(t, time.Second, "new key active", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateActive))
 }
 
@@ -222,9 +222,9 @@ func TestTombstoneRemovedAroundDelete(t *testing.T) {
 	kv := openBucket(t, c)
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_keep_tomb")
-	rev := put(t, kv, events.KeySubject(h), revokedJSON)
+	rev := put(t, kv, events.KeyKVKey(h), revokedJSON)
 	eventually(t, 2*time.Second, "tombstone written by the watcher", func() bool { return hasTombstone(kv, h) })
-	if err := kv.Delete(ctx, events.TombstoneSubject(h)); err != nil {
+	if err := kv.Delete(ctx, events.TombstoneKVKey(h)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 2*time.Second, "tombstone written again", func() bool { return hasTombstone(kv, h) })
@@ -240,7 +240,7 @@ func TestResyncForgetsTombstones(t *testing.T) {
 	ctx := testCtx(t)
 	kv := openBucket(t, c)
 	h := hashOf("sk_live_old_history")
-	put(t, kv, events.KeySubject(h), activeJSON)
+	put(t, kv, events.KeyKVKey(h), activeJSON)
 	if _, err := events.NewPublisher(c.JetStream(), kv).Revoke(ctx, h); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestResyncForgetsTombstones(t *testing.T) {
 	kv2 := openBucket(t, c)
 	var rev uint64
 	for range 8 { // more revisions than the old bucket had
-		rev = put(t, kv2, events.KeySubject(h), activeJSON)
+		rev = put(t, kv2, events.KeyKVKey(h), activeJSON)
 	}
 	eventually(t, 3*time.Second, "resync applies the new key as active", func() bool {
 		return r.sink.resetCount() == 1 && appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateActive)()

@@ -103,7 +103,7 @@ func (w *Watcher) writeTombstone(h authz.KeyHash, t Tombstone) {
 		if err != nil {
 			return err
 		}
-		_, err = w.kv.Create(ctx, TombstoneSubject(h), val)
+		_, err = w.kv.Create(ctx, TombstoneKVKey(h), val)
 		return err
 	})
 }
@@ -116,7 +116,7 @@ func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
 		if !ok || !guarded || g.tombRev != 0 {
 			return nil
 		}
-		e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeySubject(h))
+		e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeyKVKey(h))
 		if err != nil || !found || e.op != jetstream.KeyValuePut {
 			return err
 		}
@@ -128,7 +128,7 @@ func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
 		if err != nil {
 			return err
 		}
-		_, err = w.kv.Create(ctx, TombstoneSubject(h), val)
+		_, err = w.kv.Create(ctx, TombstoneKVKey(h), val)
 		return err
 	})
 }
@@ -139,7 +139,7 @@ func (w *Watcher) removeTombstone(h authz.KeyHash, rev uint64) {
 		if _, _, ok := w.terminal.current(h, epoch); !ok {
 			return nil
 		}
-		return w.kv.Delete(ctx, TombstoneSubject(h), jetstream.LastRevision(rev))
+		return w.kv.Delete(ctx, TombstoneKVKey(h), jetstream.LastRevision(rev))
 	})
 }
 
@@ -163,7 +163,7 @@ func (w *Watcher) repairUnknown(h authz.KeyHash) {
 		if !ok || !guarded || g.keyRev != 0 {
 			return nil
 		}
-		e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeySubject(h))
+		e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeyKVKey(h))
 		if err != nil || !found || e.op != jetstream.KeyValuePut {
 			return err
 		}
@@ -181,6 +181,6 @@ func (w *Watcher) updateRevoked(ctx context.Context, h authz.KeyHash, revoked au
 	if err != nil {
 		return err
 	}
-	_, err = w.kv.Update(ctx, KeySubject(h), val, rev)
+	_, err = w.kv.Update(ctx, KeyKVKey(h), val, rev)
 	return err
 }

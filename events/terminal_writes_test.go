@@ -21,7 +21,7 @@ func TestReplayWritesMissingTombstones(t *testing.T) {
 	hashes := make([]authz.KeyHash, n)
 	for i := range hashes {
 		hashes[i] = hashOf(fmt.Sprintf("sk_live_old_revoked_%d", i))
-		put(t, kv, events.KeySubject(hashes[i]), revokedJSON)
+		put(t, kv, events.KeyKVKey(hashes[i]), revokedJSON)
 	}
 	startReplica(t, c, kv)
 	start := time.Now()
@@ -51,8 +51,8 @@ func TestGarbledTombstoneStillRevokes(t *testing.T) {
 	kv := openBucket(t, c)
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_garbled_tomb")
-	put(t, kv, events.KeySubject(h), activeJSON)
-	rev := put(t, kv, events.TombstoneSubject(h), `{"key_id":"`+secret+`"`)
+	put(t, kv, events.KeyKVKey(h), activeJSON)
+	rev := put(t, kv, events.TombstoneKVKey(h), `{"key_id":"`+secret+`"`)
 	eventually(t, time.Second, "tombstone applied", func() bool { e, _ := r.sink.key(h); return e.Revision >= rev && e.Presence != authz.Present })
 	e, err := r.store.LoadKey(ctx, h)
 	wantRevoked(t, "LoadKey with a garbled tombstone", e, err, rev)

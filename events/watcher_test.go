@@ -66,13 +66,13 @@ func TestWatcherAppliesChanges(t *testing.T) {
 	ctx := testCtx(t)
 	kv := openBucket(t, c)
 	k1, k2, k3, bad := hashOf("sk_live_one"), hashOf("sk_live_two"), hashOf("sk_live_three"), hashOf("sk_live_bad")
-	put(t, kv, events.KeySubject(k1), `{"key_id":"k1","account_id":"a1","state":"active"}`)
-	put(t, kv, events.KeySubject(k2), `{"key_id":"k2","account_id":"a1","state":"suspended"}`)
-	if err := kv.Delete(ctx, events.KeySubject(k2)); err != nil {
+	put(t, kv, events.KeyKVKey(k1), `{"key_id":"k1","account_id":"a1","state":"active"}`)
+	put(t, kv, events.KeyKVKey(k2), `{"key_id":"k2","account_id":"a1","state":"suspended"}`)
+	if err := kv.Delete(ctx, events.KeyKVKey(k2)); err != nil {
 		t.Fatal(err)
 	}
-	put(t, kv, events.KeySubject(bad), `{"key_id":"k4","account_id":"a1","state":"on"}`)
-	arev := put(t, kv, events.AccountSubject("a1"), `{"balance":"5"}`)
+	put(t, kv, events.KeyKVKey(bad), `{"key_id":"k4","account_id":"a1","state":"on"}`)
+	arev := put(t, kv, events.AccountKVKey("a1"), `{"balance":"5"}`)
 
 	sink, n := newSink(), &counts{}
 	w := runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
@@ -86,22 +86,22 @@ func TestWatcherAppliesChanges(t *testing.T) {
 		t.Errorf("account a1 = %+v", a)
 	}
 
-	put(t, kv, events.KeySubject(k3), `{"key_id":"k3","account_id":"a1","state":"active"}`)
+	put(t, kv, events.KeyKVKey(k3), `{"key_id":"k3","account_id":"a1","state":"active"}`)
 	eventually(t, time.Second, "put applied", keyIs(sink, k3, authz.Present, authz.StateActive))
-	if err := kv.Purge(ctx, events.KeySubject(k3)); err != nil {
+	if err := kv.Purge(ctx, events.KeyKVKey(k3)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, "purge applied", keyIs(sink, k3, authz.Absent, ""))
-	if err := kv.Delete(ctx, events.KeySubject(k1)); err != nil {
+	if err := kv.Delete(ctx, events.KeyKVKey(k1)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, "delete applied", keyIs(sink, k1, authz.Absent, ""))
-	put(t, kv, events.AccountSubject("a1"), `{"balance":"-1"}`)
+	put(t, kv, events.AccountKVKey("a1"), `{"balance":"-1"}`)
 	eventually(t, time.Second, "balance applied", func() bool {
 		a, _ := sink.account("a1")
 		return a.Presence == authz.Present && !a.Account.Balance.Positive()
 	})
-	put(t, kv, events.AccountSubject("a1"), `{"balance":"lots"}`)
+	put(t, kv, events.AccountKVKey("a1"), `{"balance":"lots"}`)
 	eventually(t, time.Second, "unreadable balance applied", func() bool {
 		a, _ := sink.account("a1")
 		return a.Presence == authz.Unreadable
@@ -124,9 +124,9 @@ func TestWatcherRefusesRevivingRevokedKey(t *testing.T) {
 	h := hashOf("sk_live_revoked")
 	sink, n := newSink(), &counts{}
 	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
-	put(t, kv, events.KeySubject(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
+	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
 	eventually(t, time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
-	rev := put(t, kv, events.KeySubject(h), `{"key_id":"k","account_id":"a","state":"active"}`)
+	rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"active"}`)
 	eventually(t, time.Second, "revival seen", func() bool { e, _ := sink.key(h); return e.Revision >= rev })
 	if e, _ := sink.key(h); e.Record.State != authz.StateRevoked || n.refused.Load() != 1 {
 		t.Errorf("after revoked->active put: %+v, refused %d; want revoked, 1", e, n.refused.Load())
@@ -141,7 +141,7 @@ func TestWatcherResumesAfterRestart(t *testing.T) {
 	c := connect(t, s)
 	kv := openBucket(t, c)
 	before, during, after := hashOf("sk_live_before"), hashOf("sk_live_during"), hashOf("sk_live_after")
-	put(t, kv, events.KeySubject(before), `{"key_id":"k0","account_id":"a","state":"active"}`)
+	put(t, kv, events.KeyKVKey(before), `{"key_id":"k0","account_id":"a","state":"active"}`)
 	sink, n := newSink(), &counts{}
 	w := runWatcher(t, c, kv, sink, n.observer(), time.Minute)
 
@@ -150,15 +150,15 @@ func TestWatcherResumesAfterRestart(t *testing.T) {
 	s.start()
 	writer := connect(t, s)
 	wkv := openBucket(t, writer)
-	put(t, wkv, events.KeySubject(during), `{"key_id":"k1","account_id":"a","state":"active"}`)
-	if err := wkv.Delete(context.Background(), events.KeySubject(before)); err != nil {
+	put(t, wkv, events.KeyKVKey(during), `{"key_id":"k1","account_id":"a","state":"active"}`)
+	if err := wkv.Delete(context.Background(), events.KeyKVKey(before)); err != nil {
 		t.Fatal(err)
 	}
 	wroteWhileAway := !c.Connected()
 
 	eventually(t, 3*time.Second, "watcher reconnects", c.Connected)
 	reconnected := time.Now()
-	put(t, wkv, events.KeySubject(after), `{"key_id":"k2","account_id":"a","state":"suspended"}`)
+	put(t, wkv, events.KeyKVKey(after), `{"key_id":"k2","account_id":"a","state":"suspended"}`)
 	eventually(t, time.Second, "changes after the restart", func() bool {
 		return keyIs(sink, during, authz.Present, authz.StateActive)() &&
 			keyIs(sink, before, authz.Absent, "")() &&
@@ -177,9 +177,9 @@ func TestWatcherResyncsRecreatedBucket(t *testing.T) {
 	kv := openBucket(t, c)
 	old, fresh := hashOf("sk_live_old"), hashOf("sk_live_new")
 	for i := range 5 {
-		put(t, kv, events.AccountSubject("a"), `{"balance":"`+string(rune('1'+i))+`"}`)
+		put(t, kv, events.AccountKVKey("a"), `{"balance":"`+string(rune('1'+i))+`"}`)
 	}
-	put(t, kv, events.KeySubject(old), `{"key_id":"k0","account_id":"a","state":"active"}`)
+	put(t, kv, events.KeyKVKey(old), `{"key_id":"k0","account_id":"a","state":"active"}`)
 	sink, n := newSink(), &counts{}
 	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
 
@@ -188,7 +188,7 @@ func TestWatcherResyncsRecreatedBucket(t *testing.T) {
 	}
 	kv2 := openBucket(t, c)
 	for range 8 { // more revisions than the old bucket had
-		put(t, kv2, events.KeySubject(fresh), `{"key_id":"k1","account_id":"a","state":"active"}`)
+		put(t, kv2, events.KeyKVKey(fresh), `{"key_id":"k1","account_id":"a","state":"active"}`)
 	}
 	eventually(t, 3*time.Second, "resync", func() bool {
 		_, hasOld := sink.key(old)

@@ -263,7 +263,7 @@ func (e *env) bulkPut(ctx context.Context, n int) ([]authz.APIKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		subject := "$KV." + events.DefaultBucket + "." + events.KeySubject(keys[i].Hash())
+		subject := "$KV." + events.DefaultBucket + "." + events.KeyKVKey(keys[i].Hash())
 		if _, err := js.PublishAsync(subject, val); err != nil {
 			return nil, err
 		}

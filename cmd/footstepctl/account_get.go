@@ -29,7 +29,7 @@ not decode; never its value) and the command fails.`,
 			return e.withPublisher(ctx, false, func(p *events.Publisher, kv jetstream.KeyValue) error {
 				entry, err := p.GetAccount(ctx, account)
 				if errors.Is(err, events.ErrBadRecord) {
-					raw, rerr := inspectRaw(ctx, kv, events.AccountSubject(account), entry.Revision, decodeAccountValue)
+					raw, rerr := inspectRaw(ctx, kv, events.AccountKVKey(account), entry.Revision, decodeAccountValue)
 					if rerr != nil {
 						return rerr
 					}

@@ -47,7 +47,7 @@ func keyGet(ctx context.Context, e *cmdEnv, p *events.Publisher, kv jetstream.Ke
 	v, err := p.InspectKey(ctx, h)
 	switch {
 	case errors.Is(err, events.ErrBadRecord):
-		raw, rerr := inspectRaw(ctx, kv, events.KeySubject(h), v.Stored.Revision, decodeKeyValue)
+		raw, rerr := inspectRaw(ctx, kv, events.KeyKVKey(h), v.Stored.Revision, decodeKeyValue)
 		if rerr != nil {
 			return rerr
 		}

@@ -108,7 +108,7 @@ func overwriteUnreadable(ctx context.Context, p *events.Publisher, kv jetstream.
 	if err != nil {
 		return 0, err
 	}
-	rev, err := kv.Update(ctx, events.KeySubject(h), val, v.Stored.Revision)
+	rev, err := kv.Update(ctx, events.KeyKVKey(h), val, v.Stored.Revision)
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return 0, errChangedWhileRead
 	}

@@ -36,7 +36,7 @@ func TestKeyRevivedAroundFootstepctl(t *testing.T) {
 	c.ok("", "key", "put", "--key", testKey, "--account", "acct_9", "--id", "key_1")
 	c.ok("", "key", "revoke", "--key", testKey)
 	kv := rawBucket(t, c.url)
-	if _, err := kv.Put(context.Background(), events.KeySubject(h), []byte(`{"key_id":"key_1","account_id":"acct_9","state":"active"}`)); err != nil {
+	if _, err := kv.Put(context.Background(), events.KeyKVKey(h), []byte(`{"key_id":"key_1","account_id":"acct_9","state":"active"}`)); err != nil {
 		t.Fatal(err)
 	}
 	got := decodeKeyOut(t, c.ok("", "key", "get", "--key", testKey))
@@ -60,7 +60,7 @@ func TestKeyRevivedAroundFootstepctl(t *testing.T) {
 		t.Errorf("refused changes wrote: last sequence %d -> %d", before, after)
 	}
 	c.ok("", "key", "delete", "--key", testKey)
-	if _, err := kv.Get(context.Background(), events.TombstoneSubject(h)); err == nil {
+	if _, err := kv.Get(context.Background(), events.TombstoneKVKey(h)); err == nil {
 		t.Error("key delete left the tombstone")
 	}
 	if got := decodeKeyOut(t, c.ok("", "key", "put", "--key", testKey, "--account", "acct_9")); got.State != "active" {
@@ -77,7 +77,7 @@ func TestKeyTombstoneWithoutRecord(t *testing.T) {
 	c.ok("", "key", "put", "--key", testKey, "--account", "acct_9")
 	c.ok("", "key", "revoke", "--key", testKey)
 	kv := rawBucket(t, c.url)
-	if err := kv.Delete(context.Background(), events.KeySubject(h)); err != nil {
+	if err := kv.Delete(context.Background(), events.KeyKVKey(h)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.run("", "key", "get", "--key", testKey); err == nil || !strings.Contains(err.Error(), "tombstone") {

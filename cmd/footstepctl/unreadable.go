@@ -104,7 +104,7 @@ func safeKVKey(name string) string {
 		return name
 	}
 	prefix := ""
-	for _, p := range []string{events.KeyPrefix, events.AccountPrefix, events.TombstonePrefix} {
+	for _, p := range []string{events.KVKeyPrefix, events.KVAccountPrefix, events.KVTombstonePrefix} {
 		if strings.HasPrefix(name, p) {
 			prefix = p
 		}

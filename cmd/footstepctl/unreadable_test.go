@@ -29,7 +29,7 @@ func TestUnreadableKeyRecord(t *testing.T) {
 	h := authz.APIKey(testKey).Hash()
 	c.ok("", "account", "set-balance", "--account", "a", "--balance", "1") // creates the bucket
 	bad := `{"key_id":"` + testKey + `","account_id":"a","state":"active"}`
-	rev := rawPut(t, c.url, events.KeySubject(h), bad)
+	rev := rawPut(t, c.url, events.KeyKVKey(h), bad)
 
 	out, err := c.run("", "key", "get", "--hash", h.String())
 	if err == nil || !strings.Contains(err.Error(), "key get: the key's record is unreadable (key_id: want") ||
@@ -40,7 +40,7 @@ func TestUnreadableKeyRecord(t *testing.T) {
 	if jerr := json.Unmarshal([]byte(out), &raw); jerr != nil {
 		t.Fatalf("key get printed %q: %v", out, jerr)
 	}
-	if raw.KVKey != events.KeySubject(h) || !raw.Unreadable || raw.Revision != rev || raw.SizeBytes != len(bad) ||
+	if raw.KVKey != events.KeyKVKey(h) || !raw.Unreadable || raw.Revision != rev || raw.SizeBytes != len(bad) ||
 		time.Since(raw.Created) > time.Minute || !strings.HasPrefix(raw.Problem, "key_id: want") {
 		t.Errorf("key get of an unreadable record printed %+v", raw)
 	}
@@ -67,7 +67,7 @@ func TestUnreadableKeyRecord(t *testing.T) {
 	if got := decodeKeyOut(t, c.ok("", "key", "get", "--hash", h.String())); got != put {
 		t.Errorf("key get after the overwrite = %+v; want %+v", got, put)
 	}
-	rawPut(t, c.url, events.KeySubject(h), "not json")
+	rawPut(t, c.url, events.KeyKVKey(h), "not json")
 	c.ok("", "key", "delete", "--hash", h.String())
 	if _, err := c.run("", "key", "get", "--hash", h.String()); err == nil || err.Error() != "key get: key not found" {
 		t.Errorf("key get after deleting an unreadable record = %v", err)
@@ -86,7 +86,7 @@ func TestForceOverwriteKeepsRevocations(t *testing.T) {
 	if _, err := c.run("", args...); err == nil || !strings.Contains(err.Error(), "revoked") {
 		t.Errorf("forced put of a revoked key = %v; want a revoked refusal", err)
 	}
-	rawPut(t, c.url, events.KeySubject(h), `{"state":"active"}`)
+	rawPut(t, c.url, events.KeyKVKey(h), `{"state":"active"}`)
 	if _, err := c.run("", args...); err == nil || !strings.Contains(err.Error(), "tombstone") {
 		t.Errorf("forced put over a tombstoned unreadable record = %v; want a refusal", err)
 	}
@@ -100,7 +100,7 @@ func TestUnreadableAccountRecord(t *testing.T) {
 	c := newCLI(t)
 	c.ok("", "account", "set-balance", "--account", "a", "--balance", "1")
 	bad := `{"balance":"` + testKey + `"}`
-	rev := rawPut(t, c.url, events.AccountSubject("a"), bad)
+	rev := rawPut(t, c.url, events.AccountKVKey("a"), bad)
 	out, err := c.run("", "account", "get", "--account", "a")
 	if err == nil || !strings.Contains(err.Error(), "account get: the account's record is unreadable") {
 		t.Errorf("account get of an unreadable record = %v", err)

@@ -71,7 +71,7 @@ func TestWatchTableAndYAML(t *testing.T) {
 func TestWatchHidesUnreadableValues(t *testing.T) {
 	c := newCLI(t)
 	c.ok("", "account", "set-balance", "--account", "a", "--balance", "1")
-	rawPut(t, c.url, events.AccountSubject("a"), `{"balance":"`+testKey+`"}`)
+	rawPut(t, c.url, events.AccountKVKey("a"), `{"balance":"`+testKey+`"}`)
 	rawPut(t, c.url, "key."+testKey, `{"key_id":"k","account_id":"a","state":"active"}`)
 	out := startWatch(t, c)
 	waitFor(t, out, "replay_done")

@@ -100,7 +100,7 @@ func (a *Server) startState(ctx context.Context, stdout io.Writer) (err error) {
 	}
 	a.nats.exposures.counted = a.metrics.ExposureReported
 	a.store, err = cache.New(cache.Config{
-		Loader:            a.metrics.Loader(a.nats.store),
+		Loader:            a.metrics.Loader(a.nats.loader),
 		Membership:        a.nats,
 		MaxBytes:          cfg.CacheSize,
 		NegativeTTL:       cfg.NegativeTTL,

@@ -102,7 +102,7 @@ func TestEveryDecisionOverGRPC(t *testing.T) {
 	if _, err := p.DeleteKey(ctx, authz.APIKey("sk_live_deleted1").Hash()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.app.nats.kv.Put(ctx, events.KeySubject(authz.APIKey("sk_live_garbage1").Hash()), []byte(`{"state":`)); err != nil {
+	if _, err := s.app.nats.kv.Put(ctx, events.KeyKVKey(authz.APIKey("sk_live_garbage1").Hash()), []byte(`{"state":`)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -254,7 +254,7 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 	if _, err := p.SetBalance(ctx, "acct_s", testkit.Balance(t, "1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.app.nats.kv.Put(ctx, events.KeySubject(authz.APIKey("sk_live_secretG1").Hash()), []byte(`garbage`)); err != nil {
+	if _, err := s.app.nats.kv.Put(ctx, events.KeyKVKey(authz.APIKey("sk_live_secretG1").Hash()), []byte(`garbage`)); err != nil {
 		t.Fatal(err)
 	}
 	secrets := []string{"sk_live_secretA1", "sk_live_secretS1", "sk_live_secretG1", "sk_live_secretU1"}

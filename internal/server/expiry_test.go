@@ -134,7 +134,7 @@ func TestExpiredKeyPutBackActive(t *testing.T) {
 		t.Errorf("Reactivate(expired key) = %v; want ErrRevokedTerminal", err)
 	}
 	val, _ := events.EncodeKey(rec)
-	raw, err := s1.app.nats.kv.Put(ctx, events.KeySubject(h), val)
+	raw, err := s1.app.nats.kv.Put(ctx, events.KeyKVKey(h), val)
 	if err != nil {
 		t.Fatal(err)
 	}

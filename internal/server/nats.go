@@ -19,7 +19,7 @@ type natsLink struct {
 	embedded  *events.Embedded
 	conn      *events.Conn
 	kv        jetstream.KeyValue
-	store     *events.Store
+	loader    *events.Loader
 	publisher *events.Publisher
 	exposures *exposureReporter
 	watcher   *events.Watcher
@@ -57,7 +57,7 @@ func connectNATS(ctx context.Context, cfg Config, log *slog.Logger) (_ *natsLink
 	if err != nil {
 		return nil, err
 	}
-	n.store = events.NewStore(n.kv, events.ReadFromLeader(n.conn.NATS()))
+	n.loader = events.NewLoader(n.kv, events.ReadFromLeader(n.conn.NATS()))
 	n.publisher = events.NewPublisher(n.conn.JetStream(), n.kv)
 	n.exposures = &exposureReporter{p: events.NewExposurePublisher(n.conn.NATS(), events.ExposureConfig{}), log: log}
 	return n, nil
@@ -88,7 +88,7 @@ func (n *natsLink) watch(sink events.Sink, obs events.WatchObserver) error {
 	if err != nil {
 		return err
 	}
-	n.store.UseIndex(n.watcher) // misses learn of revocations from the watch, without a second read
+	n.loader.UseIndex(n.watcher) // misses learn of revocations from the watch, without a second read
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopWatch, n.watchDone = cancel, make(chan struct{})
 	go func() {

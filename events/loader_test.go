@@ -40,14 +40,14 @@ func TestStoreLoad(t *testing.T) {
 	c := connect(t, startServer(t))
 	ctx := testCtx(t)
 	kv := openBucket(t, c)
-	store := events.NewStore(kv)
+	store := events.NewLoader(kv)
 	present, deleted, garbled, never := hashOf("sk_live_present"), hashOf("sk_live_deleted"), hashOf("sk_live_garbled"), hashOf("sk_live_never")
-	rev := put(t, kv, events.KeySubject(present), `{"key_id":"k1","account_id":"a1","state":"active"}`)
-	put(t, kv, events.KeySubject(deleted), `{"key_id":"k2","account_id":"a1","state":"active"}`)
-	if err := kv.Delete(ctx, events.KeySubject(deleted)); err != nil {
+	rev := put(t, kv, events.KeyKVKey(present), `{"key_id":"k1","account_id":"a1","state":"active"}`)
+	put(t, kv, events.KeyKVKey(deleted), `{"key_id":"k2","account_id":"a1","state":"active"}`)
+	if err := kv.Delete(ctx, events.KeyKVKey(deleted)); err != nil {
 		t.Fatal(err)
 	}
-	badRev := put(t, kv, events.KeySubject(garbled), `{"key_id":"k3","account_id":"a1","state":"active","state":"revoked"}`)
+	badRev := put(t, kv, events.KeyKVKey(garbled), `{"key_id":"k3","account_id":"a1","state":"active","state":"revoked"}`)
 
 	tests := []struct {
 		name    string
@@ -67,8 +67,8 @@ func TestStoreLoad(t *testing.T) {
 		}
 	}
 
-	arev := put(t, kv, events.AccountSubject("a1"), `{"balance":"12.50"}`)
-	put(t, kv, events.AccountSubject("a2"), `{"balance":12.5}`)
+	arev := put(t, kv, events.AccountKVKey("a1"), `{"balance":"12.50"}`)
+	put(t, kv, events.AccountKVKey("a2"), `{"balance":12.5}`)
 	if got, err := store.LoadAccount(ctx, "a1"); err != nil || got.Presence != authz.Present || got.Revision != arev || got.Account.Balance.String() != "12.50" {
 		t.Errorf("LoadAccount(a1) = %+v, %v", got, err)
 	}
@@ -87,7 +87,7 @@ func TestStoreLoadNATSDown(t *testing.T) {
 	s.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	got, err := events.NewStore(kv).LoadKey(ctx, hashOf("sk_live_x"))
+	got, err := events.NewLoader(kv).LoadKey(ctx, hashOf("sk_live_x"))
 	if err == nil || got != (authz.KeyEntry{}) {
 		t.Errorf("LoadKey with NATS down = %+v, %v; want zero entry and an error", got, err)
 	}

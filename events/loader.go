@@ -11,23 +11,24 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Store reads single records from the bucket, for cache misses. With
+// Loader reads single records from the bucket, for cache misses (it is the
+// cache.Loader of footstep-authz). With
 // ReadFromLeader it reads through the stream's leader, so that a follower
 // that is behind or partitioned never answers; without it, it reads with the
 // client's direct get (any replica). A key's answer is its effective state:
 // a present record is revoked while the key has a tombstone (tombstone.go).
-type Store struct {
+type Loader struct {
 	kv    jetstream.KeyValue
 	nc    *nats.Conn // nil: direct gets through kv
 	index atomic.Pointer[RevokedIndex]
 }
 
-// StoreOption configures a Store.
-type StoreOption func(*Store)
+// LoaderOption configures a Loader.
+type LoaderOption func(*Loader)
 
-// ReadFromLeader makes the Store read through the stream leader over nc (the
+// ReadFromLeader makes the Loader read through the stream leader over nc (the
 // connection the bucket was opened on); nc nil keeps direct gets.
-func ReadFromLeader(nc *nats.Conn) StoreOption { return func(s *Store) { s.nc = nc } }
+func ReadFromLeader(nc *nats.Conn) LoaderOption { return func(s *Loader) { s.nc = nc } }
 
 // RevokedIndex answers from a watcher's view of the bucket whether a key is
 // revoked for good, so that a miss needs no second read. Watcher implements it.
@@ -39,9 +40,9 @@ type RevokedIndex interface {
 	Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool)
 }
 
-// NewStore returns a Store reading from kv.
-func NewStore(kv jetstream.KeyValue, opts ...StoreOption) *Store {
-	s := &Store{kv: kv}
+// NewLoader returns a Loader reading from kv.
+func NewLoader(kv jetstream.KeyValue, opts ...LoaderOption) *Loader {
+	s := &Loader{kv: kv}
 	for _, o := range opts {
 		o(s)
 	}
@@ -50,7 +51,7 @@ func NewStore(kv jetstream.KeyValue, opts ...StoreOption) *Store {
 
 // UseIndex makes LoadKey consult idx before reading a tombstone; nil stops it.
 // It may be called at any time, typically once the Watcher exists.
-func (s *Store) UseIndex(idx RevokedIndex) {
+func (s *Loader) UseIndex(idx RevokedIndex) {
 	if idx == nil {
 		s.index.Store(nil)
 		return
@@ -66,7 +67,7 @@ func (s *Store) UseIndex(idx RevokedIndex) {
 // with direct gets). A record that does not parse is Unreadable with its
 // revision and an error wrapping ErrBadRecord. A NATS failure, including one
 // reading the tombstone, is Unreadable and the error: it fails closed.
-func (s *Store) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+func (s *Loader) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
 	e, err := s.loadStored(ctx, h)
 	if err != nil || e.Presence != authz.Present || e.Record.State == authz.StateRevoked {
 		return e, err
@@ -93,8 +94,8 @@ func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
 }
 
 // loadStored reads a key's record as stored, ignoring its tombstone.
-func (s *Store) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	e, err := s.read(ctx, KeySubject(h))
+func (s *Loader) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+	e, err := s.read(ctx, KeyKVKey(h))
 	if err != nil || e.op != jetstream.KeyValuePut {
 		return authz.KeyEntry{Revision: e.revision, Presence: absentIf(err)}, err
 	}
@@ -115,8 +116,8 @@ type storedTombstone struct {
 
 // loadTombstone reads a key's tombstone. A value that does not decode is
 // still a tombstone.
-func (s *Store) loadTombstone(ctx context.Context, h authz.KeyHash) (storedTombstone, error) {
-	e, err := s.read(ctx, TombstoneSubject(h))
+func (s *Loader) loadTombstone(ctx context.Context, h authz.KeyHash) (storedTombstone, error) {
+	e, err := s.read(ctx, TombstoneKVKey(h))
 	if err != nil {
 		return storedTombstone{}, err
 	}
@@ -128,11 +129,11 @@ func (s *Store) loadTombstone(ctx context.Context, h authz.KeyHash) (storedTombs
 }
 
 // LoadAccount reads the record of an account, with the outcomes of LoadKey.
-func (s *Store) LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
+func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	e, err := s.read(ctx, AccountSubject(id))
+	e, err := s.read(ctx, AccountKVKey(id))
 	if err != nil || e.op != jetstream.KeyValuePut {
 		return authz.AccountEntry{Revision: e.revision, Presence: absentIf(err)}, err
 	}
@@ -146,7 +147,7 @@ func (s *Store) LoadAccount(ctx context.Context, id string) (authz.AccountEntry,
 // read returns the last message of a KV key: a put, or a marker (op delete,
 // revision 0 when there is no message at all), or an error when NATS did
 // not answer.
-func (s *Store) read(ctx context.Context, kvKey string) (rawEntry, error) {
+func (s *Loader) read(ctx context.Context, kvKey string) (rawEntry, error) {
 	if s.nc == nil {
 		return s.directGet(ctx, kvKey)
 	}
@@ -160,7 +161,7 @@ func (s *Store) read(ctx context.Context, kvKey string) (rawEntry, error) {
 	return e, nil
 }
 
-func (s *Store) directGet(ctx context.Context, kvKey string) (rawEntry, error) {
+func (s *Loader) directGet(ctx context.Context, kvKey string) (rawEntry, error) {
 	e, err := s.kv.Get(ctx, kvKey)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
