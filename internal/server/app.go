@@ -95,10 +95,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // exports their metrics.
 func (a *Server) startState(ctx context.Context, stdout io.Writer) (err error) {
 	cfg := a.cfg
-	if a.nats, err = connectNATS(ctx, cfg, a.log); err != nil {
+	if a.nats, err = connectNATS(ctx, cfg, a.log, a.metrics.ExposureReported); err != nil {
 		return err
 	}
-	a.nats.exposures.counted = a.metrics.ExposureReported
 	a.store, err = cache.New(cache.Config{
 		Loader:            a.metrics.Loader(a.nats.loader),
 		Membership:        a.nats,

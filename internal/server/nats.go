@@ -29,7 +29,8 @@ type natsLink struct {
 
 // connectNATS starts the embedded server when no URL is given, connects and
 // opens the bucket, creating it when missing.
-func connectNATS(ctx context.Context, cfg Config, log *slog.Logger) (_ *natsLink, err error) {
+// Exposure events published (or not) are told to counted.
+func connectNATS(ctx context.Context, cfg Config, log *slog.Logger, counted func(published bool, err error)) (_ *natsLink, err error) {
 	n := &natsLink{log: log}
 	defer func() {
 		if err != nil {
@@ -59,7 +60,7 @@ func connectNATS(ctx context.Context, cfg Config, log *slog.Logger) (_ *natsLink
 	}
 	n.loader = events.NewLoader(n.kv, events.ReadFromLeader(n.conn.NATS()))
 	n.publisher = events.NewPublisher(n.conn.JetStream(), n.kv)
-	n.exposures = &exposureReporter{p: events.NewExposurePublisher(n.conn.NATS(), events.ExposureConfig{}), log: log}
+	n.exposures = &exposureReporter{p: events.NewExposurePublisher(n.conn.NATS(), events.ExposureConfig{}), log: log, counted: counted}
 	return n, nil
 }
 
