@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -135,7 +139,11 @@ func (e *env) loadComparison(ctx context.Context) error {
 		return err
 	}
 	defer floor.stop()
-	fa, _, err := e.startAuthz(ctx)
+	var extra []string
+	if e.o.profileDir != "" {
+		extra = []string{"--pprof"}
+	}
+	fa, _, err := e.startAuthz(ctx, extra...)
 	if err != nil {
 		return err
 	}
@@ -149,9 +157,16 @@ func (e *env) loadComparison(ctx context.Context) error {
 		return fmt.Errorf("footstep-authz warm-up: %d of %d checks not allowed", w.errors, w.calls)
 	}
 	var a, b []result
-	for range e.o.rounds {
+	for i := range e.o.rounds {
 		a = append(a, drive(ctx, floor, e.o.duration, floorLoad))
+		var prof *profiling
+		if i == e.o.rounds-1 && e.o.profileDir != "" {
+			prof = startProfiling(fa, e.o.profileDir, e.o.duration)
+		}
 		b = append(b, drive(ctx, fa, e.o.duration, load))
+		if err := prof.wait(); err != nil {
+			return err
+		}
 	}
 	if bad := b[len(b)-1].errors; bad > 0 {
 		return fmt.Errorf("footstep-authz: %d checks not allowed", bad)
@@ -185,4 +200,53 @@ func median(runs []result, f func(result) float64) float64 {
 		return v[len(v)/2]
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// profiling is a CPU profile of a server being taken, and the allocation
+// profile taken after it.
+type profiling struct {
+	done chan error
+}
+
+// startProfiling asks s for a CPU profile lasting most of d, then for its
+// allocation profile, and writes them into dir.
+func startProfiling(s *server, dir string, d time.Duration) *profiling {
+	p := &profiling{done: make(chan error, 1)}
+	go func() {
+		secs := max(1, int((d-time.Second)/time.Second))
+		err := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, secs), filepath.Join(dir, "cpu.pprof"))
+		if err == nil {
+			err = fetch("http://"+s.admin+"/debug/pprof/allocs", filepath.Join(dir, "allocs.pprof"))
+		}
+		p.done <- err
+	}()
+	return p
+}
+
+func (p *profiling) wait() error {
+	if p == nil {
+		return nil
+	}
+	return <-p.done
+}
+
+// fetch writes what url answers into file.
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s answered %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("profile: %w", err)
+	}
+	return f.Close()
 }

@@ -49,6 +49,9 @@ type options struct {
 	// stormBudget is the --max-kv-lookups-per-second of the miss storm's
 	// server, to show that the budget bounds the lookups.
 	stormBudget int
+	// profileDir, when set, receives CPU and allocation profiles of the
+	// footstep-authz server taken during the last load round.
+	profileDir string
 	only        map[string]bool
 }
 
@@ -66,6 +69,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.coldKeys, "cold-keys", 500, "uncached keys checked once each for the cold path")
 	fs.IntVar(&o.bulkKeys, "bulk-keys", 0, "keys in the bucket for start-up and memory (default 1000000, quick 100000)")
 	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory")
+	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof and allocs.pprof of the server, taken during the last load round (go tool pprof reads them)")
 	fs.IntVar(&o.stormBudget, "storm-budget", 1000, "--max-kv-lookups-per-second of the miss storm's server (0: the server's default)")
 	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup")
 	if err := fs.Parse(args); err != nil {

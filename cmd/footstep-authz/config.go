@@ -109,6 +109,7 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo keys, one per state, and print them (embedded NATS only)")
 	fs.BoolVar(&c.UsageTracking, "usage-tracking", true, "record when each key was last used and how often by decision code, and publish it once a minute (footstep.events.key_used and the footstep-usage bucket); false turns it off")
 	fs.BoolVar(&c.GRPCReflection, "grpc-reflection", false, "serve gRPC server reflection, so that tools such as grpcurl need no proto files")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go runtime profiles under /debug/pprof/ on --admin-addr (for profiling under load; keep the admin port private)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	return fs
 }

@@ -91,6 +91,9 @@ type Config struct {
 	Demo bool
 	// GRPCReflection serves gRPC server reflection.
 	GRPCReflection bool
+	// Pprof serves the Go runtime's profiles under /debug/pprof/ on the
+	// admin port, for profiling under load. Off by default.
+	Pprof bool
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Stdout receives the demo key table; nil discards it.
