@@ -118,3 +118,25 @@ func TestCheckTransitionAtExpiry(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseExpiry: ParseExpiry never panics, and what it accepts is a UTC
+// instant in range that formats back to a value it accepts as the same.
+func FuzzParseExpiry(f *testing.F) {
+	for _, s := range []string{"2026-12-31T00:00:00Z", "2026-12-31T00:00:00.5Z", "1999-12-31T23:59:59Z",
+		"2026-12-31T00:00:00+01:00", "9999-12-31T23:59:59.999999999Z", "Z", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := authz.ParseExpiry(s)
+		if err != nil {
+			return
+		}
+		if got.Location() != time.UTC || authz.CheckExpiry(got) != nil || got.IsZero() {
+			t.Fatalf("ParseExpiry(%q) = %v: not a UTC instant in range", s, got)
+		}
+		again, err := authz.ParseExpiry(authz.FormatExpiry(got))
+		if err != nil || !again.Equal(got) {
+			t.Fatalf("ParseExpiry(FormatExpiry(%v)) = %v, %v", got, again, err)
+		}
+	})
+}
