@@ -14,9 +14,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/footstep/authz/internal/cli"
 )
 
 // defaultAddr is where envoy/envoy.yaml expects the upstream.
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, "echo-upstream", version())
+		fmt.Fprintln(stdout, "echo-upstream", cli.Version(buildVersion))
 		return nil
 	}
 	ln, err := net.Listen("tcp", *addr)
@@ -53,17 +54,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return serve(ctx, ln)
-}
-
-// version returns the version set at build time, else the module's.
-func version() string {
-	if buildVersion != "" {
-		return buildVersion
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "unknown"
 }
 
 // serve answers on ln until ctx ends, then shuts down gracefully.

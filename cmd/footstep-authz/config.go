@@ -7,10 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/cli"
 	"github.com/footstep/authz/internal/server"
 )
 
@@ -93,18 +93,18 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.NATS.TLSCAFile, "nats-tls-ca", "", "PEM CA bundle that the NATS server certificate must chain to")
 	fs.StringVar(&c.NATS.TLSCertFile, "nats-tls-cert", "", "PEM client certificate for NATS")
 	fs.StringVar(&c.NATS.TLSKeyFile, "nats-tls-key", "", "PEM key of the NATS client certificate")
-	fs.Var((*byteSize)(&c.CacheSize), "cache-size", "memory budget of the key and account cache, e.g. 256MiB")
-	fs.Var(durationFlag{&c.NegativeTTL}, "negative-ttl", "how long an unknown key is remembered as unknown")
-	fs.Var(durationFlag{&c.LookupTimeout}, "lookup-timeout", "bound on one key-value lookup on a cache miss")
+	fs.Var(cli.ByteSize{N: &c.CacheSize}, "cache-size", "memory budget of the key and account cache, e.g. 256MiB")
+	fs.Var(cli.Duration{D: &c.NegativeTTL}, "negative-ttl", "how long an unknown key is remembered as unknown")
+	fs.Var(cli.Duration{D: &c.LookupTimeout}, "lookup-timeout", "bound on one key-value lookup on a cache miss")
 	fs.Float64Var(&c.LookupBudget, "max-kv-lookups-per-second", server.DefaultLookupBudget, "bound on key-value lookups for cache misses, so that a client spraying unknown keys cannot flood NATS; a miss past it is answered 503 (0: no bound)")
-	fs.Var(durationFlag{&c.ShutdownTimeout}, "shutdown-timeout", "how long a stop waits for calls in flight")
-	fs.Var(durationFlag{&c.MaxStaleness}, "max-staleness", "how long cached states are served without JetStream confirming they are current (a stream probe every 200ms); then --stale-policy applies (at least 1s)")
+	fs.Var(cli.Duration{D: &c.ShutdownTimeout}, "shutdown-timeout", "how long a stop waits for calls in flight")
+	fs.Var(cli.Duration{D: &c.MaxStaleness}, "max-staleness", "how long cached states are served without JetStream confirming they are current (a stream probe every 200ms); then --stale-policy applies (at least 1s)")
 	fs.StringVar(&c.StalePolicy, "stale-policy", server.StaleDeny, "past --max-staleness: deny (answer 503 authz_unavailable and report not ready) or serve (keep serving cached states, raise footstep_authz_stale)")
 	fs.StringVar(&c.Mode, "mode", server.ModeEnforce, "enforce, or shadow: evaluate every request, allow it, and report what would have been denied")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM server certificate (chain) for the gRPC and HTTP ports; reloaded when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM key of --tls-cert; reloaded when the file changes")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it on the gRPC and HTTP ports (mutual TLS); reloaded when the file changes")
-	fs.Var(logLevel{&c.LogLevel}, "log-level", "log level: debug, info, warn or error")
+	fs.Var(cli.LogLevel{L: &c.LogLevel}, "log-level", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo keys, one per state, and print them (embedded NATS only)")
 	fs.BoolVar(&c.UsageTracking, "usage-tracking", true, "record when each key was last used and how often by decision code, and publish it once a minute (footstep.events.key_used and the footstep-usage bucket); false turns it off")
@@ -153,23 +153,4 @@ func printUsage(fs *flag.FlagSet, w io.Writer) {
 		fmt.Fprintf(w, "  --%s (env %s, default %q)\n", f.Name, envName(f.Name), f.DefValue)
 		fmt.Fprintf(w, "        %s\n", f.Usage)
 	})
-}
-
-// durationFlag is a time.Duration flag whose error says what is wanted.
-type durationFlag struct{ d *time.Duration }
-
-func (f durationFlag) Set(s string) error {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return errors.New("want a duration such as 500ms, 10s or 5m")
-	}
-	*f.d = d
-	return nil
-}
-
-func (f durationFlag) String() string {
-	if f.d == nil {
-		return "0s"
-	}
-	return f.d.String()
 }
