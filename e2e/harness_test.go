@@ -23,11 +23,7 @@ import (
 	"github.com/footstep/authz/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testkit.RemoveBinaries()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // authzServer is a running footstep-authz with its embedded NATS server, and what
 // the tests use to change key states behind its back.

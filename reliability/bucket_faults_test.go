@@ -36,9 +36,7 @@ func seed(tb testing.TB, d *driver, prefix string, n int) []string {
 // creates it again with other keys: the instance forgets every old key (they
 // are invalid now) and knows every new one.
 func TestBucketRecreatedResyncs(t *testing.T) {
-	s := testkit.StartNATS(t)
-	pubConn := connectTo(t, "", s.URL())
-	kv := openBucket(t, pubConn, 1)
+	s, pubConn, kv := startSingle(t)
 	tr := newTruth()
 	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 3, "old", 1), "old", 20)
 	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
@@ -65,9 +63,7 @@ func TestBucketRecreatedResyncs(t *testing.T) {
 // delete markers) under a running instance: the instance must notice and
 // forget every key, which is now invalid.
 func TestBucketPurgedResyncs(t *testing.T) {
-	s := testkit.StartNATS(t)
-	pubConn := connectTo(t, "", s.URL())
-	kv := openBucket(t, pubConn, 1)
+	s, pubConn, kv := startSingle(t)
 	tr := newTruth()
 	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 5, "old", 1), "old", 20)
 	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})

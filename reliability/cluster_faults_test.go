@@ -50,20 +50,7 @@ func streamLeader(tb testing.TB, conn *events.Conn) string {
 // different members answer checks: every decision reflects a state no older
 // than a second, and both instances end with every change.
 func TestLeaderMovesWhileChangesFlow(t *testing.T) {
-	c := testkit.StartCluster(t)
-	pubConn := connectMember(t, c, 2)
-	kv := openBucket(t, pubConn, 3)
-	tr := newTruth()
-	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 2, "lead", 4)
-	a := startInstance(t, instanceConfig{URLs: []string{c.URL(0)}, Replicas: 3})
-	b := startInstance(t, instanceConfig{URLs: []string{c.URL(1)}, Replicas: 3})
-	a.waitReady(10 * time.Second)
-	b.waitReady(10 * time.Second)
-	for range 20 {
-		if err := d.step(context.Background()); err != nil {
-			t.Fatalf("publish: %v", err)
-		}
-	}
+	_, pubConn, tr, d, a, b := startClusterPair(t, 2, "lead", 4, 20)
 	pub := startPublishing(d, 15*time.Millisecond)
 	defer pub.stop()
 	stop := make(chan struct{})

@@ -43,3 +43,34 @@ func openBucket(tb testing.TB, conn *events.Conn, replicas int) jetstream.KeyVal
 	})
 	return kv
 }
+
+// startSingle starts one NATS server and opens the bucket on it through a
+// connection of its own, which a test publishes through.
+func startSingle(tb testing.TB) (*testkit.NATS, *events.Conn, jetstream.KeyValue) {
+	tb.Helper()
+	s := testkit.StartNATS(tb)
+	conn := connectTo(tb, "", s.URL())
+	return s, conn, openBucket(tb, conn, 1)
+}
+
+// startClusterPair starts a cluster, a driver (seed, prefix, accounts) that
+// publishes through member 2, and two synced instances, a on member 0 and b
+// on member 1, after the driver made steps changes.
+func startClusterPair(t *testing.T, seed uint64, prefix string, accounts, steps int) (c *testkit.Cluster, pubConn *events.Conn, tr *truth, d *driver, a, b *instance) {
+	t.Helper()
+	c = testkit.StartCluster(t)
+	pubConn = connectMember(t, c, 2)
+	kv := openBucket(t, pubConn, 3)
+	tr = newTruth()
+	d = newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, seed, prefix, accounts)
+	a = startInstance(t, instanceConfig{URLs: []string{c.URL(0)}, Replicas: 3})
+	b = startInstance(t, instanceConfig{URLs: []string{c.URL(1)}, Replicas: 3})
+	a.waitReady(10 * time.Second)
+	b.waitReady(10 * time.Second)
+	for range steps {
+		if err := d.step(context.Background()); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	return c, pubConn, tr, d, a, b
+}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/testkit"
 )
 
@@ -117,20 +116,7 @@ func boundedChecks(in *instance, tr *truth, d *driver, bound time.Duration, stop
 // instance reconnects every decision it gives reflects every change no older
 // than a second, and both end with every change.
 func TestMemberKilledAndRestarted(t *testing.T) {
-	c := testkit.StartCluster(t)
-	pubConn := connectMember(t, c, 2)
-	kv := openBucket(t, pubConn, 3)
-	tr := newTruth()
-	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 1, "kill", 4)
-	a := startInstance(t, instanceConfig{URLs: []string{c.URL(0)}, Replicas: 3})
-	b := startInstance(t, instanceConfig{URLs: []string{c.URL(1)}, Replicas: 3})
-	a.waitReady(10 * time.Second)
-	b.waitReady(10 * time.Second)
-	for range 30 {
-		if err := d.step(context.Background()); err != nil {
-			t.Fatalf("publish: %v", err)
-		}
-	}
+	c, _, tr, d, a, b := startClusterPair(t, 1, "kill", 4, 30)
 	waitConverged(t, a, tr, d.keys(), 5*time.Second, "a before the kill")
 
 	pub := startPublishing(d, 20*time.Millisecond)

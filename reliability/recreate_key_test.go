@@ -14,9 +14,7 @@ import (
 // again (the Publisher allows a put of a missing key): an instance that saw
 // the revocation and one started afterwards must give the same decision.
 func TestRevokedDeletedRecreatedKeyAgrees(t *testing.T) {
-	s := testkit.StartNATS(t)
-	conn := connectTo(t, "", s.URL())
-	kv := openBucket(t, conn, 1)
+	s, conn, kv := startSingle(t)
 	pub := events.NewPublisher(conn.JetStream(), kv)
 	ctx := context.Background()
 	const key = "sk_live_phoenix"

@@ -26,7 +26,7 @@ func seedMany(tb testing.TB, kv jetstream.KeyValue, tr *truth, n int) []string {
 		b := testkit.Balance(tb, []string{"5", "0", "-1", "7.25"}[i])
 		val, _ := events.EncodeAccount(authz.Account{Balance: b})
 		id := fmt.Sprintf("acct_%d", i)
-		if _, err := kv.Put(ctx, events.AccountSubject(id), val); err != nil {
+		if _, err := kv.Put(ctx, events.AccountKVKey(id), val); err != nil {
 			tb.Fatal(err)
 		}
 		tr.recordAccount(id, change[authz.AccountEntry]{ack: time.Now(), entry: authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: b}}})
@@ -43,7 +43,7 @@ func seedMany(tb testing.TB, kv jetstream.KeyValue, tr *truth, n int) []string {
 			tr.account[keys[i]] = rec.AccountID
 			tr.mu.Unlock()
 		}
-		if _, err := kv.Put(ctx, events.KeySubject(authz.APIKey(keys[i]).Hash()), val); err != nil {
+		if _, err := kv.Put(ctx, events.KeyKVKey(authz.APIKey(keys[i]).Hash()), val); err != nil {
 			tb.Fatal(err)
 		}
 		tr.recordKey(keys[i], change[authz.KeyEntry]{ack: time.Now(), entry: entry})
@@ -56,9 +56,7 @@ func seedMany(tb testing.TB, kv jetstream.KeyValue, tr *truth, n int) []string {
 // bucket on a miss) or 503, never an allow it should not give; an unreadable
 // record is never allowed; once ready, every key is answered right at once.
 func TestRestartUnderLoad(t *testing.T) {
-	s := testkit.StartNATS(t)
-	pubConn := connectTo(t, "", s.URL())
-	kv := openBucket(t, pubConn, 1)
+	s, _, kv := startSingle(t)
 	tr := newTruth()
 	keys := seedMany(t, kv, tr, 1000)
 	first := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
@@ -138,9 +136,7 @@ func TestRestartUnderLoad(t *testing.T) {
 // enforced at once and the instance is fresh again.
 func TestDisconnectedBeyondMaxStaleness(t *testing.T) {
 	const maxStale = time.Second
-	s := testkit.StartNATS(t)
-	pubConn := connectTo(t, "", s.URL())
-	kv := openBucket(t, pubConn, 1)
+	s, pubConn, kv := startSingle(t)
 	tr := newTruth()
 	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 7, "stale", 1)
 	keys := seed(t, d, "stale", 3)

@@ -20,9 +20,7 @@ import (
 // the revival all answer key_revoked, and the bucket reads revoked again.
 // A delete then a put is a new key everywhere.
 func TestRevokedStaysRevokedEverywhere(t *testing.T) {
-	s := testkit.StartNATS(t)
-	conn := connectTo(t, "", s.URL())
-	kv := openBucket(t, conn, 1)
+	s, conn, kv := startSingle(t)
 	pub := events.NewPublisher(conn.JetStream(), kv)
 	ctx := context.Background()
 	saw := startInstance(t, instanceConfig{URLs: []string{s.URL()}})

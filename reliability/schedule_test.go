@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/testkit"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Fault schedule settings.

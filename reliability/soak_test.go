@@ -109,9 +109,7 @@ func (s *soakStats) violation(msg string) {
 // and heap must be as flat at the end as after the warm-up.
 func TestSoak(t *testing.T) {
 	length := soakLength(t)
-	s := testkit.StartNATS(t)
-	pubConn := connectTo(t, "", s.URL())
-	kv := openBucket(t, pubConn, 1)
+	s, pubConn, kv := startSingle(t)
 	tr := newTruth()
 	d := newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 11, "soak", 6)
 	var ins []*instance

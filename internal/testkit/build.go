@@ -58,3 +58,11 @@ func RemoveBinaries() {
 		built.dir, built.bins = "", nil
 	}
 }
+
+// Main runs the tests of m, removes what BuildBinary built, and exits with
+// their result: a TestMain of one line for packages that build binaries.
+func Main(m *testing.M) {
+	code := m.Run()
+	RemoveBinaries()
+	os.Exit(code)
+}
