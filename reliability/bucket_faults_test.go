@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/testkit"
@@ -36,12 +38,7 @@ func seed(tb testing.TB, d *driver, prefix string, n int) []string {
 // creates it again with other keys: the instance forgets every old key (they
 // are invalid now) and knows every new one.
 func TestBucketRecreatedResyncs(t *testing.T) {
-	s, pubConn, kv := startSingle(t)
-	tr := newTruth()
-	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 3, "old", 1), "old", 20)
-	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
-	in.waitReady(5 * time.Second)
-	waitConverged(t, in, tr, old, 2*time.Second, "before")
+	pubConn, _, old, in := startWithOldKeys(t, 3)
 
 	ctx := context.Background()
 	if err := pubConn.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
@@ -63,12 +60,7 @@ func TestBucketRecreatedResyncs(t *testing.T) {
 // delete markers) under a running instance: the instance must notice and
 // forget every key, which is now invalid.
 func TestBucketPurgedResyncs(t *testing.T) {
-	s, pubConn, kv := startSingle(t)
-	tr := newTruth()
-	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, 5, "old", 1), "old", 20)
-	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
-	in.waitReady(5 * time.Second)
-	waitConverged(t, in, tr, old, 2*time.Second, "before")
+	pubConn, kv, old, in := startWithOldKeys(t, 5)
 
 	ctx := context.Background()
 	stream, err := pubConn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
@@ -83,4 +75,17 @@ func TestBucketPurgedResyncs(t *testing.T) {
 	recent := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), fresh, 6, "new", 1), "new", 5)
 	took := waitConverged(t, in, fresh, append(old, recent...), 3*time.Second, "after the stream was purged")
 	t.Logf("resynced %s after the purge (%s after the first new write); resyncs %d", time.Since(start), took, in.metric("footstep_authz_watch_resyncs_total"))
+}
+
+// startWithOldKeys starts NATS and an instance, and seeds 20 "old" keys
+// (the driver seeded with driverSeed) that the instance has converged on.
+func startWithOldKeys(t *testing.T, driverSeed uint64) (*events.Conn, jetstream.KeyValue, []string, *instance) {
+	t.Helper()
+	s, pubConn, kv := startSingle(t)
+	tr := newTruth()
+	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, driverSeed, "old", 1), "old", 20)
+	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
+	in.waitReady(5 * time.Second)
+	waitConverged(t, in, tr, old, 2*time.Second, "before")
+	return pubConn, kv, old, in
 }

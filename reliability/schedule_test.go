@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,23 +76,14 @@ func TestFaultSchedule(t *testing.T) {
 	defer pubs.stop()
 
 	stats := &soakStats{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range scheduleCheckers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			soakChecker(ins[g%len(ins)], tr, d, scheduleBound, rand.New(rand.NewPCG(uint64(g), 29)), stats, stop)
-		}()
-	}
+	stopCheckers := startCheckers(scheduleCheckers, ins, tr, d, scheduleBound, 29, stats)
 	recreate := func() {
 		pubs.stop() // no write races the deletion: its outcome would be unknowable
 		recreateBucket(t, pubConn, d)
 		pubs.start()
 	}
 	faults := runFaults(t, c, logs, time.Now().Add(length), recreate)
-	close(stop)
-	wg.Wait()
+	stopCheckers()
 	pubs.stop()
 	for i, in := range ins {
 		took := waitConverged(t, in, tr, d.keys(), 30*time.Second, fmt.Sprintf("replica %d after the faults", i))

@@ -132,15 +132,7 @@ func TestSoak(t *testing.T) {
 	defer pub.stop()
 
 	stats := &soakStats{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range soakCheckers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			soakChecker(ins[g%len(ins)], tr, d, soakBound, rand.New(rand.NewPCG(uint64(g), 17)), stats, stop)
-		}()
-	}
+	stopCheckers := startCheckers(soakCheckers, ins, tr, d, soakBound, 17, stats)
 
 	began := time.Now()
 	warm := min(2*time.Second, length/5)
@@ -177,8 +169,7 @@ func TestSoak(t *testing.T) {
 	waitUntil(began.Add(length))
 	end := readVitals(t)
 	endChecks := stats.checks.Load()
-	close(stop)
-	wg.Wait()
+	stopCheckers()
 	pub.stop()
 	for i, in := range ins {
 		if !testkit.Poll(5*time.Second, func() bool { return mismatch(in, tr, d.keys()) == "" }) {
@@ -258,6 +249,22 @@ func soakChecker(in *instance, tr *truth, d *driver, bound time.Duration, rng *r
 		case got == authz.CodeOK:
 			stats.allowed.Add(1)
 		}
+	}
+}
+
+// startCheckers starts n soakCheckers spread over ins, each with a random
+// source of its own from seed; the function returned stops them and waits.
+func startCheckers(n int, ins []*instance, tr *truth, d *driver, bound time.Duration, seed uint64, stats *soakStats) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Go(func() {
+			soakChecker(ins[g%len(ins)], tr, d, bound, rand.New(rand.NewPCG(uint64(g), seed)), stats, done)
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
 
