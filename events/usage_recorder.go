@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +28,10 @@ const (
 	usageBatchSize = 200
 	// usageFlushTimeout bounds the final flush at stop.
 	usageFlushTimeout = 2 * time.Second
-	usageShards       = 64
 	numCodes          = int(authz.CodeOK) + 1
+	// usageIdleIntervals is how many intervals in a row a key goes unused
+	// before it stops being tracked, making room for another.
+	usageIdleIntervals = 2
 )
 
 // UsageObserver is told what a UsageRecorder does, for metrics. Every
@@ -72,30 +73,17 @@ type UsageConfig struct {
 // UsageRecorder records, in bounded memory, when each key was decided on
 // and with which codes, and publishes it once per interval: one batch of
 // summaries per usageBatchSize keys on UsageSubject, and each summary merged
-// into the usage bucket. Record is cheap and never blocks on NATS; Run does
-// the publishing. It is safe for concurrent use; Run runs until its context
-// ends, then publishes what is left.
+// into the usage bucket. Record takes no lock for a tracked key (one atomic
+// add, and a store of last_seen at most once a millisecond) and never blocks
+// on NATS; Run does the publishing. It is safe for concurrent use; Run runs
+// until its context ends, then publishes what is left.
 type UsageRecorder struct {
 	cfg      UsageConfig
 	log      *slog.Logger
-	tracked  atomic.Int64 // entries in all shards
-	shards   [usageShards]usageShard
+	table    atomic.Pointer[usageTable]
+	mu       sync.Mutex         // adds entries, swaps tables
 	flushing sync.Mutex         // one flush at a time
 	bucket   jetstream.KeyValue // under flushing
-}
-
-type usageShard struct {
-	mu      sync.Mutex
-	entries map[uint64]*usageEntry // by the hash's first 8 bytes: a cheaper map key
-	_       [40]byte               // keeps neighbouring shards' locks off one cache line
-}
-
-// usageEntry is one key's use in the current interval.
-type usageEntry struct {
-	hash             authz.KeyHash
-	keyID, accountID string
-	first, last      int64 // Unix nanoseconds
-	counts           [numCodes]uint64
 }
 
 // NewUsageRecorder returns a UsageRecorder, or an error if cfg is incomplete.
@@ -116,48 +104,50 @@ func NewUsageRecorder(cfg UsageConfig) (*UsageRecorder, error) {
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
-	for i := range u.shards {
-		u.shards[i].entries = make(map[uint64]*usageEntry)
-	}
+	u.table.Store(newUsageTable(cfg.MaxKeys))
 	return u, nil
 }
 
 // Record notes that the key with hash h and record rec was decided with
-// code at instant at. It takes one short lock of one of 64 shards.
+// code at instant at.
 func (u *UsageRecorder) Record(h authz.KeyHash, rec authz.KeyRecord, code authz.Code, at time.Time) {
 	if int(code) >= numCodes {
 		code = authz.CodeUnavailable
 	}
 	ns := at.UnixNano()
-	s := &u.shards[h[8]%usageShards]
-	s.mu.Lock()
-	e := u.entry(s, h, rec, ns)
-	if e != nil {
-		e.first, e.last = min(e.first, ns), max(e.last, ns)
-		e.counts[code]++
+	e := u.table.Load().find(h)
+	for n := uint64(1); n > 0; n, e = e.counts[code].Swap(0), nil {
+		if e == nil {
+			if e = u.add(h, rec); e == nil {
+				u.overflow()
+				return
+			}
+		}
+		if e.record(code, ns, n) {
+			return
+		}
 	}
-	s.mu.Unlock()
-	if f := u.cfg.Observer.Overflow; e == nil && f != nil {
+}
+
+func (u *UsageRecorder) overflow() {
+	if f := u.cfg.Observer.Overflow; f != nil {
 		f()
 	}
 }
 
-// entry returns h's entry in s, adding it while fewer than MaxKeys are
-// tracked; nil when there is no room. s.mu is held.
-func (u *UsageRecorder) entry(s *usageShard, h authz.KeyHash, rec authz.KeyRecord, ns int64) *usageEntry {
-	k := binary.LittleEndian.Uint64(h[:8])
-	if e := s.entries[k]; e != nil {
-		if e.hash != h {
-			return nil // two keys whose hashes share their first 64 bits (never seen): overflow
-		}
+// add tracks h, unless MaxKeys keys are tracked already.
+func (u *UsageRecorder) add(h authz.KeyHash, rec authz.KeyRecord) *usageEntry {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	t := u.table.Load()
+	if e := t.find(h); e != nil {
 		return e
 	}
-	if u.tracked.Add(1) > int64(u.cfg.MaxKeys) {
-		u.tracked.Add(-1)
+	if t.n >= u.cfg.MaxKeys {
 		return nil
 	}
-	e := &usageEntry{hash: h, keyID: rec.KeyID, accountID: rec.AccountID, first: ns, last: ns}
-	s.entries[k] = e
+	e := &usageEntry{hash: h, keyID: rec.KeyID, accountID: rec.AccountID}
+	t.insert(e)
 	return e
 }
 
@@ -205,37 +195,34 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// take empties every shard and returns their summaries.
+// take drains every tracked key and returns the summaries of those used
+// since the last flush. The next table drops the keys unused for two
+// intervals in a row; a Record that still finds one moves its use to the
+// key's live entry (usageEntry.record).
 func (u *UsageRecorder) take() []KeyUsage {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old, next := u.table.Load(), newUsageTable(u.cfg.MaxKeys)
 	var sums []KeyUsage
-	for i := range u.shards {
-		s := &u.shards[i]
-		s.mu.Lock()
-		entries := s.entries
-		if len(entries) > 0 {
-			s.entries = make(map[uint64]*usageEntry, len(entries))
-			u.tracked.Add(-int64(len(entries)))
+	for i := range old.slots {
+		e := old.slots[i].Load()
+		if e == nil {
+			continue
 		}
-		s.mu.Unlock()
-		for _, e := range entries {
-			sums = append(sums, u.summary(e.hash, e))
+		if s, used := e.drain(u.cfg.Replica); used {
+			sums = append(sums, s)
+			e.idle = 0
+		} else if e.idle++; e.idle >= usageIdleIntervals {
+			e.retired.Store(true)
+			if s, used := e.drain(u.cfg.Replica); used { // a use that raced the retirement
+				sums = append(sums, s)
+			}
+			continue
 		}
+		next.insert(e)
 	}
+	u.table.Store(next)
 	return sums
-}
-
-func (u *UsageRecorder) summary(h authz.KeyHash, e *usageEntry) KeyUsage {
-	counts := make(map[string]uint64, 2)
-	for c, n := range e.counts {
-		if n > 0 {
-			counts[authz.Code(c).String()] = n
-		}
-	}
-	return KeyUsage{
-		KeyID: e.keyID, AccountID: e.accountID, KeyHash: h.String(),
-		FirstSeen: time.Unix(0, e.first).UTC(), LastSeen: time.Unix(0, e.last).UTC(),
-		Counts: counts, Replica: u.cfg.Replica,
-	}
 }
 
 func (u *UsageRecorder) publish(batch []KeyUsage) error {

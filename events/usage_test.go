@@ -128,3 +128,98 @@ func BenchmarkUsageRecord(b *testing.B) {
 		u.Record(h, rec, authz.CodeOK, now)
 	}
 }
+
+// TestUsageRecorderConcurrentFlush: checks recorded while flushes run are
+// each counted once, in one interval or the next, and a key keeps being
+// tracked across intervals while another takes the room of an idle one.
+func TestUsageRecorderConcurrentFlush(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	var total atomic.Uint64
+	msgs := make(chan *nats.Msg, 1024)
+	sub, err := c.NATS().ChanSubscribe(events.UsageSubject, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	var overflow atomic.Int64
+	u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), Replica: "r", MaxKeys: 4,
+		Observer: events.UsageObserver{Overflow: func() { overflow.Add(1) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateActive}
+	const workers, each = 4, 2000
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			h := hashOf("sk_live_concurrent_" + string(rune('a'+w)))
+			for range each {
+				u.Record(h, rec, authz.CodeOK, time.Now())
+			}
+		}()
+	}
+	for finished := 0; finished < workers; {
+		select {
+		case <-done:
+			finished++
+		default:
+			if err := u.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := u.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.NATS().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for total.Load() < workers*each {
+		select {
+		case m := <-msgs:
+			var b events.UsageBatch
+			if err := json.Unmarshal(m.Data, &b); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range b.Keys {
+				total.Add(s.Counts["ok"])
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("counted %d checks; want %d", total.Load(), workers*each)
+		}
+	}
+	if got := total.Load(); got != workers*each || overflow.Load() != 0 {
+		t.Errorf("counted %d checks, overflow %d; want %d and 0", got, overflow.Load(), workers*each)
+	}
+}
+
+// TestUsageRecorderIdleKeysMakeRoom: a tracked key keeps its room until it
+// has gone unused for two intervals in a row.
+func TestUsageRecorderIdleKeysMakeRoom(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	var overflow atomic.Int64
+	u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), MaxKeys: 1,
+		Observer: events.UsageObserver{Overflow: func() { overflow.Add(1) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateActive}
+	a, b := hashOf("sk_live_room_a"), hashOf("sk_live_room_b")
+	u.Record(a, rec, authz.CodeOK, time.Now())
+	for flushes, want := range []int64{1, 2, 3} {
+		u.Record(b, rec, authz.CodeOK, time.Now())
+		if overflow.Load() != want {
+			t.Fatalf("after %d flushes: overflow %d; want %d (the first key holds the room)", flushes, overflow.Load(), want)
+		}
+		if err := u.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u.Record(b, rec, authz.CodeOK, time.Now())
+	if overflow.Load() != 3 {
+		t.Errorf("after the first key went unused for two intervals: overflow %d; want 3 (room for the second)", overflow.Load())
+	}
+}
