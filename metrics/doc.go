@@ -4,7 +4,8 @@
 // A Metrics owns its own registry (no global state): decisions by code and
 // surface and their latency (it is an envoy.Observer), key-value lookups on
 // cache misses (Loader wraps a cache.Loader), what the bucket's watch applies
-// and how late (WatchObserver), exposure events, and, read at every scrape,
+// and how late (WatchObserver), exposure events, key expiries and usage
+// summaries (UsageObserver), and, read at every scrape,
 // the cache's counters, the NATS connection, the watch's sync and the age of
 // the cached state (Observe).
 //
