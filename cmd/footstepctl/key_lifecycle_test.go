@@ -67,6 +67,11 @@ func TestKeyExpire(t *testing.T) {
 		t.Errorf("key get = %+v; want active, expires_at %s", got, out.ExpiresAt)
 	}
 	c.ok(testKey+"\n", "key", "expire", "--key", "-", "--in", "0s")
+	var expired keyUsedOut
+	decodeJSON(t, c.ok(testKey+"\n", "key", "get", "--key", "-"), &expired)
+	if !expired.Expired || expired.State != "active" {
+		t.Errorf("key get of an expired key = %+v; want expired true", expired)
+	}
 	for _, args := range [][]string{
 		{"key", "reactivate", "--key", "-"},
 		{"key", "expire", "--key", "-", "--in", "30d"},

@@ -18,6 +18,9 @@ import (
 // used, as the footstep-authz replicas merged it into the usage bucket.
 type keyUsedOut struct {
 	keyOut
+	// Expired is true once expires_at has passed: the key answers
+	// key_revoked and is terminal, whatever its state says.
+	Expired bool `json:"expired,omitempty"`
 	// LastUsed is the last time a replica decided on the key (RFC 3339,
 	// UTC); empty when no replica recorded a use.
 	LastUsed string `json:"last_used"`
@@ -38,6 +41,9 @@ func lastUsedCell(s string) string {
 // stays empty.
 func (e *cmdEnv) withLastUsed(ctx context.Context, h authz.KeyHash, out keyOut) keyUsedOut {
 	used := keyUsedOut{keyOut: out}
+	if exp, err := authz.ParseExpiry(out.ExpiresAt); err == nil && !time.Now().Before(exp) {
+		used.Expired = true
+	}
 	at, err := e.lastUsed(ctx, h)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "footstepctl: warning: last use unknown: %v\n", err)
