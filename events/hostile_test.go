@@ -137,6 +137,12 @@ func TestRevokedNeverRevives(t *testing.T) {
 	sink, n := newSink(), &counts{}
 	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
 	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
+	// The watch must have delivered the revocation before it is overwritten:
+	// a watch's consumer that starts after both writes (it is ready before
+	// the server begins delivering) sees only the last value of the key, as
+	// any replica started later does, and nothing durable would yet say the
+	// key was revoked.
+	eventually(t, 5*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
 	for i, state := range []string{"active", "suspended", "active"} {
 		rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k2","account_id":"a2","state":"`+state+`"}`)
 		eventually(t, time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow

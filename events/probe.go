@@ -55,6 +55,7 @@ func (w *Watcher) snapshot() probeSnapshot {
 // that a watch that waits for a consumer, or a loop waiting out a backoff,
 // never holds back freshness or the repair of a gap.
 func (w *Watcher) probe(ctx context.Context) {
+	w.progressed(w.last.Load()) // nothing counts as stalled before StallTimeout has passed
 	t := time.NewTicker(w.cfg.ProbeInterval)
 	defer t.Stop()
 	for {

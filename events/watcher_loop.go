@@ -73,6 +73,7 @@ func (w *Watcher) subscribe(ctx context.Context) (jetstream.KeyWatcher, error) {
 		w.needFull = false
 		w.mu.Unlock()
 	}
+	w.progressed(w.last.Load()) // a new watch gets StallTimeout to deliver before it counts as stalled
 	w.touch()
 	return kw, nil
 }
