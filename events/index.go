@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/footstep/authz/authz"
 )
@@ -58,12 +59,24 @@ func (ix *keyIndex) mayExist(h authz.KeyHash) bool {
 	return ok
 }
 
+// indexFreshFor is how recent the proof that the watch is current must be
+// for the index to rule a key out: while JetStream does not answer, a key
+// created meanwhile would be missing, so misses go to the bucket instead
+// (and fail closed, 503, when it cannot be read).
+const indexFreshFor = time.Second
+
 // MayExist reports whether a record of the key with hash h may exist: false
-// only when the watcher has replayed the whole bucket and holds no key with
-// h's fingerprint, so that a well-formed key nobody created is answered
+// only when the watcher has replayed the whole bucket, JetStream confirmed
+// within indexFreshFor that the watch is current, and the index holds no key
+// with h's fingerprint, so that a well-formed key nobody created is answered
 // without a lookup. A key created a moment ago is in the index before its
 // change reaches the sink.
-func (w *Watcher) MayExist(h authz.KeyHash) bool { return w.index.mayExist(h) }
+func (w *Watcher) MayExist(h authz.KeyHash) bool {
+	if time.Since(w.FreshAt()) > indexFreshFor {
+		return true
+	}
+	return w.index.mayExist(h)
+}
 
 // IndexedKeys returns how many key fingerprints the index holds, and whether
 // it is complete.

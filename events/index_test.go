@@ -12,9 +12,11 @@ import (
 // TestKeyIndex: once the first replay is done, a key nobody created is
 // certainly absent; a key created before or after the replay may exist as
 // soon as its change reaches the sink; a deleted key keeps costing a lookup
-// (its fingerprint stays); a full resync starts the index over.
+// (its fingerprint stays); without word from JetStream for a second, the
+// index rules nothing out.
 func TestKeyIndex(t *testing.T) {
-	c := connect(t, startServer(t))
+	srv := startServer(t)
+	c := connect(t, srv)
 	kv := openBucket(t, c)
 	const rec = `{"key_id":"k","account_id":"a","state":"active"}`
 	before, after, never := hashOf("sk_live_idx_before"), hashOf("sk_live_idx_after"), hashOf("sk_live_idx_never")
@@ -22,6 +24,7 @@ func TestKeyIndex(t *testing.T) {
 	sink := newSink()
 	w := runWatcher(t, c, kv, sink, events.WatchObserver{}, 50*time.Millisecond)
 	eventually(t, 5*time.Second, "index complete", func() bool { _, done := w.IndexedKeys(); return done })
+	eventually(t, 5*time.Second, "index trusted once JetStream confirms the watch", func() bool { return !w.MayExist(never) })
 	for _, tt := range []struct {
 		name string
 		h    authz.KeyHash
@@ -46,4 +49,8 @@ func TestKeyIndex(t *testing.T) {
 	if n, _ := w.IndexedKeys(); n != 2 {
 		t.Errorf("IndexedKeys() = %d; want 2", n)
 	}
+	// Cut off from JetStream, the index cannot know of keys created
+	// meanwhile: misses go to the bucket again (and fail closed there).
+	srv.stop()
+	eventually(t, 5*time.Second, "index not trusted without JetStream", func() bool { return w.MayExist(never) })
 }
