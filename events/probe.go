@@ -64,6 +64,7 @@ func (w *Watcher) probe(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-w.probeNow:
 		}
 	}
 }

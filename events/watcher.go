@@ -100,6 +100,7 @@ type Watcher struct {
 	// Written by the probe goroutine.
 	seq         *seqReader
 	restarts    chan restartReason
+	probeNow    chan struct{} // asks the probe to ask the stream at once
 	freshAt     atomic.Int64  // unix nanoseconds; see FreshAt
 	contact     atomic.Int64  // unix nanoseconds; see LastContact
 	progressRev atomic.Uint64 // revision the watch was at when last seen progressing
@@ -139,6 +140,7 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 		ready:    make(chan struct{}),
 		seq:      newSeqReader(conn.NATS(), kv.Bucket()),
 		restarts: make(chan restartReason, 1),
+		probeNow: make(chan struct{}, 1),
 		index:    newKeyIndex(),
 		terminal: newTerminal(),
 		held:     make(map[uint64]struct{}),

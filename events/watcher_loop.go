@@ -207,6 +207,10 @@ func (w *Watcher) caughtUp() {
 	w.replaying = false
 	w.index.complete.Store(true) // a full replay, or a resume of one, has caught up
 	w.mu.Unlock()
+	select {
+	case w.probeNow <- struct{}{}: // prove the states fresh now, not at the next tick
+	default:
+	}
 	w.live.Store(true)
 	w.touch()
 	if !w.initial.Load() {
