@@ -59,11 +59,41 @@ func leaderGet(ctx context.Context, nc *nats.Conn, bucket, kvKey string) (rawEnt
 	if err != nil {
 		return rawEntry{}, false, err
 	}
-	msg, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	msg, err := leaderRequest(ctx, nc, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
 	if err != nil {
 		return rawEntry{}, false, err
 	}
 	return parseMsgGet(msg.Data)
+}
+
+// leaderAttempt bounds one request to the stream leader. Only the leader
+// answers STREAM.MSG.GET; the other replicas ignore it, so a request sent
+// while the stream elects a leader (a stepdown, a lost node) is never
+// answered, and waiting out the whole deadline would turn a few
+// milliseconds of election into a timeout.
+const leaderAttempt = 250 * time.Millisecond
+
+// leaderRequest sends req to the stream leader, again every leaderAttempt
+// (reads are idempotent) until one is answered or ctx ends.
+func leaderRequest(ctx context.Context, nc *nats.Conn, subject string, req []byte) (*nats.Msg, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, leaderAttempt)
+		msg, err := nc.RequestWithContext(actx, subject, req)
+		cancel()
+		switch {
+		case err == nil:
+			return msg, nil
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
+		case !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout):
+			return nil, err
+		}
+		select { // no leader yet: ask again shortly
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // parseMsgGet reads a STREAM.MSG.GET response.

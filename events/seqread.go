@@ -63,7 +63,7 @@ func (r *seqReader) next(ctx context.Context, seq uint64) (jetstream.KeyValueEnt
 	if err != nil {
 		return nil, err
 	}
-	msg, err := r.nc.RequestWithContext(ctx, r.subject, req)
+	msg, err := leaderRequest(ctx, r.nc, r.subject, req)
 	if err != nil {
 		return nil, fmt.Errorf("read bucket %s at sequence %d: %w", r.bucket, seq, err)
 	}

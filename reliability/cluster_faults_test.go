@@ -71,7 +71,12 @@ func TestLeaderMovesWhileChangesFlow(t *testing.T) {
 		})
 		moves = append(moves, before+"->"+streamLeader(t, pubConn))
 		n, _, _ := d.counts()
-		testkit.Eventually(t, 10*time.Second, "changes under the new leader", func() bool { m, _, _ := d.counts(); return m >= n+10 })
+		if !testkit.Poll(10*time.Second, func() bool { m, _, _ := d.counts(); return m >= n+10 }) {
+			d.mu.Lock()
+			last := append([]string(nil), d.errLog[max(0, len(d.errLog)-5):]...)
+			d.mu.Unlock()
+			t.Fatalf("changes under the new leader: not within 10s; %d steps, %d errors; last errors %v", pub.steps.Load(), pub.errs.Load(), last)
+		}
 	}
 	close(stop)
 	wg.Wait()

@@ -60,7 +60,11 @@ func testPartition(t *testing.T, cutLeads bool) {
 	// From the bound on, nothing may be allowed: stale means 503.
 	bound := cutAt.Add(quorumGrace + partitionStaleness + 500*time.Millisecond*raceSlowdown)
 	staleAt := time.Time{}
-	for time.Now().Before(bound.Add(2 * time.Second)) {
+	end := bound
+	if ackedAt.After(end) {
+		end = ackedAt // the majority may take a few seconds to elect a leader and acknowledge
+	}
+	for time.Now().Before(end.Add(2 * time.Second)) {
 		for _, k := range []string{hot, cold} {
 			got := codeOf2(in, k)
 			now := time.Now()
