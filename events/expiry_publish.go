@@ -100,8 +100,8 @@ func rotationCheck(oldHash, newHash authz.KeyHash, newKeyID string, grace time.D
 	switch {
 	case oldHash == newHash:
 		return time.Time{}, errors.New("rotate: the new key is the old key")
-	case !authz.ValidID(newKeyID):
-		return time.Time{}, fmt.Errorf("rotate: %w: new key id: want 1 to 64 of [A-Za-z0-9_-]", ErrBadRecord)
+	case authz.CheckID("new key id", newKeyID) != nil:
+		return time.Time{}, fmt.Errorf("rotate: %w: %w", ErrBadRecord, authz.CheckID("new key id", newKeyID))
 	case grace < 0:
 		return time.Time{}, fmt.Errorf("rotate: grace %v is negative", grace)
 	}

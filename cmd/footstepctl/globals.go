@@ -119,14 +119,19 @@ func (e *cmdEnv) connConfig() (events.ConnConfig, error) {
 	}, nil
 }
 
+// connect connects to NATS with the global flags.
+func (e *cmdEnv) connect(ctx context.Context) (*events.Conn, error) {
+	cfg, err := e.connConfig()
+	if err != nil {
+		return nil, err
+	}
+	return events.Connect(ctx, cfg)
+}
+
 // open connects and binds the bucket; create makes a missing bucket, for
 // commands that write.
 func (e *cmdEnv) open(ctx context.Context, create bool) (*events.Conn, jetstream.KeyValue, error) {
-	cfg, err := e.connConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := events.Connect(ctx, cfg)
+	conn, err := e.connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -64,8 +64,8 @@ when both are set; never from the command line.`,
   FOOTSTEP_API_KEY=... FOOTSTEP_NEW_API_KEY=... footstepctl key rotate --new-id key_124 --grace 7d -o table`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !authz.ValidID(newID) {
-				return errors.New("--new-id: want 1 to 64 of [A-Za-z0-9_-], not starting with " + authz.KeyPrefix)
+			if err := authz.CheckID("--new-id", newID); err != nil {
+				return err
 			}
 			oldH, newH, err := rotationKeys(e)
 			if err != nil {

@@ -71,11 +71,7 @@ func (e *cmdEnv) lastUsed(ctx context.Context, h authz.KeyHash) (time.Time, erro
 // openUsage binds the usage bucket on a connection of its own; kv is nil
 // when the bucket does not exist (no replica tracked usage yet).
 func (e *cmdEnv) openUsage(ctx context.Context) (kv jetstream.KeyValue, closeConn func(), err error) {
-	cfg, err := e.connConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := events.Connect(ctx, cfg)
+	conn, err := e.connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
