@@ -2,37 +2,19 @@ package events_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
-
-// fakeClock is a clock that a test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 func TestPublisherExpire(t *testing.T) {
 	c := connect(t, startServer(t))
 	ctx := testCtx(t)
 	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	clock := &fakeClock{now: t0}
+	clock := testkit.NewClock(t0)
 	p := events.NewPublisher(c.JetStream(), openBucket(t, c), events.WithClock(clock.Now))
 	h := hashOf("sk_live_expire_me")
 	rec := authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}
@@ -89,7 +71,7 @@ func TestPublisherRotate(t *testing.T) {
 	ctx := testCtx(t)
 	kv := openBucket(t, c)
 	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	clock := &fakeClock{now: t0}
+	clock := testkit.NewClock(t0)
 	p := events.NewPublisher(c.JetStream(), kv, events.WithClock(clock.Now))
 	oldH, newH, other := hashOf("sk_live_rotate_old"), hashOf("sk_live_rotate_new"), hashOf("sk_live_rotate_other")
 

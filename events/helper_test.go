@@ -78,18 +78,6 @@ func testCtx(tb testing.TB) context.Context {
 	return ctx
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(tb testing.TB, within time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func hashOf(key string) authz.KeyHash { return authz.APIKey(key).Hash() }
 
 // recordingSink records what a Watcher applies.

@@ -1,36 +1,17 @@
 package events_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
-
-// lockedBuffer is a log sink written from the watcher's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // hostileRecord is a value a broken or rogue publisher writes to a key.
 type hostileRecord struct {
@@ -68,10 +49,10 @@ var hostileKeyRecords = []hostileRecord{
 func TestHostileKeyRecords(t *testing.T) {
 	c := connect(t, startServer(t))
 	kv := openBucket(t, c)
-	logs := &lockedBuffer{}
+	var logs testkit.LogBuffer
 	sink, n := newSink(), &counts{}
 	w, err := events.NewWatcher(c, kv, sink, events.WatcherConfig{
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Observer: n.observer(), ProbeInterval: 50 * time.Millisecond,
+		Logger: logs.Logger(slog.LevelInfo), Observer: n.observer(), ProbeInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +63,7 @@ func TestHostileKeyRecords(t *testing.T) {
 		h := hashOf("sk_live_hostile_" + r.name)
 		put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"active"}`)
 		rev := put(t, kv, events.KeyKVKey(h), r.value)
-		eventually(t, time.Second, r.name+" applied", func() bool { e, _ := sink.key(h); return e.Revision == rev })
+		testkit.Eventually(t, time.Second, r.name+" applied", func() bool { e, _ := sink.key(h); return e.Revision == rev })
 		if e, _ := sink.key(h); e.Presence != authz.Unreadable {
 			t.Errorf("%s: applied as %v %q; want unreadable", r.name, e.Presence, e.Record.State)
 		}
@@ -96,7 +77,7 @@ func TestHostileKeyRecords(t *testing.T) {
 	}
 	good := hashOf("sk_live_after_the_storm")
 	put(t, kv, events.KeyKVKey(good), `{"key_id":"k","account_id":"a","state":"active"}`)
-	eventually(t, time.Second, "a good change after the hostile ones", keyIs(sink, good, authz.Present, authz.StateActive))
+	testkit.Eventually(t, time.Second, "a good change after the hostile ones", keyIs(sink, good, authz.Present, authz.StateActive))
 	if want := int64(len(hostileKeyRecords) + 5); n.bad.Load() != want {
 		t.Errorf("bad records %d; want %d", n.bad.Load(), want)
 	}
@@ -142,10 +123,10 @@ func TestRevokedNeverRevives(t *testing.T) {
 	// the server begins delivering) sees only the last value of the key, as
 	// any replica started later does, and nothing durable would yet say the
 	// key was revoked.
-	eventually(t, 5*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 5*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
 	for i, state := range []string{"active", "suspended", "active"} {
 		rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k2","account_id":"a2","state":"`+state+`"}`)
-		eventually(t, time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow
+		testkit.Eventually(t, time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow
 		if e, _ := sink.key(h); e.Record.State != authz.StateRevoked {
 			t.Errorf("revoked then %s: applied %q; want revoked", state, e.Record.State)
 		}

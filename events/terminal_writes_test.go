@@ -8,6 +8,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -25,7 +26,7 @@ func TestReplayWritesMissingTombstones(t *testing.T) {
 	}
 	startReplica(t, c, kv)
 	start := time.Now()
-	eventually(t, 10*time.Second, "a write per revoked key", func() bool { return lastRevision(t, kv) >= 2*n })
+	testkit.Eventually(t, 10*time.Second, "a write per revoked key", func() bool { return lastRevision(t, kv) >= 2*n })
 	keys, err := kv.ListKeys(context.Background(), jetstream.MetaOnly())
 	if err != nil {
 		t.Fatal(err)
@@ -53,10 +54,10 @@ func TestGarbledTombstoneStillRevokes(t *testing.T) {
 	h := hashOf("sk_live_garbled_tomb")
 	put(t, kv, events.KeyKVKey(h), activeJSON)
 	rev := put(t, kv, events.TombstoneKVKey(h), `{"key_id":"`+secret+`"`)
-	eventually(t, time.Second, "tombstone applied", func() bool { e, _ := r.sink.key(h); return e.Revision >= rev && e.Presence != authz.Present })
+	testkit.Eventually(t, time.Second, "tombstone applied", func() bool { e, _ := r.sink.key(h); return e.Revision >= rev && e.Presence != authz.Present })
 	e, err := r.store.LoadKey(ctx, h)
 	wantRevoked(t, "LoadKey with a garbled tombstone", e, err, rev)
-	eventually(t, 2*time.Second, "record written back as revoked", appliedAtLeast(r.sink, h, rev+1, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 2*time.Second, "record written back as revoked", appliedAtLeast(r.sink, h, rev+1, authz.Present, authz.StateRevoked))
 	if bad, resyncs := r.n.bad.Load(), r.n.resync.Load(); bad != 1+resyncs { // a resync replays it
 		t.Errorf("bad records %d after %d resyncs; want %d", bad, resyncs, 1+resyncs)
 	}
