@@ -45,7 +45,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 bench: ## in-process benchmarks with allocations
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-bench-load: ## load vs a no-op floor, revocation, cold path, miss storm, start-up, memory (1M keys; QUICK=1: 100k)
+bench-load: ## load vs a no-op floor, revocation, cold path, miss storm, start-up, memory (1M keys; QUICK=1: 100k), failover
 	$(GO) build -o $(BIN)/footstep-authz ./cmd/footstep-authz
 	$(GO) run ./cmd/bench-load -authz $(BIN)/footstep-authz $(if $(QUICK),-quick)
 

@@ -52,7 +52,9 @@ type options struct {
 	// profileDir, when set, receives CPU and allocation profiles of the
 	// footstep-authz server taken during the last load round.
 	profileDir string
-	only        map[string]bool
+	// failoverTrials is how many revocations each node-kill case times.
+	failoverTrials int
+	only           map[string]bool
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -71,7 +73,8 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory")
 	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof and allocs.pprof of the server, taken during the last load round (go tool pprof reads them)")
 	fs.IntVar(&o.stormBudget, "storm-budget", 1000, "--max-kv-lookups-per-second of the miss storm's server (0: the server's default)")
-	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup")
+	fs.IntVar(&o.failoverTrials, "failover-trials", 0, "revocations timed per node-kill case of a three-node cluster (default 20, quick 5)")
+	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup,failover")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -83,6 +86,7 @@ func parseOptions(args []string) (*options, error) {
 	def(&o.rounds, 4, 2)
 	def(&o.trials, 300, 100)
 	def(&o.bulkKeys, 1000000, 100000)
+	def(&o.failoverTrials, 20, 5)
 	if o.duration == 0 {
 		o.duration = map[bool]time.Duration{false: 8 * time.Second, true: 3 * time.Second}[o.quick]
 	}
@@ -120,6 +124,7 @@ func run(ctx context.Context, args []string) error {
 		{"cold", env.coldPath},
 		{"storm", env.missStorm},
 		{"startup", env.startupAndMemory},
+		{"failover", env.failover},
 	}
 	for _, p := range phases {
 		if !o.want(p.name) {
