@@ -10,20 +10,27 @@ import (
 
 // States is an in-memory set of key and account entries that answers both
 // as a cache.Loader (LoadKey, LoadAccount) and as an envoy.States (Key,
-// Account): an entry not put is Absent. It is safe for concurrent use; the
-// zero value is not, use NewStates.
+// Account): an entry not put is Absent. A lookup reads its answer when it is
+// asked, then waits while Hold holds it, as a loader whose reply from the
+// bucket is late. It is safe for concurrent use; the zero value is not, use
+// NewStates.
 type States struct {
-	mu       sync.Mutex
-	keys     map[authz.KeyHash]authz.KeyEntry
-	accounts map[string]authz.AccountEntry
-	err      error
-	hold     chan struct{}
-	loads    atomic.Int64
+	mu          sync.Mutex
+	keys        map[authz.KeyHash]authz.KeyEntry
+	accounts    map[string]authz.AccountEntry
+	keyErrs     map[authz.KeyHash]error
+	accountErrs map[string]error
+	err         error
+	hold        chan struct{}
+	loads       atomic.Int64
 }
 
 // NewStates returns an empty States.
 func NewStates() *States {
-	return &States{keys: map[authz.KeyHash]authz.KeyEntry{}, accounts: map[string]authz.AccountEntry{}}
+	return &States{
+		keys: map[authz.KeyHash]authz.KeyEntry{}, accounts: map[string]authz.AccountEntry{},
+		keyErrs: map[authz.KeyHash]error{}, accountErrs: map[string]error{},
+	}
 }
 
 // PutKey sets the entry of the key with hash h.
@@ -45,6 +52,22 @@ func (s *States) Fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.err = err
+}
+
+// FailKey makes lookups of the key with hash h return err, as a record that
+// cannot be read does; nil heals. Fail, when set, comes first.
+func (s *States) FailKey(h authz.KeyHash, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keyErrs[h] = err
+}
+
+// FailAccount makes lookups of account id return err; nil heals. Fail,
+// when set, comes first.
+func (s *States) FailAccount(id string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accountErrs[id] = err
 }
 
 // Hold holds every lookup from now on until the returned release is called
@@ -70,28 +93,32 @@ func (s *States) Lookups() int64 { return s.loads.Load() }
 
 // LoadKey returns the key's entry, or an Absent one.
 func (s *States) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	if err := s.wait(ctx); err != nil {
+	s.mu.Lock()
+	e, ok := s.keys[h]
+	if !ok {
+		e = authz.KeyEntry{Presence: authz.Absent}
+	}
+	gate, err := s.ask(s.keyErrs[h])
+	s.mu.Unlock()
+	if err := await(ctx, gate, err); err != nil {
 		return authz.KeyEntry{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.keys[h]; ok {
-		return e, nil
-	}
-	return authz.KeyEntry{Presence: authz.Absent}, nil
+	return e, nil
 }
 
 // LoadAccount returns the account's entry, or an Absent one.
 func (s *States) LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
-	if err := s.wait(ctx); err != nil {
+	s.mu.Lock()
+	e, ok := s.accounts[id]
+	if !ok {
+		e = authz.AccountEntry{Presence: authz.Absent}
+	}
+	gate, err := s.ask(s.accountErrs[id])
+	s.mu.Unlock()
+	if err := await(ctx, gate, err); err != nil {
 		return authz.AccountEntry{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.accounts[id]; ok {
-		return e, nil
-	}
-	return authz.AccountEntry{Presence: authz.Absent}, nil
+	return e, nil
 }
 
 // Key is LoadKey, for envoy.States.
@@ -104,13 +131,19 @@ func (s *States) Account(ctx context.Context, id string) (authz.AccountEntry, er
 	return s.LoadAccount(ctx, id)
 }
 
-// wait counts a lookup, holds it while Hold says so, and returns the
-// failure Fail set or the context's error.
-func (s *States) wait(ctx context.Context) error {
+// ask counts a lookup and returns, as they are when it is asked, the gate
+// Hold set and its failure: Fail's, else the entry's own (s.mu held).
+func (s *States) ask(entryErr error) (chan struct{}, error) {
 	s.loads.Add(1)
-	s.mu.Lock()
-	gate, err := s.hold, s.err
-	s.mu.Unlock()
+	if s.err != nil {
+		return s.hold, s.err
+	}
+	return s.hold, entryErr
+}
+
+// await holds a lookup until gate opens, and returns err or the context's
+// error if it ends first.
+func await(ctx context.Context, gate chan struct{}, err error) error {
 	if gate != nil {
 		select {
 		case <-gate:
