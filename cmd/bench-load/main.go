@@ -74,7 +74,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof and allocs.pprof of the server, taken during the last load round (go tool pprof reads them)")
 	fs.IntVar(&o.stormBudget, "storm-budget", 1000, "--max-kv-lookups-per-second of the miss storm's server (0: the server's default)")
 	fs.IntVar(&o.failoverTrials, "failover-trials", 0, "revocations timed per node-kill case of a three-node cluster (default 20, quick 5)")
-	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup,failover")
+	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup,usage,failover")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string) error {
 		{"cold", env.coldPath},
 		{"storm", env.missStorm},
 		{"startup", env.startupAndMemory},
+		{"usage", env.usageTracking},
 		{"failover", env.failover},
 	}
 	for _, p := range phases {
