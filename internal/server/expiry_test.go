@@ -3,31 +3,13 @@ package server
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
-
-// manualClock is the engine's clock in tests: it moves only when told.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 func withClock(now func() time.Time) func(*Config) { return func(c *Config) { c.now = now } }
 
@@ -39,7 +21,7 @@ func decisionOf(tb testing.TB, s *testServer, key string) (int, string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := s.client.Check(ctx, checkRequest("/v1/things", "", map[string]string{"x-api-key": key}))
+	resp, err := s.client.Check(ctx, testkit.KeyCheck(key))
 	if err != nil {
 		tb.Fatalf("Check: %v", err)
 	}
@@ -54,17 +36,17 @@ func decisionOf(tb testing.TB, s *testServer, key string) (int, string) {
 // instant, with no bucket change in between: each replica decides from
 // the record it holds and its own clock.
 func TestExpiryAtTheInstant(t *testing.T) {
-	n := startNATS(t)
+	n := testkit.StartNATS(t)
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
-	clock := &manualClock{now: exp.Add(-time.Millisecond)}
+	clock := testkit.NewClock(exp.Add(-time.Millisecond))
 	replicas := []*testServer{
-		startServer(t, withNATS(n.url()), withClock(clock.Now)),
-		startServer(t, withNATS(n.url()), withClock(clock.Now)),
+		startServer(t, withNATS(n.URL()), withClock(clock.Now)),
+		startServer(t, withNATS(n.URL()), withClock(clock.Now)),
 	}
 	ctx := context.Background()
 	p := replicas[0].publisher()
 	const key = "sk_live_expires_at_the_instant"
-	if _, err := p.SetBalance(ctx, "acct_exp", mustBalance(t, "10")); err != nil {
+	if _, err := p.SetBalance(ctx, "acct_exp", testkit.Balance(t, "10")); err != nil {
 		t.Fatal(err)
 	}
 	rev, err := p.PutKey(ctx, authz.APIKey(key).Hash(), authz.KeyRecord{KeyID: "key_exp", AccountID: "acct_exp", State: authz.StateActive, ExpiresAt: exp})
@@ -72,7 +54,7 @@ func TestExpiryAtTheInstant(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, s := range replicas {
-		waitFor(t, "replica has the key", 5*time.Second, func() bool { return s.app.Status().Revision >= rev })
+		testkit.Eventually(t, 5*time.Second, "replica has the key", func() bool { return s.app.Status().Revision >= rev })
 		for range 20 { // hot: cached by now
 			if status, code := decisionOf(t, s, key); status != 200 {
 				t.Fatalf("replica %d, 1ms before expires_at: %d %s; want 200", i, status, code)
@@ -104,13 +86,13 @@ func TestExpiryAtTheInstant(t *testing.T) {
 // refuses to put it back as active; a raw put does not revive it on the
 // replica that sees the put, nor on one started afterwards.
 func TestExpiredKeyPutBackActive(t *testing.T) {
-	n := startNATS(t)
-	s1 := startServer(t, withNATS(n.url()))
+	n := testkit.StartNATS(t)
+	s1 := startServer(t, withNATS(n.URL()))
 	ctx := context.Background()
 	p := s1.publisher()
 	const key = "sk_live_expired_then_revived"
 	h := authz.APIKey(key).Hash()
-	if _, err := p.SetBalance(ctx, "acct_rev", mustBalance(t, "10")); err != nil {
+	if _, err := p.SetBalance(ctx, "acct_rev", testkit.Balance(t, "10")); err != nil {
 		t.Fatal(err)
 	}
 	rec := authz.KeyRecord{KeyID: "key_rev", AccountID: "acct_rev", State: authz.StateActive}
@@ -118,14 +100,14 @@ func TestExpiredKeyPutBackActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "key applied", 5*time.Second, func() bool { return s1.app.Status().Revision >= rev })
+	testkit.Eventually(t, 5*time.Second, "key applied", func() bool { return s1.app.Status().Revision >= rev })
 	if status, _ := decisionOf(t, s1, key); status != 200 {
 		t.Fatalf("before expiry: %d; want 200", status)
 	}
 	if _, err := p.Expire(ctx, h, time.Now().Add(50*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "expired", 5*time.Second, func() bool { _, code := decisionOf(t, s1, key); return code == "key_revoked" })
+	testkit.Eventually(t, 5*time.Second, "expired", func() bool { _, code := decisionOf(t, s1, key); return code == "key_revoked" })
 
 	if _, err := p.PutKey(ctx, h, rec); !errors.Is(err, authz.ErrRevokedTerminal) {
 		t.Errorf("PutKey(expired key, active, no expiry) = %v; want ErrRevokedTerminal", err)
@@ -138,15 +120,15 @@ func TestExpiredKeyPutBackActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "raw put applied", 5*time.Second, func() bool { return s1.app.Status().Revision >= raw })
+	testkit.Eventually(t, 5*time.Second, "raw put applied", func() bool { return s1.app.Status().Revision >= raw })
 	if status, code := decisionOf(t, s1, key); status != 403 || code != "key_revoked" {
 		t.Errorf("replica that saw the raw put: %d %s; want 403 key_revoked", status, code)
 	}
-	waitFor(t, "tombstone written", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "tombstone written", func() bool {
 		v, err := p.InspectKey(ctx, h)
 		return err == nil && v.Tombstone != nil && v.Stored.Record.State == authz.StateRevoked
 	})
-	s2 := startServer(t, withNATS(n.url()))
+	s2 := startServer(t, withNATS(n.URL()))
 	if status, code := decisionOf(t, s2, key); status != 403 || code != "key_revoked" {
 		t.Errorf("replica started afterwards: %d %s; want 403 key_revoked", status, code)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // cpuTime is the CPU time the process has used, user and system.
@@ -35,7 +36,7 @@ func BenchmarkUsageTracking(b *testing.B) {
 	on := startServer(b, func(c *Config) { c.UsageTracking = true })
 	for _, s := range []*testServer{off, on} {
 		s.put(b, key, "key_bench", "acct_bench", "100", authz.StateActive)
-		waitFor(b, "key allowed", 5*time.Second, func() bool { st, _ := decisionOf(b, s, key); return st == 200 })
+		testkit.Eventually(b, 5*time.Second, "key allowed", func() bool { st, _ := decisionOf(b, s, key); return st == 200 })
 	}
 	for _, path := range []string{"engine", "grpc"} {
 		b.Run(path, func(b *testing.B) {
@@ -76,7 +77,7 @@ func benchCheck(b *testing.B, s *testServer, path, key string) func() {
 			}
 		}
 	}
-	req := checkRequest("/v1/things", "", map[string]string{"x-api-key": key})
+	req := testkit.KeyCheck(key)
 	return func() {
 		if _, err := s.client.Check(ctx, req); err != nil {
 			b.Fatal(err)

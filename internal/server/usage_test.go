@@ -11,6 +11,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 func withUsage(interval time.Duration, replica string) func(*Config) {
@@ -21,8 +22,8 @@ func withUsage(interval time.Duration, replica string) func(*Config) {
 // and the usage bucket within an interval, counted by code, with the key's
 // hash and id and never the key itself.
 func TestUsageSummaries(t *testing.T) {
-	n := startNATS(t)
-	nc, err := nats.Connect(n.url())
+	n := testkit.StartNATS(t)
+	nc, err := nats.Connect(n.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestUsageSummaries(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, withNATS(n.url()), withUsage(100*time.Millisecond, "replica-a"))
+	s := startServer(t, withNATS(n.URL()), withUsage(100*time.Millisecond, "replica-a"))
 	const key, broke = "sk_live_usage_tracked_secret", "sk_live_usage_broke_secret"
 	s.put(t, key, "key_used", "acct_used", "5", authz.StateActive)
 	s.put(t, broke, "key_broke", "acct_broke", "0", authz.StateActive)
@@ -47,7 +48,7 @@ func TestUsageSummaries(t *testing.T) {
 	if _, err := s.publisher().Suspend(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "suspension applied", 5*time.Second, func() bool { _, code := decisionOf(t, s, key); return code == "key_suspended" })
+	testkit.Eventually(t, 5*time.Second, "suspension applied", func() bool { _, code := decisionOf(t, s, key); return code == "key_suspended" })
 	decisionOf(t, s, broke)
 	decisionOf(t, s, "sk_live_usage_unknown_secret") // unknown keys are not tracked
 
@@ -83,7 +84,7 @@ func TestUsageSummaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "usage record merged", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "usage record merged", func() bool {
 		u, _, err := events.GetUsage(context.Background(), ukv, h)
 		return err == nil && u.Counts["ok"] >= 3 && u.Counts["key_suspended"] >= 1 && u.KeyID == "key_used" && !u.LastSeen.IsZero()
 	})
