@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -24,12 +24,7 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	srv, err := events.StartEmbedded(events.EmbeddedConfig{Addr: "127.0.0.1:-1", Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return &cli{t: t, url: srv.ClientURL()}
+	return &cli{t: t, url: testkit.StartNATS(t).URL()}
 }
 
 func (c *cli) getenv(name string) string {
@@ -196,51 +191,25 @@ func TestHelp(t *testing.T) {
 func TestWatch(t *testing.T) {
 	c := newCLI(t)
 	c.ok("", "account", "set-balance", "--account", "a", "--balance", "1")
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"watch"}, nil, out, out, c.getenv) }()
+	out := startWatch(t, c)
 	waitFor(t, out, `"key":"account.a"`)
 	c.ok("", "key", "put", "--key", testKey, "--account", "a")
 	c.ok("", "key", "delete", "--key", testKey)
 	h := authz.APIKey(testKey).Hash().String()
 	waitFor(t, out, `{"op":"DEL","key":"key.`+h+`"`)
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("watch: %v", err)
-	}
 	want := `{"op":"PUT","key":"key.` + h + `","revision":2,"value":{"key_id":"key_` + h[:12] + `","account_id":"a","state":"active"}}`
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("watch output %s; want a line %s", out.String(), want)
 	}
 }
 
-func waitFor(t *testing.T, out *lockedBuffer, s string) {
+// waitFor waits until the watch has written s, and shows what it wrote
+// when it does not.
+func waitFor(t *testing.T, out *testkit.LogBuffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("watch output %q lacks %s", out.String(), s)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Poll(5*time.Second, func() bool { return strings.Contains(out.String(), s) }) {
+		t.Fatalf("watch output %q lacks %s", out.String(), s)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func lastSeq(t *testing.T, url string) uint64 {

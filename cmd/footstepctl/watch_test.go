@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // startWatch runs footstepctl watch with args until the test ends.
-func startWatch(t *testing.T, c *cli, args ...string) *lockedBuffer {
+func startWatch(t *testing.T, c *cli, args ...string) *testkit.LogBuffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &testkit.LogBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"watch"}, args...), nil, out, out, c.getenv) }()
 	t.Cleanup(func() {
