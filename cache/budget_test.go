@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestLoadBudget sprays unknown keys at a store with a budget of 10 loads a
 // second: only the burst is loaded, the rest fail closed and are counted,
 // and a cached key keeps being answered.
 func TestLoadBudget(t *testing.T) {
-	l := newFakeLoader()
+	l := testkit.NewStates()
 	s, err := New(Config{Loader: l, MaxLoadsPerSecond: 10, LoadBurst: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func TestLoadBudget(t *testing.T) {
 			t.Fatalf("Key(%d) error = %v", i, err)
 		}
 	}
-	if got := l.loads.Load(); got > 7 { // the burst and what the rate refilled meanwhile
+	if got := l.Lookups(); got > 7 { // the burst and what the rate refilled meanwhile
 		t.Errorf("loads = %d; want at most 7 of %d misses", got, spray)
 	}
 	if st := s.Stats(); st.Keys.Throttled != uint64(throttled) || throttled < spray-7 {
@@ -44,7 +45,7 @@ func TestLoadBudget(t *testing.T) {
 }
 
 func TestLoadBudgetRejectsNegative(t *testing.T) {
-	if _, err := New(Config{Loader: newFakeLoader(), MaxLoadsPerSecond: -1}); err == nil {
+	if _, err := New(Config{Loader: testkit.NewStates(), MaxLoadsPerSecond: -1}); err == nil {
 		t.Fatal("New(MaxLoadsPerSecond: -1) = nil error; want an error")
 	}
 }

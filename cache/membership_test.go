@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // setMembership is a Membership over a fixed set of hashes.
@@ -26,9 +27,9 @@ func (m *setMembership) MayExist(h authz.KeyHash) bool {
 // budget, so a real key still loads; a key the membership admits is loaded
 // as usual.
 func TestMembershipAnswersUnknownKeys(t *testing.T) {
-	l := newFakeLoader()
+	l := testkit.NewStates()
 	real := hashOf("sk_live_real_member")
-	l.set(real, present(3, authz.StateActive))
+	l.PutKey(real, present(3, authz.StateActive))
 	m := &setMembership{keys: map[authz.KeyHash]bool{real: true}}
 	s := newTestStore(t, Config{Loader: l, Membership: m, MaxLoadsPerSecond: 1, LoadBurst: 1})
 	ctx := context.Background()
@@ -38,7 +39,7 @@ func TestMembershipAnswersUnknownKeys(t *testing.T) {
 			t.Fatalf("Key(sprayed %d) = %+v, %v; want absent, nil", i, e, err)
 		}
 	}
-	if got := l.loads.Load(); got != 0 {
+	if got := l.Lookups(); got != 0 {
 		t.Errorf("loads after the spray = %d; want 0", got)
 	}
 	e, err := s.Key(ctx, real)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // TestLoadAheadOfWatchKeepsItsRevision is the defect found during a bulk
@@ -20,11 +22,11 @@ func TestLoadAheadOfWatchKeepsItsRevision(t *testing.T) {
 	}{{7, false}, {7, true}, {8, false}, {8, true}} {
 		t.Run(fmt.Sprintf("watch=%d,evicted=%v", tt.watch, tt.evict), func(t *testing.T) {
 			evict := tt.evict
-			l := newFakeLoader()
+			l := testkit.NewStates()
 			h := hashOf("sk_live_bulk_import")
 			s := newTestStore(t, Config{Loader: l})
 			s.ApplyKey(hashOf("sk_live_other"), present(tt.watch, authz.StateActive)) // the watch's position
-			l.set(h, present(10, authz.StateRevoked))                                 // the bucket is at 10
+			l.PutKey(h, present(10, authz.StateRevoked))                              // the bucket is at 10
 			steps := []struct {
 				name  string
 				apply authz.KeyEntry
@@ -45,7 +47,7 @@ func TestLoadAheadOfWatchKeepsItsRevision(t *testing.T) {
 					s.keys.rc.Del(s.keys.hash(h)) // ristretto lets it go
 				}
 			}
-			waitFor(t, func() bool { st := s.Stats().Keys; return st.Pins == 0 && st.Floors == 0 }) // released once the watch passed 10
+			testkit.Eventually(t, 5*time.Second, "pins and floors released once the watch passed 10", func() bool { st := s.Stats().Keys; return st.Pins == 0 && st.Floors == 0 })
 		})
 	}
 }
@@ -54,19 +56,19 @@ func TestLoadAheadOfWatchKeepsItsRevision(t *testing.T) {
 // for a key nothing remembers, is not shown: it could be older than a read.
 // The key is removed and the next read loads it.
 func TestOutOfOrderChangeIsNotShown(t *testing.T) {
-	l := newFakeLoader()
+	l := testkit.NewStates()
 	h := hashOf("sk_live_replayed")
 	s := newTestStore(t, Config{Loader: l})
-	l.set(h, present(10, authz.StateRevoked))
+	l.PutKey(h, present(10, authz.StateRevoked))
 	s.ApplyKey(h, present(10, authz.StateRevoked))
-	waitFor(t, func() bool { return s.Stats().Keys.Pins == 0 })
+	testkit.Eventually(t, 5*time.Second, "key pins released", func() bool { return s.Stats().Keys.Pins == 0 })
 	s.keys.rc.Del(s.keys.hash(h)) // evicted
 	s.ApplyKey(h, present(8, authz.StateActive))
 	if e, err := s.Key(context.Background(), h); err != nil || e != present(10, authz.StateRevoked) {
 		t.Fatalf("Key() = %+v, %v; want revision 10 revoked", e, err)
 	}
-	if st := s.Stats().Keys; st.Withheld != 1 || l.loads.Load() != 1 {
-		t.Errorf("withheld %d, loads %d; want the change withheld and the key loaded", st.Withheld, l.loads.Load())
+	if st := s.Stats().Keys; st.Withheld != 1 || l.Lookups() != 1 {
+		t.Errorf("withheld %d, loads %d; want the change withheld and the key loaded", st.Withheld, l.Lookups())
 	}
 }
 
@@ -75,14 +77,13 @@ func TestOutOfOrderChangeIsNotShown(t *testing.T) {
 // shard's window made the shard forget: 16,978 of 20,000 were loaded again.
 func TestBalanceChurnKeepsCacheWarm(t *testing.T) {
 	const warm, churn = 20000, 10000
-	l := newFakeLoader()
+	l := testkit.NewStates()
 	for i := range warm {
-		l.accounts[fmt.Sprintf("acct_%d", i)] = authz.AccountEntry{Revision: uint64(i + 1), Presence: authz.Present}
+		l.PutAccount(fmt.Sprintf("acct_%d", i), authz.AccountEntry{Revision: uint64(i + 1), Presence: authz.Present})
 	}
 	s := newTestStore(t, Config{Loader: l, MaxBytes: 64 << 20})
 	for i := range warm {
-		id := fmt.Sprintf("acct_%d", i)
-		s.ApplyAccount(id, l.accounts[id]) // the watch's first sync
+		s.ApplyAccount(fmt.Sprintf("acct_%d", i), authz.AccountEntry{Revision: uint64(i + 1), Presence: authz.Present}) // the watch's first sync
 	}
 	read := func() {
 		t.Helper()
@@ -98,16 +99,16 @@ func TestBalanceChurnKeepsCacheWarm(t *testing.T) {
 	}
 	read()
 	read()
-	warmed := l.loads.Load()
+	warmed := l.Lookups()
 	for i := range churn {
 		s.ApplyAccount(fmt.Sprintf("acct_other_%d", i), authz.AccountEntry{Revision: uint64(warm + i + 1), Presence: authz.Present})
 	}
-	waitFor(t, func() bool { return s.Stats().Accounts.Pins == 0 })
+	testkit.Eventually(t, 5*time.Second, "account pins released", func() bool { return s.Stats().Accounts.Pins == 0 })
 	read()
-	if loads := l.loads.Load() - warmed; loads > warm/100 {
+	if loads := l.Lookups() - warmed; loads > warm/100 {
 		t.Errorf("%d of %d unchanged accounts loaded again after %d changes to others; want at most 1%%", loads, warm, churn)
 	}
-	t.Logf("loads: %d to warm, %d after the churn; stats %+v", warmed, l.loads.Load()-warmed, s.Stats().Accounts)
+	t.Logf("loads: %d to warm, %d after the churn; stats %+v", warmed, l.Lookups()-warmed, s.Stats().Accounts)
 }
 
 // TestOutsideMemoryIsBounded: pins and floors stay within their per-shard
@@ -115,14 +116,12 @@ func TestBalanceChurnKeepsCacheWarm(t *testing.T) {
 // out of room withholds a late change rather than show it over a newer read.
 func TestOutsideMemoryIsBounded(t *testing.T) {
 	const n = 20000
-	l := newFakeLoader()
+	l := testkit.NewStates()
 	s := newTestStore(t, Config{Loader: l, MaxBytes: minBytes})
 	limit := uint64(s.accounts.pinCap * shardCount)
 	for i := range n { // read ahead of a watch that has delivered nothing
 		id := fmt.Sprintf("acct_%d", i)
-		l.mu.Lock()
-		l.accounts[id] = authz.AccountEntry{Revision: uint64(n + i), Presence: authz.Present}
-		l.mu.Unlock()
+		l.PutAccount(id, authz.AccountEntry{Revision: uint64(n + i), Presence: authz.Present})
 		if e, err := s.Account(context.Background(), id); err != nil || e.Revision != uint64(n+i) {
 			t.Fatalf("Account(%s) = %+v, %v", id, e, err)
 		}
