@@ -14,6 +14,7 @@ import (
 	"github.com/footstep/authz/cache"
 	"github.com/footstep/authz/envoy"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // scrape returns the text exposition of m.
@@ -58,29 +59,17 @@ func TestDecided(t *testing.T) {
 	}
 }
 
-type fakeLoader struct {
-	key authz.KeyEntry
-	err error
-}
-
-func (f fakeLoader) LoadKey(context.Context, authz.KeyHash) (authz.KeyEntry, error) {
-	return f.key, f.err
-}
-func (f fakeLoader) LoadAccount(context.Context, string) (authz.AccountEntry, error) {
-	return authz.AccountEntry{Presence: authz.Absent}, nil
-}
-
 func TestLoader(t *testing.T) {
 	m := New(Config{})
 	ctx := context.Background()
-	loaders := []cache.Loader{
-		m.Loader(fakeLoader{key: authz.KeyEntry{Presence: authz.Present}}),
-		m.Loader(fakeLoader{key: authz.KeyEntry{Presence: authz.Absent}}),
-		m.Loader(fakeLoader{err: fmt.Errorf("load: %w", events.ErrBadRecord)}),
-		m.Loader(fakeLoader{err: errors.New("timeout")}),
-	}
+	h := authz.APIKey("sk_live_x").Hash()
+	found, absent, bad, failing := testkit.NewStates(), testkit.NewStates(), testkit.NewStates(), testkit.NewStates()
+	found.PutKey(h, authz.KeyEntry{Presence: authz.Present})
+	bad.Fail(fmt.Errorf("load: %w", events.ErrBadRecord))
+	failing.Fail(errors.New("timeout"))
+	loaders := []cache.Loader{m.Loader(found), m.Loader(absent), m.Loader(bad), m.Loader(failing)}
 	for _, l := range loaders {
-		l.LoadKey(ctx, authz.APIKey("sk_live_x").Hash())
+		l.LoadKey(ctx, h)
 	}
 	loaders[0].LoadAccount(ctx, "acct_1")
 	text := scrape(t, m)
@@ -95,7 +84,7 @@ func TestLoader(t *testing.T) {
 	if got := sample(t, text, `footstep_authz_kv_lookup_duration_seconds_count{kind="key"}`); got != "4" {
 		t.Errorf("key lookup count = %s; want 4", got)
 	}
-	if strings.Contains(text, authz.APIKey("sk_live_x").Hash().String()) {
+	if strings.Contains(text, h.String()) {
 		t.Error("a key hash reached the metrics")
 	}
 }
