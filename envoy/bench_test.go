@@ -11,19 +11,8 @@ import (
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/cache"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
-
-// benchLoader answers cache misses from the fuzz tests' fixed states, so that
-// the benchmarks read through a real cache.Store.
-type benchLoader struct{ states *checkStates }
-
-func (l benchLoader) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	return l.states.Key(ctx, h)
-}
-
-func (l benchLoader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
-	return l.states.Account(ctx, id)
-}
 
 // Bench keys have the length of real keys (sk_live_ and 32 characters), so
 // that copies and hashing cost what they cost in production.
@@ -36,18 +25,25 @@ const (
 	benchUnknown   = "sk_live_unknown0fffffffffffffffffffffffff"
 )
 
-func newBenchStates() *checkStates {
-	s := newCheckStates()
+// newBenchStates answers cache misses from the fuzz tests' fixed states, so
+// that the benchmarks read through a real cache.Store.
+func newBenchStates(b *testing.B) *testkit.States {
+	b.Helper()
+	s := newCheckStates(b)
 	for bench, fuzz := range map[string]string{benchActive: fuzzActive, benchBroke: fuzzBroke,
 		benchSuspended: fuzzSuspended, benchRevoked: fuzzRevoked, benchUnread: fuzzUnread} {
-		s.keys[authz.APIKey(bench).Hash()] = s.keys[authz.APIKey(fuzz).Hash()]
+		e, err := s.Key(context.Background(), authz.APIKey(fuzz).Hash())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.PutKey(authz.APIKey(bench).Hash(), e)
 	}
 	return s
 }
 
 func newBenchServer(b *testing.B) *envoy.Server {
 	b.Helper()
-	store, err := cache.New(cache.Config{Loader: benchLoader{newBenchStates()}, MaxBytes: 8 << 20})
+	store, err := cache.New(cache.Config{Loader: newBenchStates(b), MaxBytes: 8 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,12 +70,10 @@ func benchRequest(surface, path string, creds map[string]string) *authv3.CheckRe
 	for k, v := range creds {
 		headers[k] = v
 	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		ContextExtensions: map[string]string{"surface": surface},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "6b1c1f2e", Method: "POST", Path: path, Host: "api.footstep.example", Headers: headers,
-		}},
-	}}
+	req := testkit.CheckRequest(path, headers, testkit.Surface(surface))
+	http := req.Attributes.Request.Http
+	http.Id, http.Method, http.Host = "6b1c1f2e", "POST", "api.footstep.example"
+	return req
 }
 
 // rawHeaderRequest is the same request with encode_raw_headers: header_map.

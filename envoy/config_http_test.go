@@ -17,6 +17,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // authzHTTPPort is footstep-authz's --http-addr default.
@@ -148,13 +149,8 @@ func TestEnvoyHTTPConfigRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !strings.Contains(string(good), tt.old) {
-				t.Fatalf("envoy-http.yaml no longer contains %q: update this test", tt.old)
-			}
-			err := checkConfig([]byte(strings.Replace(string(good), tt.old, tt.new, 1)))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("checkConfig(%s) = %v; want an error containing %q", tt.name, err, tt.wantErr)
-			}
+			bad := testkit.ReplaceOnce(t, "envoy-http.yaml", string(good), tt.old, tt.new)
+			testkit.WantError(t, "checkConfig("+tt.name+")", checkConfig([]byte(bad)), tt.wantErr)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 type resultLog struct{ last atomic.Pointer[envoy.Result] }
@@ -21,20 +22,19 @@ func (l *resultLog) Decided(r *envoy.Result, _ time.Duration) {
 // reading, the one the observer is given as Result.At.
 func TestEngineExpiry(t *testing.T) {
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	states := newCheckStates()
+	states := newCheckStates(t)
 	const key = "sk_live_expiring_key"
 	for _, k := range []string{key, key + "_suspended"} {
-		e := states.keys[authz.APIKey(fuzzActive).Hash()]
+		e, _ := states.Key(context.Background(), authz.APIKey(fuzzActive).Hash())
 		if k != key {
 			e.Record.State = authz.StateSuspended
 		}
 		e.Record.ExpiresAt = at
-		states.keys[authz.APIKey(k).Hash()] = e
+		states.PutKey(authz.APIKey(k).Hash(), e)
 	}
-	var now atomic.Int64
+	clock := testkit.NewClock(at)
 	log := &resultLog{}
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: states, Observer: log,
-		Now: func() time.Time { return time.Unix(0, now.Load()).UTC() }})
+	engine, err := envoy.NewEngine(envoy.EngineConfig{States: states, Observer: log, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestEngineExpiry(t *testing.T) {
 		{fuzzActive, at.AddDate(50, 0, 0), authz.CodeOK, false},
 	}
 	for _, tt := range tests {
-		now.Store(tt.now.UnixNano())
+		clock.Set(tt.now)
 		r := engine.Authorize(context.Background(), authz.Request{APIKeys: []string{tt.key}})
 		if r.Code != tt.want || r.Expired != tt.expired || !r.At.Equal(tt.now) {
 			t.Errorf("Authorize(%s at %v) = %v, expired %v, at %v; want %v, expired %v", tt.key, tt.now, r.Code, r.Expired, r.At, tt.want, tt.expired)

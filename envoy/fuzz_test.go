@@ -11,33 +11,10 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
-// checkStates answers from fixed maps; anything else is absent, and one
-// account fails as NATS would.
-type checkStates struct {
-	keys     map[authz.KeyHash]authz.KeyEntry
-	accounts map[string]authz.AccountEntry
-}
-
 var errAccountDown = errors.New("nats down")
-
-func (f *checkStates) Key(_ context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	if e, ok := f.keys[h]; ok {
-		return e, nil
-	}
-	return authz.KeyEntry{Presence: authz.Absent}, nil
-}
-
-func (f *checkStates) Account(_ context.Context, id string) (authz.AccountEntry, error) {
-	if id == "acct_down" {
-		return authz.AccountEntry{}, errAccountDown
-	}
-	if e, ok := f.accounts[id]; ok {
-		return e, nil
-	}
-	return authz.AccountEntry{Presence: authz.Absent}, nil
-}
 
 // Fuzzed keys: only fuzzActive may ever be allowed.
 const (
@@ -49,41 +26,33 @@ const (
 	fuzzDown      = "sk_live_account_down"
 )
 
-func newCheckStates() *checkStates {
-	rec := func(id, acct string, s authz.KeyState) authz.KeyEntry {
-		return authz.KeyEntry{Revision: 1, Presence: authz.Present, Record: authz.KeyRecord{KeyID: id, AccountID: acct, State: s}}
-	}
-	bal := func(s string) authz.AccountEntry {
-		b, err := authz.ParseBalance(s)
-		if err != nil {
-			panic(err)
-		}
-		return authz.AccountEntry{Revision: 1, Presence: authz.Present, Account: authz.Account{Balance: b}}
-	}
-	return &checkStates{
-		keys: map[authz.KeyHash]authz.KeyEntry{
-			authz.APIKey(fuzzActive).Hash():    rec("k1", "acct_rich", authz.StateActive),
-			authz.APIKey(fuzzBroke).Hash():     rec("k2", "acct_broke", authz.StateActive),
-			authz.APIKey(fuzzSuspended).Hash(): rec("k3", "acct_rich", authz.StateSuspended),
-			authz.APIKey(fuzzRevoked).Hash():   rec("k4", "acct_rich", authz.StateRevoked),
-			authz.APIKey(fuzzUnread).Hash():    {Revision: 1, Presence: authz.Unreadable},
-			authz.APIKey(fuzzDown).Hash():      rec("k6", "acct_down", authz.StateActive),
-		},
-		accounts: map[string]authz.AccountEntry{"acct_rich": bal("12.50"), "acct_broke": bal("0")},
-	}
+// newCheckStates holds a key in each state (fuzzUnread unreadable) and two
+// accounts; anything else is absent, and acct_down fails as NATS would.
+func newCheckStates(tb testing.TB) *testkit.States {
+	tb.Helper()
+	s := testkit.NewStates()
+	putKey(s, fuzzActive, "k1", "acct_rich", authz.StateActive)
+	putKey(s, fuzzBroke, "k2", "acct_broke", authz.StateActive)
+	putKey(s, fuzzSuspended, "k3", "acct_rich", authz.StateSuspended)
+	putKey(s, fuzzRevoked, "k4", "acct_rich", authz.StateRevoked)
+	s.PutKey(authz.APIKey(fuzzUnread).Hash(), authz.KeyEntry{Revision: 1, Presence: authz.Unreadable})
+	putKey(s, fuzzDown, "k6", "acct_down", authz.StateActive)
+	putBalance(tb, s, "acct_rich", "12.50")
+	putBalance(tb, s, "acct_broke", "0")
+	s.FailAccount("acct_down", errAccountDown)
+	return s
 }
 
-func newFuzzServer(tb testing.TB) *envoy.Server {
+// putKey puts key's record, with id and account, at revision 1.
+func putKey(s *testkit.States, key, id, account string, state authz.KeyState) {
+	s.PutKey(authz.APIKey(key).Hash(), authz.KeyEntry{Revision: 1, Presence: authz.Present,
+		Record: authz.KeyRecord{KeyID: id, AccountID: account, State: state}})
+}
+
+// putBalance puts account id with balance at revision 1.
+func putBalance(tb testing.TB, s *testkit.States, id, balance string) {
 	tb.Helper()
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newCheckStates()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := envoy.NewServer(engine, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return srv
+	s.PutAccount(id, authz.AccountEntry{Revision: 1, Presence: authz.Present, Account: authz.Account{Balance: testkit.Balance(tb, balance)}})
 }
 
 // fuzzSeeds are CheckRequests from the rules table: every outcome, both
@@ -116,7 +85,7 @@ func FuzzCheck(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	srv := newFuzzServer(f)
+	srv := newServer(f, false)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req authv3.CheckRequest
 		if err := proto.Unmarshal(data, &req); err != nil {

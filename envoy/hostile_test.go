@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // maxMsg is the gRPC message size both ends accept: room for a 1 MiB header
@@ -23,15 +24,7 @@ const maxMsg = 8 << 20
 
 // request builds a CheckRequest with the headers map, as Envoy sends it by default.
 func request(surface, path string, headers map[string]string) *authv3.CheckRequest {
-	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id: "req-1", Method: "GET", Path: path, Headers: headers,
-		}},
-	}}
-	if surface != "" {
-		req.Attributes.ContextExtensions = map[string]string{"surface": surface}
-	}
-	return req
+	return testkit.CheckRequest(path, headers, testkit.Surface(surface))
 }
 
 // rawRequest builds a CheckRequest with header_map raw values, as Envoy sends
@@ -54,7 +47,7 @@ func startGRPC(tb testing.TB) authv3.AuthorizationClient {
 		tb.Fatal(err)
 	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg))
-	authv3.RegisterAuthorizationServer(gs, newFuzzServer(tb))
+	authv3.RegisterAuthorizationServer(gs, newServer(tb, false))
 	go func() { _ = gs.Serve(l) }()
 	tb.Cleanup(gs.Stop)
 	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -1,7 +1,6 @@
 package envoy_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // Keys of the fake store, one per state.
@@ -23,51 +23,19 @@ const (
 	keyBroken    = "sk_live_http_unreadable_0006"
 )
 
-// httpStates is the HTTP tests' States: it answers from maps; a key in broken cannot be read.
-type httpStates struct {
-	keys     map[authz.KeyHash]authz.KeyRecord
-	accounts map[string]string // account id -> balance
-	broken   map[authz.KeyHash]bool
-}
-
-func newHTTPStates(tb testing.TB) *httpStates {
+// newHTTPStates is the HTTP tests' States: a key in each state, two
+// accounts, and keyBroken, which cannot be read.
+func newHTTPStates(tb testing.TB) *testkit.States {
 	tb.Helper()
-	rec := func(id, acct string, s authz.KeyState) authz.KeyRecord {
-		return authz.KeyRecord{KeyID: id, AccountID: acct, State: s}
-	}
-	return &httpStates{
-		keys: map[authz.KeyHash]authz.KeyRecord{
-			authz.APIKey(keyActive).Hash():    rec("key_active", "acct_funded", authz.StateActive),
-			authz.APIKey(keyBroke).Hash():     rec("key_broke", "acct_broke", authz.StateActive),
-			authz.APIKey(keySuspended).Hash(): rec("key_suspended", "acct_funded", authz.StateSuspended),
-			authz.APIKey(keyRevoked).Hash():   rec("key_revoked", "acct_funded", authz.StateRevoked),
-		},
-		accounts: map[string]string{"acct_funded": "12.50", "acct_broke": "0.00"},
-		broken:   map[authz.KeyHash]bool{authz.APIKey(keyBroken).Hash(): true},
-	}
-}
-
-func (f *httpStates) Key(_ context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	if f.broken[h] {
-		return authz.KeyEntry{}, errors.New("fake: unreadable")
-	}
-	rec, ok := f.keys[h]
-	if !ok {
-		return authz.KeyEntry{Revision: 1, Presence: authz.Absent}, nil
-	}
-	return authz.KeyEntry{Revision: 1, Presence: authz.Present, Record: rec}, nil
-}
-
-func (f *httpStates) Account(_ context.Context, id string) (authz.AccountEntry, error) {
-	s, ok := f.accounts[id]
-	if !ok {
-		return authz.AccountEntry{Revision: 1, Presence: authz.Absent}, nil
-	}
-	b, err := authz.ParseBalance(s)
-	if err != nil {
-		return authz.AccountEntry{}, err
-	}
-	return authz.AccountEntry{Revision: 1, Presence: authz.Present, Account: authz.Account{Balance: b}}, nil
+	s := testkit.NewStates()
+	putKey(s, keyActive, "key_active", "acct_funded", authz.StateActive)
+	putKey(s, keyBroke, "key_broke", "acct_broke", authz.StateActive)
+	putKey(s, keySuspended, "key_suspended", "acct_funded", authz.StateSuspended)
+	putKey(s, keyRevoked, "key_revoked", "acct_funded", authz.StateRevoked)
+	putBalance(tb, s, "acct_funded", "12.50")
+	putBalance(tb, s, "acct_broke", "0.00")
+	s.FailKey(authz.APIKey(keyBroken).Hash(), errors.New("fake: unreadable"))
+	return s
 }
 
 // newHTTPServer serves an HTTPHandler over the fake states.

@@ -1,7 +1,6 @@
 package envoy_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,55 +8,23 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
-// testClock is a clock that moves only when told to.
-type testClock struct{ nanos atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.nanos.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *testClock) Now() time.Time          { return time.Unix(0, c.nanos.Load()) }
-func (c *testClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
-
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // throttledStates fails every lookup, as a store over its lookup budget does.
-type throttledStates struct{}
-
-var errThrottled = errors.New("lookup budget exhausted")
-
-func (throttledStates) Key(context.Context, authz.KeyHash) (authz.KeyEntry, error) {
-	return authz.KeyEntry{Presence: authz.Unreadable}, errThrottled
+func throttledStates() *testkit.States {
+	s := testkit.NewStates()
+	s.Fail(errors.New("lookup budget exhausted"))
+	return s
 }
 
-func (throttledStates) Account(context.Context, string) (authz.AccountEntry, error) {
-	return authz.AccountEntry{Presence: authz.Unreadable}, errThrottled
+// newTestClock returns a clock that moves only when told to.
+func newTestClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // logLine is what the tests read of a JSON log line.
@@ -70,10 +37,10 @@ type logLine struct {
 
 // newLimitedServer returns a Server over states whose lines, at debug level
 // and up, go to the returned buffer as JSON, with the clock injected.
-func newLimitedServer(tb testing.TB, states envoy.States, clock *testClock) (*envoy.Server, *envoy.Engine, *lockedBuffer) {
+func newLimitedServer(tb testing.TB, states envoy.States, clock *testkit.Clock) (*envoy.Server, *envoy.Engine, *testkit.LogBuffer) {
 	tb.Helper()
-	var out lockedBuffer
-	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var out testkit.LogBuffer
+	log := out.Logger(slog.LevelDebug)
 	engine, err := envoy.NewEngine(envoy.EngineConfig{States: states, Logger: log, Now: clock.Now})
 	if err != nil {
 		tb.Fatal(err)
@@ -113,8 +80,8 @@ func TestLogsRateLimited(t *testing.T) {
 		level  string
 		code   string
 	}{
-		{"throttled lookups", throttledStates{}, "key state unreadable", "WARN", "authz_unavailable"},
-		{"unknown keys", newCheckStates(), "denied", "DEBUG", "invalid_api_key"},
+		{"throttled lookups", throttledStates(), "key state unreadable", "WARN", "authz_unavailable"},
+		{"unknown keys", newCheckStates(t), "denied", "DEBUG", "invalid_api_key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,7 +135,7 @@ func TestLogsRateLimited(t *testing.T) {
 // each while the clock moves: every request is written or counted once.
 func TestLogsRateLimitedConcurrently(t *testing.T) {
 	clock := newTestClock()
-	srv, engine, out := newLimitedServer(t, throttledStates{}, clock)
+	srv, engine, out := newLimitedServer(t, throttledStates(), clock)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -201,7 +168,7 @@ func TestLogsRateLimitedConcurrently(t *testing.T) {
 // code's line, and that a quiet second lets the next line through.
 func TestLogsPerCode(t *testing.T) {
 	clock := newTestClock()
-	srv, _, out := newLimitedServer(t, newCheckStates(), clock)
+	srv, _, out := newLimitedServer(t, newCheckStates(t), clock)
 	ctx := context.Background()
 	check := func(key string) {
 		t.Helper()
@@ -227,7 +194,7 @@ func TestLogsPerCode(t *testing.T) {
 }
 
 func TestEngineRejectsNegativeLogInterval(t *testing.T) {
-	if _, err := envoy.NewEngine(envoy.EngineConfig{States: newCheckStates(), LogInterval: -time.Second}); err == nil {
+	if _, err := envoy.NewEngine(envoy.EngineConfig{States: newCheckStates(t), LogInterval: -time.Second}); err == nil {
 		t.Error("NewEngine(LogInterval: -1s) = nil error; want one")
 	}
 }

@@ -37,7 +37,7 @@ func serveGRPC(tb testing.TB, srv *envoy.Server) authv3.AuthorizationClient {
 
 func newServer(tb testing.TB, shadow bool) *envoy.Server {
 	tb.Helper()
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newCheckStates(), Shadow: shadow})
+	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newCheckStates(tb), Shadow: shadow})
 	if err != nil {
 		tb.Fatal(err)
 	}
