@@ -93,32 +93,12 @@ func (s *States) Lookups() int64 { return s.loads.Load() }
 
 // LoadKey returns the key's entry, or an Absent one.
 func (s *States) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	s.mu.Lock()
-	e, ok := s.keys[h]
-	if !ok {
-		e = authz.KeyEntry{Presence: authz.Absent}
-	}
-	gate, err := s.ask(s.keyErrs[h])
-	s.mu.Unlock()
-	if err := await(ctx, gate, err); err != nil {
-		return authz.KeyEntry{}, err
-	}
-	return e, nil
+	return lookup(ctx, s, s.keys, s.keyErrs, h, authz.KeyEntry{Presence: authz.Absent})
 }
 
 // LoadAccount returns the account's entry, or an Absent one.
 func (s *States) LoadAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
-	s.mu.Lock()
-	e, ok := s.accounts[id]
-	if !ok {
-		e = authz.AccountEntry{Presence: authz.Absent}
-	}
-	gate, err := s.ask(s.accountErrs[id])
-	s.mu.Unlock()
-	if err := await(ctx, gate, err); err != nil {
-		return authz.AccountEntry{}, err
-	}
-	return e, nil
+	return lookup(ctx, s, s.accounts, s.accountErrs, id, authz.AccountEntry{Presence: authz.Absent})
 }
 
 // Key is LoadKey, for envoy.States.
@@ -131,25 +111,33 @@ func (s *States) Account(ctx context.Context, id string) (authz.AccountEntry, er
 	return s.LoadAccount(ctx, id)
 }
 
-// ask counts a lookup and returns, as they are when it is asked, the gate
-// Hold set and its failure: Fail's, else the entry's own (s.mu held).
-func (s *States) ask(entryErr error) (chan struct{}, error) {
+// lookup counts a lookup of k and reads, as they are when it is asked, its
+// entry in entries (absent when there is none), its failure (Fail's, else
+// its own in errs) and the gate Hold set; it then waits for the gate, or
+// for ctx to end, before it answers.
+func lookup[K comparable, E any](ctx context.Context, s *States, entries map[K]E, errs map[K]error, k K, absent E) (E, error) {
 	s.loads.Add(1)
-	if s.err != nil {
-		return s.hold, s.err
+	s.mu.Lock()
+	e, ok := entries[k]
+	if !ok {
+		e = absent
 	}
-	return s.hold, entryErr
-}
-
-// await holds a lookup until gate opens, and returns err or the context's
-// error if it ends first.
-func await(ctx context.Context, gate chan struct{}, err error) error {
+	err := s.err
+	if err == nil {
+		err = errs[k]
+	}
+	gate := s.hold
+	s.mu.Unlock()
 	if gate != nil {
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
 		}
 	}
-	return err
+	if err != nil {
+		var zero E
+		return zero, err
+	}
+	return e, nil
 }
