@@ -10,10 +10,7 @@ import (
 // never read, in revision order.
 func BenchmarkApplyDistinct(b *testing.B) {
 	s := newBenchStore(b, DefaultMaxBytes)
-	hashes := make([]authz.KeyHash, b.N)
-	for i := range hashes {
-		hashes[i] = benchHash(i)
-	}
+	hashes := benchHashes(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {

@@ -53,6 +53,15 @@ func benchHash(i int) authz.KeyHash {
 	return authz.APIKey(fmt.Sprintf("sk_live_bench_%032d", i)).Hash()
 }
 
+// benchHashes returns the first n bench key hashes.
+func benchHashes(n int) []authz.KeyHash {
+	hashes := make([]authz.KeyHash, n)
+	for i := range hashes {
+		hashes[i] = benchHash(i)
+	}
+	return hashes
+}
+
 // BenchmarkStoreHit is one key lookup answered from ristretto.
 func BenchmarkStoreHit(b *testing.B) {
 	s := newBenchStore(b, 8<<20)
@@ -71,10 +80,9 @@ func BenchmarkStoreHit(b *testing.B) {
 func BenchmarkStoreHitParallel(b *testing.B) {
 	s := newBenchStore(b, 8<<20)
 	ctx := context.Background()
-	hashes := make([]authz.KeyHash, 1024)
-	for i := range hashes {
-		hashes[i] = benchHash(i)
-		warm(b, s, hashes[i])
+	hashes := benchHashes(1024)
+	for _, h := range hashes {
+		warm(b, s, h)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -95,10 +103,7 @@ func BenchmarkStoreHitParallel(b *testing.B) {
 func BenchmarkStoreMissFill(b *testing.B) {
 	s := newBenchStore(b, 64<<20)
 	ctx := context.Background()
-	hashes := make([]authz.KeyHash, b.N)
-	for i := range hashes {
-		hashes[i] = benchHash(i)
-	}
+	hashes := benchHashes(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {

@@ -68,10 +68,7 @@ func balanceChurn(b *testing.B, rate int) {
 		l.revs[i].Store(rev)
 		s.ApplyAccount(ids[i], authz.AccountEntry{Revision: rev, Presence: authz.Present}) // the watch's first sync
 	}
-	hashes := make([]authz.KeyHash, warmKeys)
-	for i := range hashes {
-		hashes[i] = benchHash(i)
-	}
+	hashes := benchHashes(warmKeys)
 	warmChurn(b, s, hashes, ids[:warmAccounts])
 	before, unchangedBefore := s.Stats(), l.unchangedLoads.Load()
 	var unchangedReads, keyReads atomic.Int64

@@ -24,6 +24,15 @@ func newTestStore(tb testing.TB, cfg Config) *Store {
 	return s
 }
 
+// newStoreWith returns a store over a loader that holds key at e, and the
+// key's hash.
+func newStoreWith(tb testing.TB, key string, e authz.KeyEntry) (*Store, *testkit.States, authz.KeyHash) {
+	tb.Helper()
+	l, h := testkit.NewStates(), hashOf(key)
+	l.PutKey(h, e)
+	return newTestStore(tb, Config{Loader: l}), l, h
+}
+
 func present(rev uint64, state authz.KeyState) authz.KeyEntry {
 	return authz.KeyEntry{Revision: rev, Presence: authz.Present,
 		Record: authz.KeyRecord{KeyID: "key_1", AccountID: "acct_1", State: state}}
@@ -32,10 +41,7 @@ func present(rev uint64, state authz.KeyState) authz.KeyEntry {
 func hashOf(s string) authz.KeyHash { return authz.APIKey(s).Hash() }
 
 func TestMissLoadsThenHits(t *testing.T) {
-	l := testkit.NewStates()
-	h := hashOf("sk_live_a")
-	l.PutKey(h, present(3, authz.StateActive))
-	s := newTestStore(t, Config{Loader: l})
+	s, l, h := newStoreWith(t, "sk_live_a", present(3, authz.StateActive))
 	for i := 0; i < 3; i++ {
 		e, err := s.Key(context.Background(), h)
 		if err != nil || e != present(3, authz.StateActive) {
@@ -52,11 +58,8 @@ func TestMissLoadsThenHits(t *testing.T) {
 }
 
 func TestOneLoadInFlightPerKey(t *testing.T) {
-	l := testkit.NewStates()
+	s, l, h := newStoreWith(t, "sk_live_b", present(1, authz.StateSuspended))
 	release := l.Hold()
-	h := hashOf("sk_live_b")
-	l.PutKey(h, present(1, authz.StateSuspended))
-	s := newTestStore(t, Config{Loader: l})
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
@@ -76,11 +79,8 @@ func TestOneLoadInFlightPerKey(t *testing.T) {
 }
 
 func TestCallerDeadlineDoesNotFailOthers(t *testing.T) {
-	l := testkit.NewStates()
+	s, l, h := newStoreWith(t, "sk_live_c", present(1, authz.StateActive))
 	release := l.Hold()
-	h := hashOf("sk_live_c")
-	l.PutKey(h, present(1, authz.StateActive))
-	s := newTestStore(t, Config{Loader: l})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if e, err := s.Key(ctx, h); err == nil || e.Presence != authz.Unreadable {
@@ -127,11 +127,8 @@ func TestNegativeEntryExpires(t *testing.T) {
 }
 
 func TestApplyBeatsSlowerOlderLoad(t *testing.T) {
-	l := testkit.NewStates()
+	s, l, h := newStoreWith(t, "sk_live_f", present(1, authz.StateActive))
 	release := l.Hold()
-	h := hashOf("sk_live_f")
-	l.PutKey(h, present(1, authz.StateActive))
-	s := newTestStore(t, Config{Loader: l})
 	got := make(chan authz.KeyEntry)
 	go func() {
 		e, _ := s.Key(context.Background(), h)
@@ -163,10 +160,7 @@ func TestOlderChangeIsIgnored(t *testing.T) {
 // TestCachedKeyStaysCachedAfterChange: a change of a cached key is stored in
 // ristretto after its pin is released, so that the key stays a hit.
 func TestCachedKeyStaysCachedAfterChange(t *testing.T) {
-	l := testkit.NewStates()
-	h := hashOf("sk_live_h")
-	l.PutKey(h, present(1, authz.StateActive))
-	s := newTestStore(t, Config{Loader: l})
+	s, l, h := newStoreWith(t, "sk_live_h", present(1, authz.StateActive))
 	if e, _ := s.Key(context.Background(), h); e.Revision != 1 {
 		t.Fatalf("Key() = %v; want revision 1", e)
 	}
@@ -187,10 +181,7 @@ func TestCachedKeyStaysCachedAfterChange(t *testing.T) {
 }
 
 func TestResetForgetsEverything(t *testing.T) {
-	l := testkit.NewStates()
-	h := hashOf("sk_live_i")
-	l.PutKey(h, present(9, authz.StateActive))
-	s := newTestStore(t, Config{Loader: l})
+	s, l, h := newStoreWith(t, "sk_live_i", present(9, authz.StateActive))
 	s.Key(context.Background(), h)
 	s.keys.rc.Wait()
 	s.ApplyKey(hashOf("sk_live_j"), present(10, authz.StateRevoked))
