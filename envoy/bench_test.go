@@ -48,14 +48,7 @@ func newBenchServer(b *testing.B) *envoy.Server {
 		b.Fatal(err)
 	}
 	b.Cleanup(store.Close)
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: store})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := envoy.NewServer(engine, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv, _ := newEngineServer(b, envoy.EngineConfig{States: store}, nil)
 	return srv
 }
 

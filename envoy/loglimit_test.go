@@ -41,14 +41,7 @@ func newLimitedServer(tb testing.TB, states envoy.States, clock *testkit.Clock) 
 	tb.Helper()
 	var out testkit.LogBuffer
 	log := out.Logger(slog.LevelDebug)
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: states, Logger: log, Now: clock.Now})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := envoy.NewServer(engine, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	srv, engine := newEngineServer(tb, envoy.EngineConfig{States: states, Logger: log, Now: clock.Now}, log)
 	return srv, engine, &out
 }
 

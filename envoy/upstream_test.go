@@ -2,6 +2,7 @@ package envoy_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -35,17 +36,26 @@ func serveGRPC(tb testing.TB, srv *envoy.Server) authv3.AuthorizationClient {
 	return authv3.NewAuthorizationClient(cc)
 }
 
+// newServer returns a Server over the check states, in shadow mode or not.
 func newServer(tb testing.TB, shadow bool) *envoy.Server {
 	tb.Helper()
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newCheckStates(tb), Shadow: shadow})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := envoy.NewServer(engine, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	srv, _ := newEngineServer(tb, envoy.EngineConfig{States: newCheckStates(tb), Shadow: shadow}, nil)
 	return srv
+}
+
+// newEngineServer returns an Engine built from cfg and a Server over it
+// that logs to log.
+func newEngineServer(tb testing.TB, cfg envoy.EngineConfig, log *slog.Logger) (*envoy.Server, *envoy.Engine) {
+	tb.Helper()
+	engine, err := envoy.NewEngine(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := envoy.NewServer(engine, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, engine
 }
 
 // clientHeaders returns the header lines of a CheckRequest, names
