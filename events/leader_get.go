@@ -66,32 +66,52 @@ func leaderGet(ctx context.Context, nc *nats.Conn, bucket, kvKey string) (rawEnt
 	return parseMsgGet(msg.Data)
 }
 
-// leaderAttempt bounds one request to the stream leader. Only the leader
-// answers STREAM.MSG.GET; the other replicas ignore it, so a request sent
-// while the stream elects a leader (a stepdown, a lost node) is never
-// answered, and waiting out the whole deadline would turn a few
-// milliseconds of election into a timeout.
-const leaderAttempt = 250 * time.Millisecond
+// leaderResend is how often a request to the stream leader is sent again
+// while unanswered. Only the leader answers STREAM.MSG.GET; the other
+// replicas ignore it, so a request sent while the stream elects a leader (a
+// stepdown, a lost node) is never answered, and waiting out the whole
+// deadline would turn a few milliseconds of election into a timeout.
+const leaderResend = 250 * time.Millisecond
 
-// leaderRequest sends req to the stream leader, again every leaderAttempt
-// (reads are idempotent) until one is answered or ctx ends.
+// leaderRequest sends req to the stream leader and waits until ctx ends for
+// the first answer, sending the request again every leaderResend (reads are
+// idempotent). Every copy carries the same reply subject, so a slow answer
+// to an early copy counts as much as one to the last.
 func leaderRequest(ctx context.Context, nc *nats.Conn, subject string, req []byte) (*nats.Msg, error) {
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	if err := sub.AutoUnsubscribe(1); err != nil {
+		return nil, err
+	}
+	resend := time.NewTicker(leaderResend)
+	defer resend.Stop()
+	answers := make(chan *nats.Msg, 1)
+	failed := make(chan error, 1)
+	go func() {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			failed <- err
+			return
+		}
+		answers <- msg
+	}()
 	for {
-		actx, cancel := context.WithTimeout(ctx, leaderAttempt)
-		msg, err := nc.RequestWithContext(actx, subject, req)
-		cancel()
-		switch {
-		case err == nil:
-			return msg, nil
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
-		case !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout):
+		if err := nc.PublishRequest(subject, inbox, req); err != nil {
 			return nil, err
 		}
-		select { // no leader yet: ask again shortly
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		select {
+		case msg := <-answers:
+			if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+				return nil, nats.ErrNoResponders
+			}
+			return msg, nil
+		case err := <-failed:
+			return nil, err
+		case <-resend.C:
 		}
 	}
 }
