@@ -79,14 +79,14 @@ func TestRawPutAfterExpiry(t *testing.T) {
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	put(t, kv, events.KeyKVKey(early), `{"key_id":"k2","account_id":"a1","state":"active","expires_at":"`+future+`"}`)
 	rev := put(t, kv, events.KeyKVKey(early), activeJSON)
-	testkit.Eventually(t, time.Second, "expiry dropped before it", appliedAtLeast(r.sink, early, rev, authz.Present, authz.StateActive))
+	testkit.Eventually(t, 10*time.Second, "expiry dropped before it", appliedAtLeast(r.sink, early, rev, authz.Present, authz.StateActive))
 
 	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
 	put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"active","expires_at":"`+past+`"}`)
 	rev = put(t, kv, events.KeyKVKey(h), activeJSON)
-	testkit.Eventually(t, time.Second, "put after expiry applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
-	testkit.Eventually(t, 2*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
-	testkit.Eventually(t, 2*time.Second, "tombstone written", func() bool { return hasTombstone(kv, h) })
+	testkit.Eventually(t, 10*time.Second, "put after expiry applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
+	testkit.Eventually(t, 10*time.Second, "tombstone written", func() bool { return hasTombstone(kv, h) })
 	if r.n.refused.Load() < 1 {
 		t.Errorf("refused %d; want at least 1", r.n.refused.Load())
 	}

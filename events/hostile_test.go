@@ -63,7 +63,7 @@ func TestHostileKeyRecords(t *testing.T) {
 		h := hashOf("sk_live_hostile_" + r.name)
 		put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"active"}`)
 		rev := put(t, kv, events.KeyKVKey(h), r.value)
-		testkit.Eventually(t, time.Second, r.name+" applied", func() bool { e, _ := sink.key(h); return e.Revision == rev })
+		testkit.Eventually(t, 10*time.Second, r.name+" applied", func() bool { e, _ := sink.key(h); return e.Revision == rev })
 		if e, _ := sink.key(h); e.Presence != authz.Unreadable {
 			t.Errorf("%s: applied as %v %q; want unreadable", r.name, e.Presence, e.Record.State)
 		}
@@ -77,7 +77,7 @@ func TestHostileKeyRecords(t *testing.T) {
 	}
 	good := hashOf("sk_live_after_the_storm")
 	put(t, kv, events.KeyKVKey(good), `{"key_id":"k","account_id":"a","state":"active"}`)
-	testkit.Eventually(t, time.Second, "a good change after the hostile ones", keyIs(sink, good, authz.Present, authz.StateActive))
+	testkit.Eventually(t, 10*time.Second, "a good change after the hostile ones", keyIs(sink, good, authz.Present, authz.StateActive))
 	if want := int64(len(hostileKeyRecords) + 5); n.bad.Load() != want {
 		t.Errorf("bad records %d; want %d", n.bad.Load(), want)
 	}
@@ -123,10 +123,10 @@ func TestRevokedNeverRevives(t *testing.T) {
 	// the server begins delivering) sees only the last value of the key, as
 	// any replica started later does, and nothing durable would yet say the
 	// key was revoked.
-	testkit.Eventually(t, 5*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 15*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
 	for i, state := range []string{"active", "suspended", "active"} {
 		rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k2","account_id":"a2","state":"`+state+`"}`)
-		testkit.Eventually(t, time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow
+		testkit.Eventually(t, 10*time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow
 		if e, _ := sink.key(h); e.Record.State != authz.StateRevoked {
 			t.Errorf("revoked then %s: applied %q; want revoked", state, e.Record.State)
 		}

@@ -24,8 +24,8 @@ func TestKeyIndex(t *testing.T) {
 	put(t, kv, events.KeyKVKey(before), rec)
 	sink := newSink()
 	w := runWatcher(t, c, kv, sink, events.WatchObserver{}, 50*time.Millisecond)
-	testkit.Eventually(t, 5*time.Second, "index complete", func() bool { _, done := w.IndexedKeys(); return done })
-	testkit.Eventually(t, 5*time.Second, "index trusted once JetStream confirms the watch", func() bool { return !w.MayExist(never) })
+	testkit.Eventually(t, 15*time.Second, "index complete", func() bool { _, done := w.IndexedKeys(); return done })
+	testkit.Eventually(t, 15*time.Second, "index trusted once JetStream confirms the watch", func() bool { return !w.MayExist(never) })
 	for _, tt := range []struct {
 		name string
 		h    authz.KeyHash
@@ -36,14 +36,14 @@ func TestKeyIndex(t *testing.T) {
 		}
 	}
 	rev := put(t, kv, events.KeyKVKey(after), rec)
-	testkit.Eventually(t, 5*time.Second, "new key applied", func() bool { e, ok := sink.key(after); return ok && e.Revision == rev })
+	testkit.Eventually(t, 15*time.Second, "new key applied", func() bool { e, ok := sink.key(after); return ok && e.Revision == rev })
 	if !w.MayExist(after) {
 		t.Error("MayExist(key whose put reached the sink) = false; want true")
 	}
 	if err := kv.Delete(context.Background(), events.KeyKVKey(after)); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "delete applied", func() bool { e, _ := sink.key(after); return e.Presence == authz.Absent })
+	testkit.Eventually(t, 15*time.Second, "delete applied", func() bool { e, _ := sink.key(after); return e.Presence == authz.Absent })
 	if !w.MayExist(after) {
 		t.Error("MayExist(deleted key) = false; want true: its fingerprint may be shared, so it stays")
 	}
@@ -53,5 +53,5 @@ func TestKeyIndex(t *testing.T) {
 	// Cut off from JetStream, the index cannot know of keys created
 	// meanwhile: misses go to the bucket again (and fail closed there).
 	srv.stop()
-	testkit.Eventually(t, 5*time.Second, "index not trusted without JetStream", func() bool { return w.MayExist(never) })
+	testkit.Eventually(t, 15*time.Second, "index not trusted without JetStream", func() bool { return w.MayExist(never) })
 }

@@ -89,13 +89,13 @@ func TestRevivalAfterRevokeSeenLive(t *testing.T) {
 	if !hasTombstone(kv, h) {
 		t.Fatal("Revoke wrote no tombstone")
 	}
-	testkit.Eventually(t, time.Second, "revocation applied", appliedAtLeast(r.sink, h, rrev, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "revocation applied", appliedAtLeast(r.sink, h, rrev, authz.Present, authz.StateRevoked))
 
 	rev := put(t, kv, events.KeyKVKey(h), activeJSON)
-	testkit.Eventually(t, time.Second, "revival applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "revival applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
 	e, err := r.store.LoadKey(ctx, h)
 	wantRevoked(t, "LoadKey after the revival", e, err, rev)
-	testkit.Eventually(t, 2*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
+	testkit.Eventually(t, 10*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
 	if r.n.refused.Load() < 1 {
 		t.Errorf("refused %d; want at least 1", r.n.refused.Load())
 	}
@@ -147,7 +147,7 @@ func TestRevivalWhileNoReplicaRan(t *testing.T) {
 		}
 		e, err := r.store.LoadKey(ctx, tt.h)
 		wantRevoked(t, "indexed LoadKey, "+name, e, err, tt.rev)
-		testkit.Eventually(t, 2*time.Second, name+": bucket repaired", func() bool { return storedState(t, kv, tt.h) == authz.StateRevoked })
+		testkit.Eventually(t, 10*time.Second, name+": bucket repaired", func() bool { return storedState(t, kv, tt.h) == authz.StateRevoked })
 	}
 	for _, h := range []authz.KeyHash{before, after} {
 		if _, err := p.Reactivate(ctx, h); !errors.Is(err, authz.ErrRevokedTerminal) {
@@ -171,7 +171,7 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 		if _, err := p.Revoke(ctx, h); err != nil {
 			t.Fatal(err)
 		}
-		testkit.Eventually(t, time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
+		testkit.Eventually(t, 10*time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
 		if raw {
 			if err := kv.Delete(ctx, events.KeyKVKey(h)); err != nil {
 				t.Fatal(err)
@@ -179,9 +179,9 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 		} else if _, err := p.DeleteKey(ctx, h); err != nil {
 			t.Fatal(err)
 		}
-		testkit.Eventually(t, 2*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
+		testkit.Eventually(t, 10*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
 		rev := put(t, kv, events.KeyKVKey(h), activeJSON)
-		testkit.Eventually(t, time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
+		testkit.Eventually(t, 10*time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
 		if e, err := old.store.LoadKey(ctx, h); err != nil || e.Record.State != authz.StateActive {
 			t.Errorf("raw %v: LoadKey of the new key = %+v, %v; want active", raw, e, err)
 		}
@@ -210,9 +210,9 @@ func TestStaleTombstoneRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, kv, events.TombstoneKVKey(h), tombJSON)
-	testkit.Eventually(t, 2*time.Second, "stale tombstone removed", func() bool { return !hasTombstone(kv, h) })
+	testkit.Eventually(t, 10*time.Second, "stale tombstone removed", func() bool { return !hasTombstone(kv, h) })
 	rev := put(t, kv, events.KeyKVKey(h), activeJSON)
-	testkit.Eventually(t, time.Second, "new key active", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateActive))
+	testkit.Eventually(t, 10*time.Second, "new key active", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateActive))
 }
 
 // TestTombstoneRemovedAroundDelete: a tombstone removed while its key still
@@ -224,11 +224,11 @@ func TestTombstoneRemovedAroundDelete(t *testing.T) {
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_keep_tomb")
 	rev := put(t, kv, events.KeyKVKey(h), revokedJSON)
-	testkit.Eventually(t, 2*time.Second, "tombstone written by the watcher", func() bool { return hasTombstone(kv, h) })
+	testkit.Eventually(t, 10*time.Second, "tombstone written by the watcher", func() bool { return hasTombstone(kv, h) })
 	if err := kv.Delete(ctx, events.TombstoneKVKey(h)); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 2*time.Second, "tombstone written again", func() bool { return hasTombstone(kv, h) })
+	testkit.Eventually(t, 10*time.Second, "tombstone written again", func() bool { return hasTombstone(kv, h) })
 	if !appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked)() {
 		t.Error("key no longer revoked")
 	}
@@ -256,7 +256,7 @@ func TestResyncForgetsTombstones(t *testing.T) {
 	for range 8 { // more revisions than the old bucket had
 		rev = put(t, kv2, events.KeyKVKey(h), activeJSON)
 	}
-	testkit.Eventually(t, 3*time.Second, "resync applies the new key as active", func() bool {
+	testkit.Eventually(t, 15*time.Second, "resync applies the new key as active", func() bool {
 		return r.sink.resetCount() == 1 && appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateActive)()
 	})
 	if e, err := r.store.LoadKey(ctx, h); err != nil || e.Record.State != authz.StateActive {

@@ -54,10 +54,10 @@ func TestGarbledTombstoneStillRevokes(t *testing.T) {
 	h := hashOf("sk_live_garbled_tomb")
 	put(t, kv, events.KeyKVKey(h), activeJSON)
 	rev := put(t, kv, events.TombstoneKVKey(h), `{"key_id":"`+secret+`"`)
-	testkit.Eventually(t, time.Second, "tombstone applied", func() bool { e, _ := r.sink.key(h); return e.Revision >= rev && e.Presence != authz.Present })
+	testkit.Eventually(t, 10*time.Second, "tombstone applied", func() bool { e, _ := r.sink.key(h); return e.Revision >= rev && e.Presence != authz.Present })
 	e, err := r.store.LoadKey(ctx, h)
 	wantRevoked(t, "LoadKey with a garbled tombstone", e, err, rev)
-	testkit.Eventually(t, 2*time.Second, "record written back as revoked", appliedAtLeast(r.sink, h, rev+1, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "record written back as revoked", appliedAtLeast(r.sink, h, rev+1, authz.Present, authz.StateRevoked))
 	if bad, resyncs := r.n.bad.Load(), r.n.resync.Load(); bad != 1+resyncs { // a resync replays it
 		t.Errorf("bad records %d after %d resyncs; want %d", bad, resyncs, 1+resyncs)
 	}

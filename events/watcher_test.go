@@ -88,22 +88,22 @@ func TestWatcherAppliesChanges(t *testing.T) {
 	}
 
 	put(t, kv, events.KeyKVKey(k3), `{"key_id":"k3","account_id":"a1","state":"active"}`)
-	testkit.Eventually(t, time.Second, "put applied", keyIs(sink, k3, authz.Present, authz.StateActive))
+	testkit.Eventually(t, 10*time.Second, "put applied", keyIs(sink, k3, authz.Present, authz.StateActive))
 	if err := kv.Purge(ctx, events.KeyKVKey(k3)); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, time.Second, "purge applied", keyIs(sink, k3, authz.Absent, ""))
+	testkit.Eventually(t, 10*time.Second, "purge applied", keyIs(sink, k3, authz.Absent, ""))
 	if err := kv.Delete(ctx, events.KeyKVKey(k1)); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, time.Second, "delete applied", keyIs(sink, k1, authz.Absent, ""))
+	testkit.Eventually(t, 10*time.Second, "delete applied", keyIs(sink, k1, authz.Absent, ""))
 	put(t, kv, events.AccountKVKey("a1"), `{"balance":"-1"}`)
-	testkit.Eventually(t, time.Second, "balance applied", func() bool {
+	testkit.Eventually(t, 10*time.Second, "balance applied", func() bool {
 		a, _ := sink.account("a1")
 		return a.Presence == authz.Present && !a.Account.Balance.Positive()
 	})
 	put(t, kv, events.AccountKVKey("a1"), `{"balance":"lots"}`)
-	testkit.Eventually(t, time.Second, "unreadable balance applied", func() bool {
+	testkit.Eventually(t, 10*time.Second, "unreadable balance applied", func() bool {
 		a, _ := sink.account("a1")
 		return a.Presence == authz.Unreadable
 	})
@@ -126,9 +126,9 @@ func TestWatcherRefusesRevivingRevokedKey(t *testing.T) {
 	sink, n := newSink(), &counts{}
 	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
 	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
-	testkit.Eventually(t, time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
 	rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"active"}`)
-	testkit.Eventually(t, time.Second, "revival seen", func() bool { e, _ := sink.key(h); return e.Revision >= rev })
+	testkit.Eventually(t, 10*time.Second, "revival seen", func() bool { e, _ := sink.key(h); return e.Revision >= rev })
 	if e, _ := sink.key(h); e.Record.State != authz.StateRevoked || n.refused.Load() != 1 {
 		t.Errorf("after revoked->active put: %+v, refused %d; want revoked, 1", e, n.refused.Load())
 	}
@@ -147,7 +147,7 @@ func TestWatcherResumesAfterRestart(t *testing.T) {
 	w := runWatcher(t, c, kv, sink, n.observer(), time.Minute)
 
 	s.stop()
-	testkit.Eventually(t, 2*time.Second, "watcher notices the disconnect", func() bool { return !w.Synced() })
+	testkit.Eventually(t, 10*time.Second, "watcher notices the disconnect", func() bool { return !w.Synced() })
 	s.start()
 	writer := connect(t, s)
 	wkv := openBucket(t, writer)
@@ -157,16 +157,16 @@ func TestWatcherResumesAfterRestart(t *testing.T) {
 	}
 	wroteWhileAway := !c.Connected()
 
-	testkit.Eventually(t, 3*time.Second, "watcher reconnects", c.Connected)
+	testkit.Eventually(t, 15*time.Second, "watcher reconnects", c.Connected)
 	reconnected := time.Now()
 	put(t, wkv, events.KeyKVKey(after), `{"key_id":"k2","account_id":"a","state":"suspended"}`)
-	testkit.Eventually(t, time.Second, "changes after the restart", func() bool {
+	testkit.Eventually(t, 10*time.Second, "changes after the restart", func() bool {
 		return keyIs(sink, during, authz.Present, authz.StateActive)() &&
 			keyIs(sink, before, authz.Absent, "")() &&
 			keyIs(sink, after, authz.Present, authz.StateSuspended)()
 	})
 	t.Logf("changes applied %s after reconnect (written while away: %v)", time.Since(reconnected), wroteWhileAway)
-	testkit.Eventually(t, time.Second, "synced again", w.Synced)
+	testkit.Eventually(t, 10*time.Second, "synced again", w.Synced)
 	if sink.resetCount() != 0 || n.resync.Load() != 0 {
 		t.Errorf("resets %d; want a resume, not a resync", sink.resetCount())
 	}
@@ -191,7 +191,7 @@ func TestWatcherResyncsRecreatedBucket(t *testing.T) {
 	for range 8 { // more revisions than the old bucket had
 		put(t, kv2, events.KeyKVKey(fresh), `{"key_id":"k1","account_id":"a","state":"active"}`)
 	}
-	testkit.Eventually(t, 3*time.Second, "resync", func() bool {
+	testkit.Eventually(t, 15*time.Second, "resync", func() bool {
 		_, hasOld := sink.key(old)
 		_, hasAccount := sink.account("a")
 		return sink.resetCount() == 1 && !hasOld && !hasAccount &&

@@ -52,7 +52,7 @@ func TestNATSAuthentication(t *testing.T) {
 	kv := openBucket(t, conn, 1)
 	tr := newTruth()
 	keys := seed(t, newDriver(events.NewPublisher(conn.JetStream(), kv), tr, 21, "auth", 1), "auth", 2)
-	waitConverged(t, in, tr, keys, 2*time.Second, "authenticated instance")
+	waitConverged(t, in, tr, keys, 15*time.Second, "authenticated instance")
 }
 
 // TestCommandsWithNATSAuthentication runs the real footstepctl and

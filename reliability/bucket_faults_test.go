@@ -86,6 +86,6 @@ func startWithOldKeys(t *testing.T, driverSeed uint64) (*events.Conn, jetstream.
 	old := seed(t, newDriver(events.NewPublisher(pubConn.JetStream(), kv), tr, driverSeed, "old", 1), "old", 20)
 	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	in.waitReady(5 * time.Second)
-	waitConverged(t, in, tr, old, 2*time.Second, "before")
+	waitConverged(t, in, tr, old, 15*time.Second, "before")
 	return pubConn, kv, old, in
 }

@@ -84,8 +84,8 @@ func TestLeaderMovesWhileChangesFlow(t *testing.T) {
 	for _, v := range append(results[0], results[1]...) {
 		t.Errorf("stale decision: %s", v)
 	}
-	ca := waitConverged(t, a, tr, d.keys(), 5*time.Second, "a")
-	cb := waitConverged(t, b, tr, d.keys(), 5*time.Second, "b")
+	ca := waitConverged(t, a, tr, d.keys(), 15*time.Second, "a")
+	cb := waitConverged(t, b, tr, d.keys(), 15*time.Second, "b")
 	n, unknown, refused := d.counts()
 	t.Logf("leader moves %v; changes %d (unknown outcome %d, refused %d, publish errors %d); checks a %d b %d; converged a %s b %s",
 		moves, n, unknown, refused, pub.errs.Load(), checks[0], checks[1], ca, cb)

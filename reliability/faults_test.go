@@ -117,12 +117,12 @@ func boundedChecks(in *instance, tr *truth, d *driver, bound time.Duration, stop
 // than a second, and both end with every change.
 func TestMemberKilledAndRestarted(t *testing.T) {
 	c, _, tr, d, a, b := startClusterPair(t, 1, "kill", 4, 30)
-	waitConverged(t, a, tr, d.keys(), 5*time.Second, "a before the kill")
+	waitConverged(t, a, tr, d.keys(), 15*time.Second, "a before the kill")
 
 	pub := startPublishing(d, 20*time.Millisecond)
 	defer pub.stop()
 	c.Stop(0)
-	testkit.Eventually(t, 5*time.Second, "a notices the kill", func() bool { return !a.status().Connected })
+	testkit.Eventually(t, 15*time.Second, "a notices the kill", func() bool { return !a.status().Connected })
 	changesBefore, _, _ := d.counts()
 	testkit.Eventually(t, 10*time.Second, "changes while a is cut off", func() bool {
 		n, _, _ := d.counts()
@@ -157,8 +157,8 @@ func TestMemberKilledAndRestarted(t *testing.T) {
 	for _, v := range append(aViolations, bViolations...) {
 		t.Errorf("stale decision: %s", v)
 	}
-	ca := waitConverged(t, a, tr, d.keys(), 5*time.Second, "a at the end")
-	cb := waitConverged(t, b, tr, d.keys(), 5*time.Second, "b at the end")
+	ca := waitConverged(t, a, tr, d.keys(), 15*time.Second, "a at the end")
+	cb := waitConverged(t, b, tr, d.keys(), 15*time.Second, "b at the end")
 	n, unknown, refused := d.counts()
 	t.Logf("changes %d (unknown outcome %d, refused %d); checks a %d, b %d; final convergence a %s, b %s; watch resyncs a %d b %d",
 		n, unknown, refused, aChecks, bChecks, ca, cb, a.metric("footstep_authz_watch_resyncs_total"), b.metric("footstep_authz_watch_resyncs_total"))

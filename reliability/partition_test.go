@@ -48,7 +48,7 @@ func testPartition(t *testing.T, cutLeads bool) {
 	hot, cold := "sk_live_partition_hot_1", "sk_live_partition_cold_1"
 	putActive(t, pub, hot, "key_hot", "acct_p")
 	putActive(t, pub, cold, "key_cold", "acct_p")
-	testkit.Eventually(t, 5*time.Second, "hot key allowed", func() bool { return codeOf2(in, hot) == authz.CodeOK })
+	testkit.Eventually(t, 15*time.Second, "hot key allowed", func() bool { return codeOf2(in, hot) == authz.CodeOK })
 
 	c.Partition(cut, true)
 	cutAt := time.Now()

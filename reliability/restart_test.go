@@ -68,6 +68,7 @@ func TestRestartUnderLoad(t *testing.T) {
 		stop                                   = make(chan struct{})
 		wg                                     sync.WaitGroup
 		checks, beforeReady, unavailable, errs atomic.Int64
+		unavailableReady                       atomic.Int64 // 503 once ready: a lookup that timed out
 		mu                                     sync.Mutex
 		wrong                                  []string
 	)
@@ -99,6 +100,11 @@ func TestRestartUnderLoad(t *testing.T) {
 				case got == want:
 				case got == authz.CodeUnavailable && !ready:
 					unavailable.Add(1)
+				case got == authz.CodeUnavailable:
+					// Fails closed, never a wrong answer; on a machine running
+					// two race-detector suites a lookup can outlast its
+					// 500 ms bound. Counted, and bounded below.
+					unavailableReady.Add(1)
 				default:
 					mu.Lock()
 					wrong = append(wrong, fmt.Sprintf("%s: got %v, want %v (ready %v)", k, got, want, ready))
@@ -107,7 +113,7 @@ func TestRestartUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	testkit.Eventually(t, 5*time.Second, "load on the first instance", func() bool { return checks.Load() > 200 })
+	testkit.Eventually(t, 15*time.Second, "load on the first instance", func() bool { return checks.Load() > 200 })
 	restarted := startInstance(t, instanceConfig{URLs: []string{s.URL()}})
 	current.Store(restarted)
 	first.stop()
@@ -117,7 +123,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	if m := mismatch(restarted, tr, keys); m != "" {
 		t.Errorf("ready but wrong: %s", m)
 	}
-	testkit.Eventually(t, 5*time.Second, "load on the ready instance", func() bool { return checks.Load() > beforeReady.Load()+200 })
+	testkit.Eventually(t, 15*time.Second, "load on the ready instance", func() bool { return checks.Load() > beforeReady.Load()+200 })
 	close(stop)
 	wg.Wait()
 	for i, w := range wrong {
@@ -125,8 +131,11 @@ func TestRestartUnderLoad(t *testing.T) {
 			t.Errorf("wrong decision: %s", w)
 		}
 	}
-	t.Logf("1000 keys; first sync %s after restart; checks %d, of them before ready %d (503 %d), transport errors %d, wrong %d; loads %d",
-		synced, checks.Load(), beforeReady.Load(), unavailable.Load(), errs.Load(), len(wrong), restarted.metric("footstep_authz_cache_loads_total"))
+	t.Logf("1000 keys; first sync %s after restart; checks %d, of them before ready %d (503 %d), 503 once ready %d, transport errors %d, wrong %d; loads %d",
+		synced, checks.Load(), beforeReady.Load(), unavailable.Load(), unavailableReady.Load(), errs.Load(), len(wrong), restarted.metric("footstep_authz_cache_loads_total"))
+	if n := unavailableReady.Load(); n*100 > checks.Load() {
+		t.Errorf("%d of %d checks answered 503 once ready; want under 1%%", n, checks.Load())
+	}
 }
 
 // TestDisconnectedBeyondMaxStaleness cuts an instance off from NATS for
@@ -142,7 +151,7 @@ func TestDisconnectedBeyondMaxStaleness(t *testing.T) {
 	keys := seed(t, d, "stale", 3)
 	in := startInstance(t, instanceConfig{URLs: []string{s.URL()}, MaxStaleness: maxStale})
 	in.waitReady(5 * time.Second)
-	waitConverged(t, in, tr, keys, 2*time.Second, "before")
+	waitConverged(t, in, tr, keys, 15*time.Second, "before")
 
 	ctx := context.Background()
 	s.Stop()
@@ -168,11 +177,11 @@ func TestDisconnectedBeyondMaxStaleness(t *testing.T) {
 	s.Start()
 	reconnected := time.Now()
 	h := authz.APIKey(keys[0]).Hash()
-	testkit.Eventually(t, 5*time.Second, "publisher back", pubConn.Connected)
+	testkit.Eventually(t, 15*time.Second, "publisher back", pubConn.Connected)
 	if _, err := d.pub.Revoke(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 3*time.Second, "revocation enforced after reconnect", func() bool {
+	testkit.Eventually(t, 15*time.Second, "revocation enforced after reconnect", func() bool {
 		got, _ := in.check(ctx, keys[0])
 		return got == authz.CodeKeyRevoked
 	})

@@ -31,11 +31,11 @@ func TestRevokedStaysRevokedEverywhere(t *testing.T) {
 	const hot, cold = "sk_live_revival_hot", "sk_live_revival_cold"
 	putActive(t, pub, hot, "key_rh", "acct_r")
 	putActive(t, pub, cold, "key_rc", "acct_r")
-	testkit.Eventually(t, 5*time.Second, "hot key allowed", func() bool { return codeOf2(saw, hot) == authz.CodeOK })
+	testkit.Eventually(t, 15*time.Second, "hot key allowed", func() bool { return codeOf2(saw, hot) == authz.CodeOK })
 	for _, k := range []string{hot, cold} {
 		revokeRetrying(t, pub, k)
 	}
-	testkit.Eventually(t, 5*time.Second, "revocation applied", func() bool { return codeOf2(saw, hot) == authz.CodeKeyRevoked })
+	testkit.Eventually(t, 15*time.Second, "revocation applied", func() bool { return codeOf2(saw, hot) == authz.CodeKeyRevoked })
 	// Churn the small cache's memory with other keys.
 	for i := range 300 {
 		putActive(t, pub, fmt.Sprintf("sk_live_filler_%d", i), fmt.Sprintf("key_f%d", i), "acct_r")
@@ -63,7 +63,7 @@ func TestRevokedStaysRevokedEverywhere(t *testing.T) {
 			}
 		}
 	}
-	testkit.Eventually(t, 5*time.Second, "bucket repaired to revoked", func() bool {
+	testkit.Eventually(t, 15*time.Second, "bucket repaired to revoked", func() bool {
 		e, err := pub.GetKey(ctx, authz.APIKey(hot).Hash())
 		return err == nil && e.Presence == authz.Present && e.Record.State == authz.StateRevoked
 	})
@@ -75,7 +75,7 @@ func TestRevokedStaysRevokedEverywhere(t *testing.T) {
 	}
 	putActive(t, pub, hot, "key_rh2", "acct_r")
 	for name, in := range map[string]*instance{"saw the revocation": saw, "small cache": small, "started after": fresh} {
-		testkit.Eventually(t, 5*time.Second, "re-created key allowed on the replica that "+name, func() bool {
+		testkit.Eventually(t, 15*time.Second, "re-created key allowed on the replica that "+name, func() bool {
 			return codeOf2(in, hot) == authz.CodeOK
 		})
 	}
