@@ -34,7 +34,7 @@ func TestDemoKeysRestoredAtStart(t *testing.T) {
 			t.Errorf("demo key %s after restart: %+v, %v; want %+v", d.record.KeyID, e.Record, err, d.record)
 		}
 	}
-	testkit.Eventually(t, 5*time.Second, "active demo key allowed", func() bool {
+	testkit.Eventually(t, 15*time.Second, "active demo key allowed", func() bool {
 		resp, err := second.client.Check(ctx, testkit.KeyCheck(string(active.key)))
 		return err == nil && resp.GetStatus().GetCode() == 0
 	})

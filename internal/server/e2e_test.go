@@ -170,7 +170,7 @@ func TestRevocationReachesHotKey(t *testing.T) {
 		key := fmt.Sprintf("sk_live_hot_%d", i)
 		putKey(t, p, key, fmt.Sprintf("key_hot_%d", i), "acct_hot", authz.StateActive)
 		req := testkit.CheckRequest("/", map[string]string{"x-api-key": key})
-		testkit.Eventually(t, 5*time.Second, "key allowed", func() bool {
+		testkit.Eventually(t, 15*time.Second, "key allowed", func() bool {
 			resp, err := s.client.Check(ctx, req)
 			return err == nil && resp.GetOkResponse() != nil
 		})
@@ -202,16 +202,12 @@ func TestFailsClosedWithoutNATS(t *testing.T) {
 	cached := testkit.CheckRequest("/", map[string]string{"x-api-key": "sk_live_cached1"})
 	// Allowed, and answered from memory: ristretto applies a fill
 	// asynchronously and may drop it, so "checked once" is not "cached".
-	testkit.Eventually(t, 5*time.Second, "key allowed from the cache", func() bool {
-		before := s.app.store.Stats()
+	waitCached(t, s, func() bool {
 		resp, err := s.client.Check(ctx, cached)
-		after := s.app.store.Stats()
-		return err == nil && resp.GetOkResponse() != nil &&
-			after.Keys.Hits > before.Keys.Hits && after.Accounts.Hits > before.Accounts.Hits &&
-			after.Keys.Misses == before.Keys.Misses && after.Accounts.Misses == before.Accounts.Misses
+		return err == nil && resp.GetOkResponse() != nil
 	})
 	s.app.nats.embedded.Shutdown()
-	testkit.Eventually(t, 5*time.Second, "not ready without NATS", func() bool { return !s.app.ready() })
+	testkit.Eventually(t, 15*time.Second, "not ready without NATS", func() bool { return !s.app.ready() })
 
 	resp, err := s.client.Check(ctx, cached)
 	if err != nil || resp.GetOkResponse() == nil {
@@ -285,7 +281,7 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 		}
 	}
 	s.app.nats.embedded.Shutdown() // the unreadable path: misses while NATS is away
-	testkit.Eventually(t, 5*time.Second, "not ready", func() bool { return !s.app.ready() })
+	testkit.Eventually(t, 15*time.Second, "not ready", func() bool { return !s.app.ready() })
 	for _, k := range secrets {
 		resp, err := s.client.Check(ctx, testkit.CheckRequest("/", map[string]string{"x-api-key": k + "Z"}))
 		answers = append(answers, fmt.Sprint(resp, err))

@@ -54,7 +54,7 @@ func TestExpiryAtTheInstant(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, s := range replicas {
-		testkit.Eventually(t, 5*time.Second, "replica has the key", func() bool { return s.app.Status().Revision >= rev })
+		testkit.Eventually(t, 15*time.Second, "replica has the key", func() bool { return s.app.Status().Revision >= rev })
 		for range 20 { // hot: cached by now
 			if status, code := decisionOf(t, s, key); status != 200 {
 				t.Fatalf("replica %d, 1ms before expires_at: %d %s; want 200", i, status, code)
@@ -100,14 +100,14 @@ func TestExpiredKeyPutBackActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "key applied", func() bool { return s1.app.Status().Revision >= rev })
+	testkit.Eventually(t, 15*time.Second, "key applied", func() bool { return s1.app.Status().Revision >= rev })
 	if status, _ := decisionOf(t, s1, key); status != 200 {
 		t.Fatalf("before expiry: %d; want 200", status)
 	}
 	if _, err := p.Expire(ctx, h, time.Now().Add(50*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "expired", func() bool { _, code := decisionOf(t, s1, key); return code == "key_revoked" })
+	testkit.Eventually(t, 15*time.Second, "expired", func() bool { _, code := decisionOf(t, s1, key); return code == "key_revoked" })
 
 	if _, err := p.PutKey(ctx, h, rec); !errors.Is(err, authz.ErrRevokedTerminal) {
 		t.Errorf("PutKey(expired key, active, no expiry) = %v; want ErrRevokedTerminal", err)
@@ -120,11 +120,11 @@ func TestExpiredKeyPutBackActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "raw put applied", func() bool { return s1.app.Status().Revision >= raw })
+	testkit.Eventually(t, 15*time.Second, "raw put applied", func() bool { return s1.app.Status().Revision >= raw })
 	if status, code := decisionOf(t, s1, key); status != 403 || code != "key_revoked" {
 		t.Errorf("replica that saw the raw put: %d %s; want 403 key_revoked", status, code)
 	}
-	testkit.Eventually(t, 5*time.Second, "tombstone written", func() bool {
+	testkit.Eventually(t, 15*time.Second, "tombstone written", func() bool {
 		v, err := p.InspectKey(ctx, h)
 		return err == nil && v.Tombstone != nil && v.Stored.Record.State == authz.StateRevoked
 	})

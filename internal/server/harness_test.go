@@ -90,3 +90,18 @@ func (s *testServer) put(tb testing.TB, key, keyID, account, balance string, sta
 	}
 	putKey(tb, s.publisher(), key, keyID, account, state)
 }
+
+// waitCached repeats check until it passes and was answered from memory,
+// key and account alike: ristretto applies a fill asynchronously and may
+// drop it, so a key checked once is not yet known to be cached. Tests that
+// then cut NATS off rely on it.
+func waitCached(tb testing.TB, s *testServer, check func() bool) {
+	tb.Helper()
+	testkit.Eventually(tb, 15*time.Second, "answered from the cache", func() bool {
+		before := s.app.store.Stats()
+		ok := check()
+		after := s.app.store.Stats()
+		return ok && after.Keys.Hits > before.Keys.Hits && after.Accounts.Hits > before.Accounts.Hits &&
+			after.Keys.Misses == before.Keys.Misses && after.Accounts.Misses == before.Accounts.Misses
+	})
+}

@@ -20,7 +20,7 @@ func TestMetricsFollowDecisions(t *testing.T) {
 	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_metrics_ok", "key_m_ok", "acct_m", "5.00", authz.StateActive)
 	s.put(t, "sk_live_metrics_rev", "key_m_rev", "acct_m", "5.00", authz.StateRevoked)
-	testkit.Eventually(t, 5*time.Second, "key allowed", func() bool {
+	testkit.Eventually(t, 15*time.Second, "key allowed", func() bool {
 		code, _, err := checkCode(t, conn, "sk_live_metrics_ok", "")
 		return err == nil && code == 200
 	})
@@ -30,7 +30,7 @@ func TestMetricsFollowDecisions(t *testing.T) {
 	}
 	checkCode(t, conn, "sk_live_metrics_rev", "")
 	checkCode(t, conn, "not-a-key", "")
-	testkit.Eventually(t, 5*time.Second, "the key index trusted", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the key index trusted", func() bool {
 		return !s.app.nats.watcher.MayExist(authz.APIKey("sk_live_metrics_unknown").Hash())
 	})
 	checkCode(t, conn, "sk_live_metrics_unknown", "")
@@ -94,7 +94,7 @@ func TestShadowModeAllowsAndReports(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.Mode, c.Version = ModeShadow, "v0.0.0-test" })
 	conn := dialGRPC(t, s.addr("grpc"), nil)
 	s.put(t, "sk_live_shadow_rev", "key_sh_rev", "acct_sh", "5.00", authz.StateRevoked)
-	testkit.Eventually(t, 5*time.Second, "revocation applied", func() bool {
+	testkit.Eventually(t, 15*time.Second, "revocation applied", func() bool {
 		_, v, _ := checkCode(t, conn, "sk_live_shadow_rev", envoy.HeaderShadow)
 		return v == "key_revoked"
 	})

@@ -60,7 +60,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	<-blocker.entered
 
 	s.cancel() // what SIGTERM does to run's context
-	testkit.Eventually(t, 5*time.Second, "NOT_SERVING", func() bool {
+	testkit.Eventually(t, 15*time.Second, "NOT_SERVING", func() bool {
 		resp, err := s.app.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
 		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
 	})

@@ -48,7 +48,7 @@ func TestUsageSummaries(t *testing.T) {
 	if _, err := s.publisher().Suspend(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "suspension applied", func() bool { _, code := decisionOf(t, s, key); return code == "key_suspended" })
+	testkit.Eventually(t, 15*time.Second, "suspension applied", func() bool { _, code := decisionOf(t, s, key); return code == "key_suspended" })
 	decisionOf(t, s, broke)
 	decisionOf(t, s, "sk_live_usage_unknown_secret") // unknown keys are not tracked
 
@@ -84,7 +84,7 @@ func TestUsageSummaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "usage record merged", func() bool {
+	testkit.Eventually(t, 15*time.Second, "usage record merged", func() bool {
 		u, _, err := events.GetUsage(context.Background(), ukv, h)
 		return err == nil && u.Counts["ok"] >= 3 && u.Counts["key_suspended"] >= 1 && u.KeyID == "key_used" && !u.LastSeen.IsZero()
 	})
