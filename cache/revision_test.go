@@ -47,7 +47,7 @@ func TestLoadAheadOfWatchKeepsItsRevision(t *testing.T) {
 					s.keys.rc.Del(s.keys.hash(h)) // ristretto lets it go
 				}
 			}
-			testkit.Eventually(t, 5*time.Second, "pins and floors released once the watch passed 10", func() bool { st := s.Stats().Keys; return st.Pins == 0 && st.Floors == 0 })
+			testkit.Eventually(t, 15*time.Second, "pins and floors released once the watch passed 10", func() bool { st := s.Stats().Keys; return st.Pins == 0 && st.Floors == 0 })
 		})
 	}
 }
@@ -61,7 +61,7 @@ func TestOutOfOrderChangeIsNotShown(t *testing.T) {
 	s := newTestStore(t, Config{Loader: l})
 	l.PutKey(h, present(10, authz.StateRevoked))
 	s.ApplyKey(h, present(10, authz.StateRevoked))
-	testkit.Eventually(t, 5*time.Second, "key pins released", func() bool { return s.Stats().Keys.Pins == 0 })
+	testkit.Eventually(t, 15*time.Second, "key pins released", func() bool { return s.Stats().Keys.Pins == 0 })
 	s.keys.rc.Del(s.keys.hash(h)) // evicted
 	s.ApplyKey(h, present(8, authz.StateActive))
 	if e, err := s.Key(context.Background(), h); err != nil || e != present(10, authz.StateRevoked) {
@@ -103,7 +103,7 @@ func TestBalanceChurnKeepsCacheWarm(t *testing.T) {
 	for i := range churn {
 		s.ApplyAccount(fmt.Sprintf("acct_other_%d", i), authz.AccountEntry{Revision: uint64(warm + i + 1), Presence: authz.Present})
 	}
-	testkit.Eventually(t, 5*time.Second, "account pins released", func() bool { return s.Stats().Accounts.Pins == 0 })
+	testkit.Eventually(t, 15*time.Second, "account pins released", func() bool { return s.Stats().Accounts.Pins == 0 })
 	read()
 	if loads := l.Lookups() - warmed; loads > warm/100 {
 		t.Errorf("%d of %d unchanged accounts loaded again after %d changes to others; want at most 1%%", loads, warm, churn)

@@ -70,7 +70,7 @@ func TestOneLoadInFlightPerKey(t *testing.T) {
 			}
 		}()
 	}
-	testkit.Eventually(t, 5*time.Second, "50 misses waiting on one load", func() bool { return s.Stats().Keys.Misses == 50 })
+	testkit.Eventually(t, 15*time.Second, "50 misses waiting on one load", func() bool { return s.Stats().Keys.Misses == 50 })
 	release()
 	wg.Wait()
 	if n := l.Lookups(); n != 1 {
@@ -120,7 +120,7 @@ func TestNegativeEntryExpires(t *testing.T) {
 		t.Fatalf("stats = %+v; want a negative hit", s.Stats().Keys)
 	}
 	l.PutKey(h, present(7, authz.StateActive))
-	testkit.Eventually(t, 5*time.Second, "negative entry expired and the key loaded", func() bool {
+	testkit.Eventually(t, 15*time.Second, "negative entry expired and the key loaded", func() bool {
 		e, _ := s.Key(context.Background(), h)
 		return e.Presence == authz.Present
 	})
@@ -134,7 +134,7 @@ func TestApplyBeatsSlowerOlderLoad(t *testing.T) {
 		e, _ := s.Key(context.Background(), h)
 		got <- e
 	}()
-	testkit.Eventually(t, 5*time.Second, "load in flight", func() bool { return s.Stats().Keys.Misses == 1 })
+	testkit.Eventually(t, 15*time.Second, "load in flight", func() bool { return s.Stats().Keys.Misses == 1 })
 	l.PutKey(h, present(2, authz.StateRevoked)) // the bucket, then the watch
 	s.ApplyKey(h, present(2, authz.StateRevoked))
 	release() // the load in flight read revision 1 and returns it now
@@ -170,7 +170,7 @@ func TestCachedKeyStaysCachedAfterChange(t *testing.T) {
 	if e, _ := s.Key(context.Background(), h); e.Revision != 2 {
 		t.Fatalf("Key() = %v; want revision 2", e)
 	}
-	testkit.Eventually(t, 5*time.Second, "key pins released", func() bool { return s.Stats().Keys.Pins == 0 })
+	testkit.Eventually(t, 15*time.Second, "key pins released", func() bool { return s.Stats().Keys.Pins == 0 })
 	before := l.Lookups()
 	if e, _ := s.Key(context.Background(), h); e.Revision != 2 {
 		t.Fatalf("Key() after the pin = %v; want revision 2", e)

@@ -160,7 +160,7 @@ func testRevocation(t *testing.T, base string, a *authzServer, name string) {
 		t.Fatal(err)
 	}
 	var got answer
-	testkit.Eventually(t, 5*time.Second, "the new key is allowed", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the new key is allowed", func() bool {
 		got = send(t, "GET", base+"/v1/things", "X-Api-Key", string(key))
 		return got.status == http.StatusOK
 	})
@@ -169,7 +169,7 @@ func testRevocation(t *testing.T, base string, a *authzServer, name string) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	testkit.Eventually(t, 5*time.Second, "the revoked key is denied", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the revoked key is denied", func() bool {
 		got = send(t, "GET", base+"/v1/things", "X-Api-Key", string(key))
 		return got.status != http.StatusOK
 	})
