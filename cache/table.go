@@ -206,27 +206,33 @@ var ErrOverrun = errors.New("cache: changes outran the load; state unknown")
 func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load func(context.Context, K) (V, error)) {
 	var (
 		e   V
-		err = ErrOverrun
+		err error
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.LoadTimeout)
 	defer cancel()
-	for attempt := 0; attempt < maxLoadAttempts && errors.Is(err, ErrOverrun); attempt++ {
+	for attempt := 0; ; attempt++ {
 		start := sh.resets.Load()
 		e, err = load(ctx, k)
 		t.counts.loads.Add(1)
+		sh.mu.Lock()
 		if err != nil {
 			t.counts.loadErrors.Add(1)
-			break
+		} else {
+			e, err = t.settle(k, hk, sh, c, e, start)
 		}
-		sh.mu.Lock()
-		e, err = t.settle(k, hk, sh, c, e, start)
+		if !errors.Is(err, ErrOverrun) || attempt+1 == maxLoadAttempts {
+			// Settled and removed in one critical section: a call still in
+			// inflight after its settle would hand its entry to a reader
+			// arriving after a newer change was applied and its pin
+			// released (seen in TestNoStaleReadUnderRacingChanges).
+			delete(sh.inflight, k)
+			c.entry, c.err = e, err
+			sh.mu.Unlock()
+			close(c.done)
+			return
+		}
 		sh.mu.Unlock()
 	}
-	sh.mu.Lock()
-	delete(sh.inflight, k)
-	c.entry, c.err = e, err
-	sh.mu.Unlock()
-	close(c.done)
 }
 
 // settle decides, under the shard lock, what a load that read e yields and
