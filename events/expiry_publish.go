@@ -119,7 +119,7 @@ func (p *Publisher) createKey(ctx context.Context, h authz.KeyHash, rec authz.Ke
 	if err != nil {
 		return 0, fmt.Errorf("create key %s: %w", h, err)
 	}
-	return p.retry(ctx, "create key "+h.String(), func() (uint64, error) {
+	return p.retry(ctx, "create key "+h.String(), func(ctx context.Context) (uint64, error) {
 		v, err := p.store().InspectKey(ctx, h)
 		switch {
 		case err != nil && !errors.Is(err, ErrBadRecord):

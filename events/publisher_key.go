@@ -15,6 +15,10 @@ import (
 // the record as it is.
 type keyChange func(cur authz.KeyRecord) (next authz.KeyRecord, noop bool)
 
+// errAttemptTimedOut marks an attempt that ran out of its own time while the
+// caller's had some left: it is retried from a fresh read.
+var errAttemptTimedOut = errors.New("write attempt timed out")
+
 // errTombstoneOnly refuses to put a key whose record is gone but whose
 // tombstone remains (a delete and a put made around every replica).
 var errTombstoneOnly = fmt.Errorf("%w (its tombstone remains: key delete clears it)", authz.ErrRevokedTerminal)
@@ -23,17 +27,27 @@ var errTombstoneOnly = fmt.Errorf("%w (its tombstone remains: key delete clears 
 // while other writers come first. op "put" creates a missing record; every
 // other op needs one.
 func (p *Publisher) changeKey(ctx context.Context, op string, h authz.KeyHash, change keyChange) (uint64, error) {
-	return p.retry(ctx, op+" key "+h.String(), func() (uint64, error) {
+	return p.retry(ctx, op+" key "+h.String(), func(ctx context.Context) (uint64, error) {
 		return p.tryChangeKey(ctx, op, h, change)
 	})
 }
 
+// writeAttempt bounds one read-check-write attempt. A write sent while the
+// stream elects a leader may never be acknowledged; the next attempt reads
+// again, so a write that did land is seen and not repeated wrongly.
+const writeAttempt = 2 * time.Second
+
 // retry runs try until it succeeds, fails for another reason than a lost
-// revision race, or the attempts run out.
-func (p *Publisher) retry(ctx context.Context, what string, try func() (uint64, error)) (uint64, error) {
+// revision race or an attempt that timed out, or the attempts run out.
+func (p *Publisher) retry(ctx context.Context, what string, try func(context.Context) (uint64, error)) (uint64, error) {
 	for attempt := range maxAttempts {
-		rev, err := try()
-		if !conflict(err) {
+		actx, cancel := context.WithTimeout(ctx, writeAttempt)
+		rev, err := try(actx)
+		cancel()
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = errAttemptTimedOut
+		}
+		if !conflict(err) && !errors.Is(err, errAttemptTimedOut) {
 			if err != nil {
 				return 0, fmt.Errorf("%s: %w", what, err)
 			}
@@ -91,7 +105,7 @@ func (p *Publisher) tryChangeKey(ctx context.Context, op string, h authz.KeyHash
 // tombstone it wrote and returns ErrNotFound.
 func (p *Publisher) Revoke(ctx context.Context, h authz.KeyHash) (uint64, error) {
 	var created uint64
-	rev, err := p.retry(ctx, "revoke key "+h.String(), func() (uint64, error) {
+	rev, err := p.retry(ctx, "revoke key "+h.String(), func(ctx context.Context) (uint64, error) {
 		return p.tryRevoke(ctx, h, &created)
 	})
 	if errors.Is(err, ErrNotFound) && created != 0 {
@@ -136,7 +150,7 @@ func (p *Publisher) tryRevoke(ctx context.Context, h authz.KeyHash, created *uin
 // removed too, so that the key can be put again.
 func (p *Publisher) DeleteKey(ctx context.Context, h authz.KeyHash) (uint64, error) {
 	var marker uint64
-	_, err := p.retry(ctx, "delete key "+h.String(), func() (uint64, error) {
+	_, err := p.retry(ctx, "delete key "+h.String(), func(ctx context.Context) (uint64, error) {
 		return 0, p.tryDeleteKey(ctx, h, &marker)
 	})
 	if err != nil {
