@@ -66,14 +66,15 @@ func (ix *keyIndex) mayExist(h authz.KeyHash) bool {
 const indexFreshFor = time.Second
 
 // MayExist reports whether a record of the key with hash h may exist: false
-// only when the watcher has replayed the whole bucket, JetStream confirmed
-// within indexFreshFor that the watch is current, and the index holds no key
+// only when the watcher has replayed the whole bucket, its watch is caught
+// up and connected, JetStream confirmed within indexFreshFor that the watch
+// is current, and the index holds no key
 // with h's fingerprint, so that a well-formed key nobody created is answered
 // without a lookup. A key created a moment ago is in the index before its
 // change reaches the sink.
 func (w *Watcher) MayExist(h authz.KeyHash) bool {
-	if time.Since(w.FreshAt()) > indexFreshFor {
-		return true
+	if !w.Synced() || time.Since(w.FreshAt()) > indexFreshFor {
+		return true // not caught up and connected right now: let the bucket answer
 	}
 	return w.index.mayExist(h)
 }
