@@ -26,15 +26,19 @@ type rawEntry struct {
 	revision uint64
 	op       jetstream.KeyValueOp
 	value    []byte
+	subject  string    // the message's subject, $KV.<bucket>.<kv key>
+	created  time.Time // when the stream stored it
 }
 
 // msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
 type msgGetResponse struct {
 	Error   *jetstream.APIError `json:"error"`
 	Message *struct {
-		Seq    uint64 `json:"seq"`
-		Header []byte `json:"hdrs"`
-		Data   []byte `json:"data"`
+		Subject string    `json:"subject"`
+		Seq     uint64    `json:"seq"`
+		Header  []byte    `json:"hdrs"`
+		Data    []byte    `json:"data"`
+		Time    time.Time `json:"time"`
 	} `json:"message"`
 }
 
@@ -131,7 +135,7 @@ func parseMsgGet(data []byte) (rawEntry, bool, error) {
 		return rawEntry{}, false, errors.New("leader get: response without a message")
 	}
 	m := resp.Message
-	e := rawEntry{revision: m.Seq, op: jetstream.KeyValuePut, value: m.Data}
+	e := rawEntry{revision: m.Seq, op: jetstream.KeyValuePut, value: m.Data, subject: m.Subject, created: m.Time}
 	if len(m.Header) == 0 {
 		return e, true, nil
 	}

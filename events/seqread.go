@@ -46,17 +46,6 @@ type seqGetRequest struct {
 	NextFor string `json:"next_by_subj"`
 }
 
-type seqGetResponse struct {
-	Error   *jetstream.APIError `json:"error"`
-	Message *struct {
-		Subject string    `json:"subject"`
-		Seq     uint64    `json:"seq"`
-		Header  []byte    `json:"hdrs"`
-		Data    []byte    `json:"data"`
-		Time    time.Time `json:"time"`
-	} `json:"message"`
-}
-
 // next returns the first entry of the bucket at sequence seq or after it.
 func (r *seqReader) next(ctx context.Context, seq uint64) (jetstream.KeyValueEntry, error) {
 	req, err := json.Marshal(seqGetRequest{Seq: seq, NextFor: r.filter})
@@ -67,29 +56,17 @@ func (r *seqReader) next(ctx context.Context, seq uint64) (jetstream.KeyValueEnt
 	if err != nil {
 		return nil, fmt.Errorf("read bucket %s at sequence %d: %w", r.bucket, seq, err)
 	}
-	var resp seqGetResponse
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return nil, fmt.Errorf("read bucket %s at sequence %d: bad response: %w", r.bucket, seq, err)
-	}
+	e, found, err := parseMsgGet(msg.Data)
 	switch {
-	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+	case err != nil:
+		return nil, fmt.Errorf("read bucket %s at sequence %d: %w", r.bucket, seq, err)
+	case !found:
 		return nil, errNoMessage
-	case resp.Error != nil:
-		return nil, fmt.Errorf("read bucket %s at sequence %d: %w", r.bucket, seq, resp.Error)
-	case resp.Message == nil || resp.Message.Seq < seq || !strings.HasPrefix(resp.Message.Subject, r.prefix):
+	case e.revision < seq || !strings.HasPrefix(e.subject, r.prefix):
 		return nil, fmt.Errorf("read bucket %s at sequence %d: malformed response", r.bucket, seq)
 	}
-	m := resp.Message
-	op := jetstream.KeyValuePut
-	if len(m.Header) > 0 {
-		h, err := nats.DecodeHeadersMsg(m.Header)
-		if err != nil {
-			return nil, fmt.Errorf("read bucket %s at sequence %d: headers: %w", r.bucket, seq, err)
-		}
-		op = markerOp(h)
-	}
-	return &seqEntry{bucket: r.bucket, key: strings.TrimPrefix(m.Subject, r.prefix), value: m.Data,
-		revision: m.Seq, created: m.Time, op: op}, nil
+	return &seqEntry{bucket: r.bucket, key: strings.TrimPrefix(e.subject, r.prefix), value: e.value,
+		revision: e.revision, created: e.created, op: e.op}, nil
 }
 
 // seqEntry is a bucket entry read by sequence; it implements
