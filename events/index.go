@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,42 +10,94 @@ import (
 	"github.com/footstep/authz/authz"
 )
 
-// keyIndex is the set of key hashes whose record exists in the bucket, as
-// 8-byte fingerprints (the first 8 bytes of the SHA-256, already uniform),
-// built from the watch without holding values: about 16 bytes a key. A key
-// whose fingerprint is absent certainly has no record; two keys sharing a
-// fingerprint only cost the second a lookup. A deletion does not remove its
-// fingerprint, which another key may share: a deleted key costs a lookup
-// again, never a wrong answer, until the next full resync rebuilds the set.
-// It is complete once a full replay has caught up, and incomplete again
-// during a resync.
+// keyIndex is, for every KV key the watch applied since the last full sync,
+// the revision of its last change, under a 64-bit fingerprint: about 16 bytes
+// a KV key, values never held. It answers two questions:
+//
+//   - Membership. A key whose fingerprint is absent certainly has no record
+//     (once the index is complete); two keys sharing a fingerprint only cost
+//     the second a lookup. A deletion keeps its fingerprint, which another
+//     key may share: a deleted key costs a lookup again, never a wrong
+//     answer, until the next full resync rebuilds the index.
+//   - Revision floors. A read of a KV key from the bucket that is older than
+//     the revision the watch already applied came from a server behind the
+//     watch (a stream leader being replaced, say): the Loader does not take
+//     it as the key's state. A collision can only raise a floor, which makes
+//     a read retried, never a stale one accepted.
+//
+// The fingerprint of a key record is the first 8 bytes of its SHA-256,
+// already uniform; a tombstone's is the same bytes mixed with a constant; any
+// other KV key's is its maphash. The index is complete once a full replay has
+// caught up, and incomplete again during a resync.
 type keyIndex struct {
 	mu       sync.RWMutex
-	set      map[uint64]struct{}
+	revs     map[uint64]uint64
+	keys     int // fingerprints first added by a key record
+	seed     maphash.Seed
 	complete atomic.Bool
 }
 
-func newKeyIndex() *keyIndex { return &keyIndex{set: make(map[uint64]struct{})} }
+func newKeyIndex() *keyIndex {
+	return &keyIndex{revs: make(map[uint64]uint64), seed: maphash.MakeSeed()}
+}
 
 func fingerprint(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) }
 
-func (ix *keyIndex) add(h authz.KeyHash) {
+// tombstoneMix sets tombstones' fingerprints apart from their keys'.
+const tombstoneMix = 0x9e3779b97f4a7c15
+
+// fingerprintOf returns the fingerprint of a parsed KV key, and whether it
+// is a key record's.
+func (ix *keyIndex) fingerprintOf(k KVKey, name string) (fp uint64, isKey bool) {
+	switch k.Kind {
+	case KindKey:
+		return fingerprint(k.Hash), true
+	case KindTombstone:
+		return fingerprint(k.Hash) ^ tombstoneMix, false
+	case KindAccount:
+		return ix.accountFingerprint(k.AccountID), false
+	}
+	return maphash.String(ix.seed, name), false
+}
+
+func (ix *keyIndex) accountFingerprint(id string) uint64 {
+	return maphash.String(ix.seed, id)
+}
+
+// record notes that revision rev of the KV key with fingerprint fp was
+// applied.
+func (ix *keyIndex) record(fp uint64, isKey bool, rev uint64) {
 	ix.mu.Lock()
-	ix.set[fingerprint(h)] = struct{}{}
+	prev, ok := ix.revs[fp]
+	ix.revs[fp] = max(prev, rev)
+	if !ok && isKey {
+		ix.keys++
+	}
 	ix.mu.Unlock()
+}
+
+// floor returns the last revision applied under fp; 0 when none was.
+func (ix *keyIndex) floor(fp uint64) uint64 {
+	ix.mu.RLock()
+	rev := ix.revs[fp]
+	ix.mu.RUnlock()
+	return rev
 }
 
 func (ix *keyIndex) reset() {
 	ix.complete.Store(false)
 	ix.mu.Lock()
-	clear(ix.set)
+	clear(ix.revs)
+	ix.keys = 0
 	ix.mu.Unlock()
 }
 
-func (ix *keyIndex) len() int {
+// len returns how many KV keys, and how many key records among them, the
+// index holds.
+func (ix *keyIndex) len() (all, keys int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return len(ix.set)
+	return len(ix.revs), ix.keys
 }
 
 // mayExist reports whether h may have a record: true while the index is
@@ -54,7 +107,7 @@ func (ix *keyIndex) mayExist(h authz.KeyHash) bool {
 		return true
 	}
 	ix.mu.RLock()
-	_, ok := ix.set[fingerprint(h)]
+	_, ok := ix.revs[fingerprint(h)]
 	ix.mu.RUnlock()
 	return ok
 }
@@ -79,8 +132,19 @@ func (w *Watcher) MayExist(h authz.KeyHash) bool {
 	return w.index.mayExist(h)
 }
 
+// KeyFloor implements WatchIndex: the revision of the last change of h's
+// key record the watch applied since the last full sync (or of another key
+// sharing its fingerprint); 0 when none.
+func (w *Watcher) KeyFloor(h authz.KeyHash) uint64 { return w.index.floor(fingerprint(h)) }
+
+// AccountFloor implements WatchIndex, as KeyFloor for an account record.
+func (w *Watcher) AccountFloor(id string) uint64 {
+	return w.index.floor(w.index.accountFingerprint(id))
+}
+
 // IndexedKeys returns how many key fingerprints the index holds, and whether
 // it is complete.
 func (w *Watcher) IndexedKeys() (n int, complete bool) {
-	return w.index.len(), w.index.complete.Load()
+	_, n = w.index.len()
+	return n, w.index.complete.Load()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/nats-io/nats.go"
@@ -20,7 +21,9 @@ import (
 type Loader struct {
 	kv    jetstream.KeyValue
 	nc    *nats.Conn // nil: direct gets through kv
-	index atomic.Pointer[RevokedIndex]
+	index atomic.Pointer[WatchIndex]
+	// behind counts reads older than the watch's view, each retried.
+	behind atomic.Uint64
 }
 
 // LoaderOption configures a Loader.
@@ -30,14 +33,20 @@ type LoaderOption func(*Loader)
 // connection the bucket was opened on); nc nil keeps direct gets.
 func ReadFromLeader(nc *nats.Conn) LoaderOption { return func(s *Loader) { s.nc = nc } }
 
-// RevokedIndex answers from a watcher's view of the bucket whether a key is
-// revoked for good, so that a miss needs no second read. Watcher implements it.
-type RevokedIndex interface {
+// WatchIndex is what a Loader learns from a watcher's view of the bucket:
+// whether a key is revoked for good, so that a miss needs no second read, and
+// the last revision of each record the watch applied, so that a read older
+// than that is never taken for the record's state. Watcher implements it.
+type WatchIndex interface {
 	// Revoked reports whether h is revoked for good (a tombstone, or a
 	// revoked record seen since the key's last deletion), with the revision
 	// at which it became so. known is false when the index cannot vouch
 	// for the bucket as of revision rev: it has not applied rev yet.
 	Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool)
+	// KeyFloor and AccountFloor return a revision no read of the record
+	// may be older than: the watch applied it. 0 when there is none.
+	KeyFloor(h authz.KeyHash) uint64
+	AccountFloor(id string) uint64
 }
 
 // NewLoader returns a Loader reading from kv.
@@ -49,9 +58,10 @@ func NewLoader(kv jetstream.KeyValue, opts ...LoaderOption) *Loader {
 	return s
 }
 
-// UseIndex makes LoadKey consult idx before reading a tombstone; nil stops it.
+// UseIndex makes the Loader consult idx: LoadKey asks it before reading a
+// tombstone, and both loads retry a read older than its floor; nil stops it.
 // It may be called at any time, typically once the Watcher exists.
-func (s *Loader) UseIndex(idx RevokedIndex) {
+func (s *Loader) UseIndex(idx WatchIndex) {
 	if idx == nil {
 		s.index.Store(nil)
 		return
@@ -95,7 +105,7 @@ func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
 
 // loadStored reads a key's record as stored, ignoring its tombstone.
 func (s *Loader) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	e, err := s.read(ctx, KeyKVKey(h))
+	e, err := s.readFresh(ctx, KeyKVKey(h), func(idx WatchIndex) uint64 { return idx.KeyFloor(h) })
 	if err != nil || e.op != jetstream.KeyValuePut {
 		return authz.KeyEntry{Revision: e.revision, Presence: absentIf(err)}, err
 	}
@@ -133,7 +143,7 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	e, err := s.read(ctx, AccountKVKey(id))
+	e, err := s.readFresh(ctx, AccountKVKey(id), func(idx WatchIndex) uint64 { return idx.AccountFloor(id) })
 	if err != nil || e.op != jetstream.KeyValuePut {
 		return authz.AccountEntry{Revision: e.revision, Presence: absentIf(err)}, err
 	}
@@ -143,6 +153,52 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 	}
 	return authz.AccountEntry{Revision: e.revision, Presence: authz.Present, Account: acct}, nil
 }
+
+// ErrBehindWatch is returned for a record whose every read within the load's
+// deadline was older than a change the watch had already applied: the state
+// the bucket answered is outdated, so there is none (the request fails
+// closed, and nothing is cached).
+var ErrBehindWatch = errors.New("bucket answered a state older than the watch has applied")
+
+// readFresh reads a KV key as read does, and reads it again, backing off,
+// while the answer is older than floor's revision: a server that is behind
+// the watch (a stream leader being replaced, a lagging follower with direct
+// gets) answered, and will catch up.
+func (s *Loader) readFresh(ctx context.Context, kvKey string, floor func(WatchIndex) uint64) (rawEntry, error) {
+	wait := behindBackoff
+	for {
+		e, err := s.read(ctx, kvKey)
+		idx := s.index.Load()
+		if err != nil || idx == nil {
+			return e, err
+		}
+		f := floor(*idx)
+		if e.revision >= f || (s.nc == nil && e.op != jetstream.KeyValuePut) {
+			// A direct get tells no revision for a deleted record.
+			return e, nil
+		}
+		s.behind.Add(1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return rawEntry{}, fmt.Errorf("get %s from bucket %s: %w (read revision %d, watch applied %d)",
+				safeKVKey(kvKey), s.kv.Bucket(), ErrBehindWatch, e.revision, f)
+		case <-t.C:
+		}
+		wait = min(2*wait, maxBehindBackoff)
+	}
+}
+
+// The pauses between reads of a record that came back behind the watch.
+const (
+	behindBackoff    = 5 * time.Millisecond
+	maxBehindBackoff = 80 * time.Millisecond
+)
+
+// BehindReads returns how many reads came back older than the watch's view
+// of their record, each retried (readFresh).
+func (s *Loader) BehindReads() uint64 { return s.behind.Load() }
 
 // read returns the last message of a KV key: a put, or a marker (op delete,
 // revision 0 when there is no message at all), or an error when NATS did

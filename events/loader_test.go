@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,4 +101,67 @@ func put(tb testing.TB, kv jetstream.KeyValue, key, value string) uint64 {
 		tb.Fatalf("put %s: %v", key, err)
 	}
 	return rev
+}
+
+// floorIndex is a WatchIndex whose floors the test sets: a watcher that has
+// applied revisions the bucket's answer does not have yet.
+type floorIndex struct{ key, account atomic.Uint64 }
+
+func (*floorIndex) Revoked(authz.KeyHash, uint64) (uint64, bool, bool) { return 0, false, false }
+func (f *floorIndex) KeyFloor(authz.KeyHash) uint64                    { return f.key.Load() }
+func (f *floorIndex) AccountFloor(string) uint64                       { return f.account.Load() }
+
+// TestLoaderRetriesReadsBehindTheWatch: a read older than the revision the
+// watch applied for its record is never the answer; it is read again until
+// the bucket catches up, and fails closed when it does not in time.
+func TestLoaderRetriesReadsBehindTheWatch(t *testing.T) {
+	c := connect(t, startServer(t))
+	kv := openBucket(t, c)
+	h := hashOf("sk_live_behind")
+	rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"active"}`)
+	acctRev := put(t, kv, events.AccountKVKey("a1"), `{"balance":"5"}`)
+	idx := &floorIndex{}
+	loader := events.NewLoader(kv, events.ReadFromLeader(c.NATS()))
+	loader.UseIndex(idx)
+
+	idx.key.Store(rev)
+	idx.account.Store(acctRev)
+	if e, err := loader.LoadKey(testCtx(t), h); err != nil || e.Revision != rev {
+		t.Fatalf("LoadKey at the floor = %+v, %v; want revision %d", e, err, rev)
+	}
+	if n := loader.BehindReads(); n != 0 {
+		t.Fatalf("BehindReads() = %d after reads at the floor; want 0", n)
+	}
+
+	// The watch has applied a suspension the bucket's answer lacks.
+	idx.key.Store(rev + 2)
+	idx.account.Store(acctRev + 2)
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	if e, err := loader.LoadKey(short(), h); !errors.Is(err, events.ErrBehindWatch) || e.Presence != authz.Unreadable {
+		t.Errorf("LoadKey behind the watch = %+v, %v; want Unreadable, ErrBehindWatch", e, err)
+	}
+	if e, err := loader.LoadAccount(short(), "a1"); !errors.Is(err, events.ErrBehindWatch) || e.Presence != authz.Unreadable {
+		t.Errorf("LoadAccount behind the watch = %+v, %v; want Unreadable, ErrBehindWatch", e, err)
+	}
+	if n := loader.BehindReads(); n < 2 {
+		t.Errorf("BehindReads() = %d; want at least 2", n)
+	}
+
+	// The bucket catches up while the load waits: the newer state is the answer.
+	done := make(chan struct{})
+	var (
+		e   authz.KeyEntry
+		err error
+	)
+	go func() { defer close(done); e, err = loader.LoadKey(testCtx(t), h) }()
+	put(t, kv, events.AccountKVKey("a2"), `{"balance":"1"}`) // revision rev+2; the suspension is rev+3
+	newRev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"suspended"}`)
+	<-done
+	if err != nil || e.Revision != newRev || e.Record.State != authz.StateSuspended {
+		t.Errorf("LoadKey once the bucket caught up = %+v, %v; want suspended at revision %d", e, err, newRev)
+	}
 }

@@ -47,7 +47,8 @@ type probeSnapshot struct {
 func (w *Watcher) snapshot() probeSnapshot {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return probeSnapshot{last: w.last.Load(), held: len(w.held), epoch: w.epoch}
+	held, _ := w.index.len()
+	return probeSnapshot{last: w.last.Load(), held: held, epoch: w.epoch}
 }
 
 // probe asks the stream for its state every ProbeInterval until ctx ends,

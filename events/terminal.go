@@ -101,7 +101,7 @@ func (t *terminal) current(h authz.KeyHash, epoch uint64) (g guard, guarded, ok 
 	return g, guarded, t.epoch.Load() == epoch
 }
 
-// Revoked implements RevokedIndex: it reports whether the watcher holds h as
+// Revoked implements WatchIndex: it reports whether the watcher holds h as
 // revoked for good, knowing every change up to revision rev. Until the first
 // full sync, during a resync, and for revisions the watch has not delivered
 // yet, known is false.
@@ -109,4 +109,4 @@ func (w *Watcher) Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, know
 	return w.terminal.lookup(h, rev)
 }
 
-var _ RevokedIndex = (*Watcher)(nil)
+var _ WatchIndex = (*Watcher)(nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -111,10 +110,8 @@ type Watcher struct {
 	// mu serializes what reaches the sink: the watch loop applies entries and
 	// resets, the probe fills gaps. It guards the fields below.
 	mu        sync.Mutex
-	epoch     uint64              // full resyncs begun
-	terminal  *terminal           // revoked keys and tombstones (terminal.go); Store reads it
-	held      map[uint64]struct{} // hashes of the KV keys applied since the last full sync
-	seed      maphash.Seed
+	epoch     uint64    // full resyncs begun
+	terminal  *terminal // revoked keys and tombstones (terminal.go); Store reads it
 	created   time.Time // creation time of the stream last subscribed to
 	needFull  bool
 	applied   bool // the sink holds something since its last Reset
@@ -143,8 +140,6 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 		probeNow: make(chan struct{}, 1),
 		index:    newKeyIndex(),
 		terminal: newTerminal(),
-		held:     make(map[uint64]struct{}),
-		seed:     maphash.MakeSeed(),
 	}, nil
 }
 

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"hash/maphash"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -11,11 +10,12 @@ import (
 // apply hands one bucket entry to the sink.
 func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	k := ParseKVKey(e.Key())
+	// Indexed before the sink: a Check must not miss a key the cache already
+	// has, and a miss must not take a read older than a change it can see.
+	fp, isKey := w.index.fingerprintOf(k, e.Key())
+	w.index.record(fp, isKey, e.Revision())
 	switch k.Kind {
 	case KindKey:
-		if e.Operation() == jetstream.KeyValuePut {
-			w.index.add(k.Hash) // before the sink: a Check must not miss a key the cache already has
-		}
 		w.sink.ApplyKey(k.Hash, w.keyEntry(k.Hash, e))
 	case KindAccount:
 		w.sink.ApplyAccount(k.AccountID, w.accountEntry(e))
@@ -25,7 +25,6 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 		w.badRecord(e, "kv key is neither key.<sha256 hex>, revoked.<sha256 hex> nor account.<id>")
 	}
 	w.applied = true
-	w.held[maphash.String(w.seed, e.Key())] = struct{}{}
 	if rev := e.Revision(); rev > w.last.Load() {
 		w.last.Store(rev)
 	}

@@ -115,14 +115,14 @@ func recreated(info *jetstream.StreamInfo, created time.Time, last uint64) bool 
 // a removal of delete markers. The watch is never told of those, so only a
 // full resync can forget them; a needless one is the price.
 func (w *Watcher) lostRecords(info *jetstream.StreamInfo) bool {
-	return uint64(len(w.held)) > info.State.Msgs
+	held, _ := w.index.len()
+	return uint64(held) > info.State.Msgs
 }
 
 func (w *Watcher) resetSink() {
 	w.epoch++
 	w.index.reset()
 	w.last.Store(0)
-	clear(w.held)
 	w.terminal.reset() // tombstones are learnt again from the replay
 	if !w.applied {
 		return

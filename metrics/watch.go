@@ -63,6 +63,9 @@ type Sources struct {
 	Stale func() bool
 	// Ready reports whether the process reports itself ready.
 	Ready func() bool
+	// BehindReads returns how many key-value reads came back older than a
+	// change the watch had applied, each read again.
+	BehindReads func() uint64
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -88,6 +91,12 @@ func (m *Metrics) Observe(src Sources) error {
 		cs = append(cs, gaugeFunc("watch_last_activity_age_seconds",
 			"Seconds since the watch last applied a change or was (re)created; grows while the bucket is quiet, so read it with watch_synced.",
 			func() float64 { return ageSeconds(src.LastActivity(), src.Now()) }))
+	}
+	if src.BehindReads != nil {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "kv_reads_behind_watch_total",
+			Help: "Key-value reads on cache misses that answered a state older than the watch had applied (a stream leader being replaced, say); each is read again, and the request fails closed if none catches up in time.",
+		}, func() float64 { return float64(src.BehindReads()) }))
 	}
 	for _, c := range cs {
 		if c == nil {
