@@ -190,15 +190,30 @@ func (t *truth) final(key string) authz.Code {
 	return authz.Decide(cred, k, a)
 }
 
-// wipe records that every key and account became absent: the bucket was
-// deleted, sent at from and acknowledged at ack.
-func (t *truth) wipe(from, ack time.Time) {
+// wipe records that every key and account may be absent from now on: the
+// bucket is being deleted. The deletion can land before the call that made it
+// returns (a timeout under faults, then a retry that finds no bucket), so the
+// absence is possible from the start; the function returned acknowledges it
+// once the bucket is known to be gone.
+func (t *truth) wipe() (done func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	id, from := changeIDs.Add(1), time.Now()
 	for _, h := range t.keys {
-		h.changes = append(h.changes, change[authz.KeyEntry]{from: from, ack: ack, entry: absentKey})
+		h.changes = append(h.changes, change[authz.KeyEntry]{from: from, entry: absentKey, id: id})
 	}
 	for _, h := range t.accounts {
-		h.changes = append(h.changes, change[authz.AccountEntry]{from: from, ack: ack, entry: absentAccount})
+		h.changes = append(h.changes, change[authz.AccountEntry]{from: from, entry: absentAccount, id: id})
+	}
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		at := time.Now()
+		for _, h := range t.keys {
+			ack(h, id, at)
+		}
+		for _, h := range t.accounts {
+			ack(h, id, at)
+		}
 	}
 }

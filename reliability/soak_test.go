@@ -89,23 +89,8 @@ func rssKiB(t *testing.T) int64 {
 // soakStats counts what the checkers saw.
 type soakStats struct {
 	checks, allowed, unavailable, errs, violations atomic.Int64
-	// allowsOnly makes only a stale allow a violation; a stale denial (a
-	// decision that denies with an outdated reason) is counted in
-	// staleDenials and kept as an example in denials.
-	allowsOnly   bool
-	staleDenials atomic.Int64
-	mu           sync.Mutex
-	examples     []string
-	denials      []string
-}
-
-func (s *soakStats) staleDenial(msg string) {
-	s.staleDenials.Add(1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.denials) < 10 {
-		s.denials = append(s.denials, msg)
-	}
+	mu                                             sync.Mutex
+	examples                                       []string
 }
 
 func (s *soakStats) violation(msg string) {
@@ -260,12 +245,7 @@ func soakChecker(in *instance, tr *truth, d *driver, bound time.Duration, rng *r
 		case got == authz.CodeUnavailable:
 			stats.unavailable.Add(1)
 		case !tr.acceptable(k, s, e, bound)[got]:
-			msg := fmt.Sprintf("%s at %s: got %v, acceptable %v", k, s.Format("15:04:05.000"), got, tr.acceptable(k, s, e, bound))
-			if stats.allowsOnly && got != authz.CodeOK {
-				stats.staleDenial(msg)
-				continue
-			}
-			stats.violation(msg)
+			stats.violation(fmt.Sprintf("%s at %s: got %v, acceptable %v", k, s.Format("15:04:05.000"), got, tr.acceptable(k, s, e, bound)))
 		case got == authz.CodeOK:
 			stats.allowed.Add(1)
 		}
