@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,11 +194,7 @@ func median(runs []result, f func(result) float64) float64 {
 	for i, r := range runs {
 		v[i] = f(r)
 	}
-	sort.Float64s(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	return middle(v)
 }
 
 // profiling is a CPU profile of a server being taken, and the allocation
