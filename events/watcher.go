@@ -112,6 +112,7 @@ type Watcher struct {
 	mu        sync.Mutex
 	epoch     uint64    // full resyncs begun
 	terminal  *terminal // revoked keys and tombstones (terminal.go); Store reads it
+	rules     *rules    // applies changes of keys and tombstones to terminal and the sink
 	created   time.Time // creation time of the stream last subscribed to
 	needFull  bool
 	applied   bool // the sink holds something since its last Reset
@@ -131,7 +132,7 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{
+	w := &Watcher{
 		conn: conn, kv: kv, sink: sink, cfg: cfg,
 		log:      log.With("bucket", kv.Bucket()),
 		ready:    make(chan struct{}),
@@ -140,7 +141,9 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 		probeNow: make(chan struct{}, 1),
 		index:    newKeyIndex(),
 		terminal: newTerminal(),
-	}, nil
+	}
+	w.rules = &rules{t: w.terminal, keys: sink, writes: w, log: w.log, obs: &w.cfg.Observer}
+	return w, nil
 }
 
 // Ready returns a channel closed when the first full sync has completed.

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -15,12 +16,10 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	fp, isKey := w.index.fingerprintOf(k, e.Key())
 	w.index.record(fp, isKey, e.Revision())
 	switch k.Kind {
-	case KindKey:
-		w.sink.ApplyKey(k.Hash, w.keyEntry(k.Hash, e))
+	case KindKey, KindTombstone:
+		w.rules.change(k, e)
 	case KindAccount:
 		w.sink.ApplyAccount(k.AccountID, w.accountEntry(e))
-	case KindTombstone:
-		w.applyTombstone(k.Hash, e)
 	default:
 		w.badRecord(e, "kv key is neither key.<sha256 hex>, revoked.<sha256 hex> nor account.<id>")
 	}
@@ -50,10 +49,14 @@ func (w *Watcher) accountEntry(e jetstream.KeyValueEntry) authz.AccountEntry {
 // badRecord counts and logs a value that does not decode. Decode errors name
 // fields, never their values, so the log holds no secret.
 func (w *Watcher) badRecord(e jetstream.KeyValueEntry, reason string) {
-	w.log.Warn("unreadable kv record; failing closed",
+	logBadRecord(w.log, &w.cfg.Observer, e, reason)
+}
+
+func logBadRecord(log *slog.Logger, obs *WatchObserver, e jetstream.KeyValueEntry, reason string) {
+	log.Warn("unreadable kv record; failing closed",
 		"kv_key", safeKVKey(e.Key()), "revision", e.Revision(), "reason", reason)
-	if f := w.cfg.Observer.BadRecord; f != nil {
-		f()
+	if obs != nil && obs.BadRecord != nil {
+		obs.BadRecord()
 	}
 }
 
