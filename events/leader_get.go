@@ -28,6 +28,10 @@ type rawEntry struct {
 	value    []byte
 	subject  string    // the message's subject, $KV.<bucket>.<kv key>
 	created  time.Time // when the stream stored it
+	// created only if the KV key had no message: written with an expected
+	// last subject sequence of 0 (a KV Create), which the server enforces.
+	// Known from snapshot reads only.
+	firstOfKey bool
 }
 
 // msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
@@ -52,6 +56,16 @@ type msgGetResponse struct {
 // op and revision. It assumes no JetStream domain or API prefix, as Connect
 // sets none.
 func leaderGet(ctx context.Context, nc *nats.Conn, bucket, kvKey string) (rawEntry, bool, error) {
+	return leaderLastBySubject(ctx, nc, bucket, "$KV."+bucket+"."+kvKey)
+}
+
+// leaderLast reads the last message of the bucket, whatever its KV key,
+// through the stream leader.
+func leaderLast(ctx context.Context, nc *nats.Conn, bucket string) (rawEntry, bool, error) {
+	return leaderLastBySubject(ctx, nc, bucket, "$KV."+bucket+".>")
+}
+
+func leaderLastBySubject(ctx context.Context, nc *nats.Conn, bucket, subject string) (rawEntry, bool, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultReadTimeout)
@@ -59,7 +73,7 @@ func leaderGet(ctx context.Context, nc *nats.Conn, bucket, kvKey string) (rawEnt
 	}
 	req, err := json.Marshal(struct {
 		LastBySubject string `json:"last_by_subj"`
-	}{"$KV." + bucket + "." + kvKey})
+	}{subject})
 	if err != nil {
 		return rawEntry{}, false, err
 	}
