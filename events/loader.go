@@ -78,6 +78,11 @@ func (s *Loader) UseIndex(idx WatchIndex) {
 // revision and an error wrapping ErrBadRecord. A NATS failure, including one
 // reading the tombstone, is Unreadable and the error: it fails closed.
 func (s *Loader) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+	if b := s.builder(); b != nil {
+		if e, building, err := s.loadKeyWhileBuilding(ctx, b, h); building {
+			return e, err
+		}
+	}
 	e, err := s.loadStored(ctx, h)
 	if err != nil || e.Presence != authz.Present || e.Record.State == authz.StateRevoked {
 		return e, err
@@ -106,6 +111,12 @@ func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
 // loadStored reads a key's record as stored, ignoring its tombstone.
 func (s *Loader) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
 	e, err := s.readFresh(ctx, KeyKVKey(h), func(idx WatchIndex) uint64 { return idx.KeyFloor(h) })
+	return keyEntryOf(h, e, err)
+}
+
+// keyEntryOf turns the last message of key.<h>, or the failure to read it,
+// into the record as stored.
+func keyEntryOf(h authz.KeyHash, e rawEntry, err error) (authz.KeyEntry, error) {
 	if err != nil || e.op != jetstream.KeyValuePut {
 		return authz.KeyEntry{Revision: e.revision, Presence: absentIf(err)}, err
 	}
@@ -143,7 +154,7 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	e, err := s.readFresh(ctx, AccountKVKey(id), func(idx WatchIndex) uint64 { return idx.AccountFloor(id) })
+	e, err := s.readRecord(ctx, AccountKVKey(id), func(idx WatchIndex) uint64 { return idx.AccountFloor(id) })
 	if err != nil || e.op != jetstream.KeyValuePut {
 		return authz.AccountEntry{Revision: e.revision, Presence: absentIf(err)}, err
 	}

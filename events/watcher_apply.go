@@ -14,11 +14,17 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	// Indexed before the sink: a Check must not miss a key the cache already
 	// has, and a miss must not take a read older than a change it can see.
 	fp, isKey := w.index.fingerprintOf(k, e.Key())
+	var prior uint64 // the revision the index held, for a change while building
+	if w.build != nil && isKey {
+		prior = w.index.floor(fp)
+	}
 	w.index.record(fp, isKey, e.Revision())
-	switch k.Kind {
-	case KindKey, KindTombstone:
+	switch {
+	case (k.Kind == KindKey || k.Kind == KindTombstone) && w.build != nil:
+		w.changeWhileBuilding(w.build, k, e, prior)
+	case k.Kind == KindKey || k.Kind == KindTombstone:
 		w.rules.change(k, e)
-	case KindAccount:
+	case k.Kind == KindAccount:
 		w.sink.ApplyAccount(k.AccountID, w.accountEntry(e))
 	default:
 		w.badRecord(e, "kv key is neither key.<sha256 hex>, revoked.<sha256 hex> nor account.<id>")
@@ -27,7 +33,9 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	if rev := e.Revision(); rev > w.last.Load() {
 		w.last.Store(rev)
 	}
-	w.terminal.advance(e.Revision())
+	if w.build == nil {
+		w.terminal.advance(e.Revision()) // while building, it vouches for nothing
+	}
 	w.touch()
 	if f := w.cfg.Observer.Applied; f != nil && !w.replaying {
 		f(time.Since(e.Created()))

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/cache"
 	"github.com/footstep/authz/events"
 )
 
@@ -81,6 +82,10 @@ func (r *exposureReporter) ReportExposure(ctx context.Context, h authz.KeyHash, 
 		r.log.WarnContext(ctx, "publish key exposure", "key_hash", h.String(), "key_id", rec.KeyID, "error", err)
 	}
 }
+
+// The cache starts empty at the bucket's current revision and forgets keys
+// on the watcher's word, so the watcher starts lazily (events/build.go).
+var _ events.LazySink = (*cache.Store)(nil)
 
 // watch starts applying the bucket's changes to sink, telling obs.
 func (n *natsLink) watch(sink events.Sink, obs events.WatchObserver) error {

@@ -1,0 +1,236 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The pass reads the bucket's history up to the start of a lazy start
+// (build.go), with values, from an ordered consumer of its own, and applies
+// each entry to the key index and, through the rules, to the terminal state;
+// never to the sink. The consumer keeps at most passBuffer messages in the
+// client, so the pass's memory is bounded by those besides the index.
+const (
+	passBuffer = 1000
+	passWait   = time.Second // a pause in delivery after which the pass checks whether it is done
+)
+
+// runPass runs the pass of b until it completes, b ends or ctx ends,
+// retrying NATS failures with backoff.
+func (w *Watcher) runPass(ctx context.Context, b *build) {
+	defer w.passes.Done()
+	backoff := w.cfg.MinBackoff
+	for {
+		done, err := w.passOnce(ctx, b)
+		if done || ctx.Err() != nil {
+			return
+		}
+		w.log.Warn("building the key index: reading the bucket failed; retrying", "err", err, "backoff", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, w.cfg.MaxBackoff)
+	}
+}
+
+// passOnce reads from after the pass's position with a new ordered
+// consumer, until the pass is done or a read fails.
+func (w *Watcher) passOnce(ctx context.Context, b *build) (bool, error) {
+	w.mu.Lock()
+	from := b.pos + 1
+	w.mu.Unlock()
+	cons, err := w.conn.JetStream().OrderedConsumer(ctx, "KV_"+w.kv.Bucket(), jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	})
+	if err != nil {
+		return false, fmt.Errorf("build key index of bucket %s: %w", w.kv.Bucket(), err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(passBuffer))
+	if err != nil {
+		return false, fmt.Errorf("build key index of bucket %s: %w", w.kv.Bucket(), err)
+	}
+	defer it.Stop()
+	w.setPassConsumer(b, cons)
+	defer w.setPassConsumer(b, nil)
+	for n := 0; ; n++ {
+		if n%passBuffer == 0 && !w.passGateOpen(ctx) {
+			return false, ctx.Err()
+		}
+		done, err := w.passNext(ctx, b, it)
+		if done || err != nil {
+			return done, err
+		}
+	}
+}
+
+// passNext applies the next message of the pass. done is true once the
+// pass has applied everything up to b.upTo, or b has ended.
+func (w *Watcher) passNext(ctx context.Context, b *build, it jetstream.MessagesContext) (bool, error) {
+	next, cancel := context.WithTimeout(ctx, passWait)
+	msg, err := it.Next(jetstream.NextContext(next))
+	cancel()
+	switch {
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		if w.nothingLeft(ctx, b) {
+			return w.finishPass(b), nil
+		}
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	e, pending, err := passEntry(msg, w.kv.Bucket())
+	switch {
+	case err != nil:
+		w.log.Warn("building the key index: unreadable message skipped", "err", err)
+		return false, nil
+	case e.revision > b.upTo:
+		return w.finishPass(b), nil
+	case !w.applyBase(b, e):
+		return true, nil
+	case e.revision == b.upTo || pending == 0:
+		return w.finishPass(b), nil
+	}
+	return false, nil
+}
+
+func (w *Watcher) passGateOpen(ctx context.Context) bool {
+	if w.cfg.BuildGate == nil {
+		return true
+	}
+	select {
+	case <-w.cfg.BuildGate:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// passEntry turns a message of the pass into a bucket entry, with the
+// number of messages after it.
+func passEntry(msg jetstream.Msg, bucket string) (*seqEntry, uint64, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return nil, 0, err
+	}
+	key, ok := strings.CutPrefix(msg.Subject(), "$KV."+bucket+".")
+	if !ok || key == "" {
+		return nil, 0, errors.New("message of another bucket")
+	}
+	return &seqEntry{bucket: bucket, key: key, value: msg.Data(),
+		revision: md.Sequence.Stream, created: md.Timestamp, op: markerOp(msg.Headers())}, md.NumPending, nil
+}
+
+// nothingLeft reports whether the bucket holds no message after the pass's
+// position up to b.upTo: the history before it was superseded or removed.
+func (w *Watcher) nothingLeft(ctx context.Context, b *build) bool {
+	w.mu.Lock()
+	from := b.pos + 1
+	w.mu.Unlock()
+	e, err := w.seq.next(ctx, from)
+	return errors.Is(err, errNoMessage) || err == nil && e.Revision() > b.upTo
+}
+
+// applyBase applies one entry of the history, unless b has ended.
+func (w *Watcher) applyBase(b *build, e *seqEntry) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.build != b {
+		return false
+	}
+	k := ParseKVKey(e.key)
+	fp, isKey := w.index.fingerprintOf(k, e.key)
+	w.index.record(fp, isKey, e.revision)
+	if _, changed := b.firstKey[k.Hash]; changed && k.Kind == KindKey {
+		b.baseRev[k.Hash] = e.revision // read before a live change replaced it
+	}
+	switch k.Kind {
+	case KindKey, KindTombstone:
+		w.quiet.change(k, e)
+	case KindAccount:
+		if _, err := DecodeAccount(e.value); e.op == jetstream.KeyValuePut && err != nil {
+			w.badRecord(e, err.Error())
+		}
+	default:
+		w.badRecord(e, "kv key is neither key.<sha256 hex>, revoked.<sha256 hex> nor account.<id>")
+	}
+	b.pos = e.revision
+	if b.waiters > 0 {
+		close(b.progress)
+		b.progress = make(chan struct{})
+	}
+	return true
+}
+
+// finishPass completes b if it is still the build in progress.
+func (w *Watcher) finishPass(b *build) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.build == b {
+		w.completeBuild(b)
+	}
+	return true
+}
+
+// passCaughtUp waits until the pass has applied every message its consumer
+// had been sent when it was called, or b has ended. A message the pass was
+// sent before a later change removed it from the stream is then applied
+// (build_verdict.go).
+func (w *Watcher) passCaughtUp(ctx context.Context, b *build) error {
+	w.mu.Lock()
+	cons := b.consumer
+	w.mu.Unlock()
+	if cons == nil {
+		return nil // not reading: nothing sent is waiting
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("wait for the key index build: %w", err)
+	}
+	w.mu.Lock()
+	b.waiters++
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		b.waiters--
+		w.mu.Unlock()
+	}()
+	for {
+		w.mu.Lock()
+		ok, progress := b.ended || b.pos >= info.Delivered.Stream, b.progress
+		w.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the key index build: %w", ctx.Err())
+		case <-progress:
+		}
+	}
+}
+
+// setPassConsumer records the consumer the pass reads from; nil between
+// consumers.
+func (w *Watcher) setPassConsumer(b *build, cons jetstream.Consumer) {
+	w.mu.Lock()
+	b.consumer = cons
+	w.mu.Unlock()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
