@@ -116,7 +116,7 @@ func (a *Server) startState(ctx context.Context, stdout io.Writer) (err error) {
 	err = a.metrics.Observe(metrics.Sources{
 		Cache: a.store, Connected: a.nats.conn.Connected, Synced: a.nats.synced,
 		LastActivity: a.nats.watcher.LastActivity, Staleness: a.staleness.Age, Stale: a.staleness.Stale, Ready: a.ready,
-		BehindReads: a.nats.loader.BehindReads,
+		BehindReads: a.nats.loader.BehindReads, IndexedKeys: a.nats.watcher.IndexedKeys,
 	})
 	if err != nil {
 		return err
