@@ -60,7 +60,8 @@ func (s *Loader) loadKeyWhileBuilding(ctx context.Context, b indexBuilder, h aut
 
 // readSnapshotFresh reads kvKeys (the first one floored) with snapshot reads
 // until one comes from a server that had applied the build's start and the
-// first key's floor, backing off as readFresh does.
+// first key's floor, backing off as readFresh does. A read that fails is
+// tried again too, as a read through the stream leader is, until ctx ends.
 func (s *Loader) readSnapshotFresh(ctx context.Context, b indexBuilder, floor func(WatchIndex) uint64, kvKeys ...string) (snapshot, bool, error) {
 	wait := behindBackoff
 	for {
@@ -68,21 +69,25 @@ func (s *Loader) readSnapshotFresh(ctx context.Context, b indexBuilder, floor fu
 		if !building {
 			return snapshot{}, false, nil
 		}
-		behind := errors.Is(err, errNoPosition)
-		if err != nil && !behind {
-			return snapshot{}, true, fmt.Errorf("get %s from bucket %s: %w", safeKVKey(kvKeys[0]), s.kv.Bucket(), err)
-		}
 		f := s.floorOf(floor)
-		if !behind && snap.upTo >= start && lastOf(snap, kvKeys[0]).revision >= f {
+		switch {
+		case errors.Is(err, errSnapshotUnsupported):
+			return snapshot{}, true, s.readErr(kvKeys[0], err)
+		case err == nil && snap.upTo >= start && lastOf(snap, kvKeys[0]).revision >= f:
 			return snap, true, nil
+		case err == nil || errors.Is(err, errNoPosition):
+			s.behind.Add(1)
+			err = fmt.Errorf("%w (read at stream revision %d, index build started at %d, watch applied %d)", ErrBehindWatch, snap.upTo, start, f)
 		}
-		s.behind.Add(1)
 		if !sleepCtx(ctx, wait) {
-			return snapshot{}, true, fmt.Errorf("get %s from bucket %s: %w (read at stream revision %d, index build started at %d, watch applied %d)",
-				safeKVKey(kvKeys[0]), s.kv.Bucket(), ErrBehindWatch, snap.upTo, start, f)
+			return snapshot{}, true, s.readErr(kvKeys[0], err)
 		}
 		wait = min(2*wait, maxBehindBackoff)
 	}
+}
+
+func (s *Loader) readErr(kvKey string, err error) error {
+	return fmt.Errorf("get %s from bucket %s: %w", safeKVKey(kvKey), s.kv.Bucket(), err)
 }
 
 func (s *Loader) floorOf(floor func(WatchIndex) uint64) uint64 {
