@@ -229,6 +229,10 @@ func (e *env) startupAndMemory(ctx context.Context) error {
 		}
 		fmt.Printf("   --cache-size %-8s ready in %s (RSS %.0f MiB), key index complete in %s, peak RSS until then %.0f MiB\n",
 			size, ready.Round(time.Millisecond), mib(rssReady), indexed.Round(time.Millisecond), mib(peak))
+		if !e.o.sweep {
+			fa.stop()
+			continue
+		}
 		rssReady = fa.rss()
 		sweep := e.sweep(ctx, fa, keys)
 		time.Sleep(settle) // the recent map empties into ristretto
