@@ -18,6 +18,8 @@ import (
 // that is behind or partitioned never answers; without it, it reads with the
 // client's direct get (any replica). A key's answer is its effective state:
 // a present record is revoked while the key has a tombstone (tombstone.go).
+// While the watcher given to UseIndex builds its key index after a lazy
+// start, the Loader reads through it instead (loader_build.go).
 type Loader struct {
 	kv    jetstream.KeyValue
 	nc    *nats.Conn // nil: direct gets through kv
