@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -97,7 +98,10 @@ func (w *Watcher) lazyFor(ctx context.Context, info *jetstream.StreamInfo) (*laz
 	if err != nil || !found {
 		return nil, err
 	}
-	sentinel := last.subject[len("$KV."+w.kv.Bucket()+"."):]
+	sentinel, ok := strings.CutPrefix(last.subject, "$KV."+w.kv.Bucket()+".")
+	if !ok {
+		return nil, nil
+	}
 	_, err = readSnapshot(ctx, w.conn.NATS(), w.kv.Bucket(), []string{sentinel})
 	switch {
 	case errors.Is(err, errSnapshotUnsupported), errors.Is(err, nats.ErrNoResponders):
@@ -146,10 +150,10 @@ func (w *Watcher) endBuild(b *build, complete bool) {
 // completeBuild runs the live changes kept through the rules after the
 // history the pass read, and makes the index complete. Callers hold mu.
 func (w *Watcher) completeBuild(b *build) {
+	w.terminal.uncontest() // the writes the rules ask for now are decided on everything
 	for _, e := range b.changes {
 		w.quiet.change(ParseKVKey(e.Key()), e)
 	}
-	w.terminal.uncontest()
 	w.terminal.advance(w.last.Load())
 	w.endBuild(b, true)
 	w.index.complete.Store(true)
