@@ -17,7 +17,7 @@ import (
 // pass, when it had read the record this first change replaces. Callers hold
 // mu.
 func (w *Watcher) changeWhileBuilding(b *build, k KVKey, e jetstream.KeyValueEntry, prior uint64) {
-	if len(b.changes) >= maxBuildChanges {
+	if len(b.changes) == maxBuildChanges {
 		w.log.Warn("too many changes while building the key index; replaying the bucket fully", "changes", len(b.changes))
 		w.needFull, w.fullNext = true, true
 		select {
