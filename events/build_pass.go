@@ -18,6 +18,9 @@ import (
 const (
 	passBuffer = 1000
 	passWait   = time.Second // a pause in delivery after which the pass checks whether it is done
+	// passIdle is how long the server keeps the pass's consumer once
+	// nobody reads it (a pass that ended without deleting it).
+	passIdle = 30 * time.Second
 )
 
 // runPass runs the pass of b until it completes, b ends or ctx ends,
@@ -44,8 +47,9 @@ func (w *Watcher) passOnce(ctx context.Context, b *build) (bool, error) {
 	w.mu.Lock()
 	from := b.pos + 1
 	w.mu.Unlock()
-	cons, err := w.conn.JetStream().OrderedConsumer(ctx, "KV_"+w.kv.Bucket(), jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	stream := "KV_" + w.kv.Bucket()
+	cons, err := w.conn.JetStream().OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from, InactiveThreshold: passIdle,
 	})
 	if err != nil {
 		return false, fmt.Errorf("build key index of bucket %s: %w", w.kv.Bucket(), err)
@@ -54,7 +58,10 @@ func (w *Watcher) passOnce(ctx context.Context, b *build) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("build key index of bucket %s: %w", w.kv.Bucket(), err)
 	}
-	defer it.Stop()
+	defer func() {
+		it.Stop()
+		w.deleteConsumer(stream, cons)
+	}()
 	w.setPassConsumer(b, cons)
 	defer w.setPassConsumer(b, nil)
 	for n := 0; ; n++ {
@@ -65,6 +72,20 @@ func (w *Watcher) passOnce(ctx context.Context, b *build) (bool, error) {
 		if done || err != nil {
 			return done, err
 		}
+	}
+}
+
+// deleteConsumer removes the pass's consumer from the server, which would
+// otherwise keep it for passIdle.
+func (w *Watcher) deleteConsumer(stream string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	if err := w.conn.JetStream().DeleteConsumer(ctx, stream, info.Name); err != nil {
+		w.log.Debug("delete the key index build's consumer", "err", err)
 	}
 }
 

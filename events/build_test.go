@@ -316,6 +316,17 @@ func TestLazyStartCompletesWithManyKeys(t *testing.T) {
 	if !w.MayExist(hashOf(key(1))) || !w.MayExist(hashOf(key(0))) {
 		t.Error("MayExist ruled out a key that exists or existed")
 	}
+	stream, err := js.Stream(ctx, "KV_"+events.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "only the watch's consumer left", func() bool {
+		n := 0
+		for range stream.ListConsumers(ctx).Info() {
+			n++
+		}
+		return n == 1
+	})
 }
 
 func key(i int) string { return fmt.Sprintf("sk_live_many_%d", i) }
