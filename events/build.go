@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -94,14 +93,18 @@ func (w *Watcher) lazyFor(ctx context.Context, info *jetstream.StreamInfo) (*laz
 		w.log.Warn("the bucket does not allow direct gets; replaying it fully at start")
 		return nil, nil
 	}
-	last, found, err := leaderLast(ctx, w.conn.NATS(), w.kv.Bucket())
-	if err != nil || !found {
+	// The sentinel: the KV key of the stream's first message, found in
+	// constant time (the last message of a wildcard is a scan of every KV
+	// key on the server). A KV key keeps a message until the bucket is
+	// purged or recreated, which restarts the watch.
+	first, err := w.seq.next(ctx, 1)
+	switch {
+	case errors.Is(err, errNoMessage):
+		return nil, nil
+	case err != nil:
 		return nil, err
 	}
-	sentinel, ok := strings.CutPrefix(last.subject, "$KV."+w.kv.Bucket()+".")
-	if !ok {
-		return nil, nil
-	}
+	sentinel := first.Key()
 	_, err = readSnapshot(ctx, w.conn.NATS(), w.kv.Bucket(), []string{sentinel})
 	switch {
 	case errors.Is(err, errSnapshotUnsupported), errors.Is(err, nats.ErrNoResponders):

@@ -56,16 +56,6 @@ type msgGetResponse struct {
 // op and revision. It assumes no JetStream domain or API prefix, as Connect
 // sets none.
 func leaderGet(ctx context.Context, nc *nats.Conn, bucket, kvKey string) (rawEntry, bool, error) {
-	return leaderLastBySubject(ctx, nc, bucket, "$KV."+bucket+"."+kvKey)
-}
-
-// leaderLast reads the last message of the bucket, whatever its KV key,
-// through the stream leader.
-func leaderLast(ctx context.Context, nc *nats.Conn, bucket string) (rawEntry, bool, error) {
-	return leaderLastBySubject(ctx, nc, bucket, "$KV."+bucket+".>")
-}
-
-func leaderLastBySubject(ctx context.Context, nc *nats.Conn, bucket, subject string) (rawEntry, bool, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultReadTimeout)
@@ -73,7 +63,7 @@ func leaderLastBySubject(ctx context.Context, nc *nats.Conn, bucket, subject str
 	}
 	req, err := json.Marshal(struct {
 		LastBySubject string `json:"last_by_subj"`
-	}{subject})
+	}{"$KV." + bucket + "." + kvKey})
 	if err != nil {
 		return rawEntry{}, false, err
 	}
