@@ -59,13 +59,13 @@ func (w *Watcher) subscribe(ctx context.Context) (jetstream.KeyWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-w.restarts: // asked of the watch being replaced
-	default:
-	}
 	lazy, err := w.lazyFor(ctx, info)
 	if err != nil {
 		return nil, err
+	}
+	select {
+	case <-w.restarts: // asked of the watch being replaced (a full resync also sets needFull)
+	default:
 	}
 	opts, full := w.watchFrom(ctx, info, lazy)
 	kw, err := w.kv.WatchAll(ctx, opts...)
