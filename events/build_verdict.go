@@ -48,7 +48,7 @@ func (w *Watcher) readWhileBuilding(ctx context.Context, kvKeys ...string) (snap
 // read, then in revision order the snapshot's entries the pass has not read
 // yet, the live changes of h, and the snapshot's entries the watch has not
 // delivered yet. When any change after the start is involved, it first waits
-// for the pass's batch in flight: the pass may have been sent an entry of h
+// for the messages the pass was already sent: one may be an entry of h
 // that such a change then removed from the stream, and a replay would have
 // seen it.
 func (w *Watcher) revokedWhileBuilding(ctx context.Context, h authz.KeyHash, snap snapshot) (uint64, bool, error) {
