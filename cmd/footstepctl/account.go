@@ -7,13 +7,10 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
-	"github.com/spf13/cobra"
 )
 
-func init() { register("", newAccountCmd) }
-
-func newAccountCmd(e *cmdEnv) *cobra.Command {
-	return newGroup(e, "account", "Set and read account balances",
+func init() {
+	registerGroup("account", "Set and read account balances",
 		`  footstepctl account set-balance --account acct_9 --balance 12.50
   footstepctl account get --account acct_9 -o table`)
 }

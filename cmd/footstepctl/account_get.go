@@ -11,40 +11,37 @@ import (
 func init() { register("account", newAccountGetCmd) }
 
 func newAccountGetCmd(e *cmdEnv) *cobra.Command {
-	var account, output string
-	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "Print an account's balance",
-		Long: `Print an account's balance and revision. A record that does not decode is
+	var account string
+	cmd := leaf{
+		use:   "get",
+		short: "Print an account's balance",
+		long: `Print an account's balance and revision. A record that does not decode is
 described by its KV entry (KV key, revision, created time, size, why it does
 not decode; never its value) and the command fails.`,
-		Example: `  footstepctl account get --account acct_9
+		example: `  footstepctl account get --account acct_9
   footstepctl account get --account acct_9 -o table`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkAccount(account); err != nil {
-				return err
+	}.command(func(cmd *cobra.Command, output string) error {
+		if err := checkAccount(account); err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		return e.withPublisher(ctx, false, func(p *events.Publisher, kv jetstream.KeyValue) error {
+			entry, err := p.GetAccount(ctx, account)
+			if errors.Is(err, events.ErrBadRecord) {
+				raw, rerr := inspectRaw(ctx, kv, events.AccountKVKey(account), entry.Revision, decodeAccountValue)
+				if rerr != nil {
+					return rerr
+				}
+				if perr := printOne(e.stdout, output, raw); perr != nil {
+					return perr
+				}
 			}
-			ctx := cmd.Context()
-			return e.withPublisher(ctx, false, func(p *events.Publisher, kv jetstream.KeyValue) error {
-				entry, err := p.GetAccount(ctx, account)
-				if errors.Is(err, events.ErrBadRecord) {
-					raw, rerr := inspectRaw(ctx, kv, events.AccountKVKey(account), entry.Revision, decodeAccountValue)
-					if rerr != nil {
-						return rerr
-					}
-					if perr := printOne(e.stdout, output, raw); perr != nil {
-						return perr
-					}
-				}
-				if err != nil {
-					return accountError(err)
-				}
-				return printOne(e.stdout, output, accountOut{AccountID: account, Balance: entry.Account.Balance.String(), Revision: entry.Revision})
-			})
-		},
-	}
+			if err != nil {
+				return accountError(err)
+			}
+			return printOne(e.stdout, output, accountOut{AccountID: account, Balance: entry.Account.Balance.String(), Revision: entry.Revision})
+		})
+	})
 	cmd.Flags().StringVar(&account, "account", "", "account id (required)")
-	addOutputFlag(cmd, &output)
 	return cmd
 }

@@ -13,39 +13,36 @@ import (
 func init() { register("account", newSetBalanceCmd) }
 
 func newSetBalanceCmd(e *cmdEnv) *cobra.Command {
-	var account, balance, output string
-	cmd := &cobra.Command{
-		Use:   "set-balance",
-		Short: "Set an account's balance (set, not added to: the last writer wins)",
-		Long: `Set an account's balance, an exact decimal that may be negative. A key of an
+	var account, balance string
+	cmd := leaf{
+		use:   "set-balance",
+		short: "Set an account's balance (set, not added to: the last writer wins)",
+		long: `Set an account's balance, an exact decimal that may be negative. A key of an
 account whose balance is zero or less, or that has no balance, answers 402
 insufficient_balance. The balance is set, not added to, so the last writer
 wins; a record that does not decode is replaced too.`,
-		Example: `  footstepctl account set-balance --account acct_9 --balance 12.50
+		example: `  footstepctl account set-balance --account acct_9 --balance 12.50
   footstepctl account set-balance --account acct_9 --balance -3 -o yaml`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkAccount(account); err != nil {
+	}.command(func(cmd *cobra.Command, output string) error {
+		if err := checkAccount(account); err != nil {
+			return err
+		}
+		if balance == "" {
+			return errors.New("missing --balance")
+		}
+		b, err := authz.ParseBalance(balance)
+		if err != nil {
+			return fmt.Errorf("--balance: %w", err)
+		}
+		return e.withPublisher(cmd.Context(), true, func(p *events.Publisher, _ jetstream.KeyValue) error {
+			rev, err := p.SetBalance(cmd.Context(), account, b)
+			if err != nil {
 				return err
 			}
-			if balance == "" {
-				return errors.New("missing --balance")
-			}
-			b, err := authz.ParseBalance(balance)
-			if err != nil {
-				return fmt.Errorf("--balance: %w", err)
-			}
-			return e.withPublisher(cmd.Context(), true, func(p *events.Publisher, _ jetstream.KeyValue) error {
-				rev, err := p.SetBalance(cmd.Context(), account, b)
-				if err != nil {
-					return err
-				}
-				return printOne(e.stdout, output, accountOut{AccountID: account, Balance: b.String(), Revision: rev})
-			})
-		},
-	}
+			return printOne(e.stdout, output, accountOut{AccountID: account, Balance: b.String(), Revision: rev})
+		})
+	})
 	cmd.Flags().StringVar(&account, "account", "", "account id (required)")
 	cmd.Flags().StringVar(&balance, "balance", "", `balance, a decimal such as 12.50 or -3 (required)`)
-	addOutputFlag(cmd, &output)
 	return cmd
 }

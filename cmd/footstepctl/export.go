@@ -22,29 +22,26 @@ import (
 func init() { register("", newExportCmd) }
 
 func newExportCmd(e *cmdEnv) *cobra.Command {
-	var file, output string
-	cmd := &cobra.Command{
-		Use:   "export",
-		Short: "Write every key and balance as JSON Lines, the import format",
-		Long: `Write every key and account record of the bucket in the import format (JSON
+	var file string
+	cmd := leaf{
+		use:   "export",
+		short: "Write every key and balance as JSON Lines, the import format",
+		long: `Write every key and account record of the bucket in the import format (JSON
 Lines): keys by hash, then accounts by id. A key with a revocation tombstone is
 exported revoked, as it is answered. A record that does not decode is named on
 standard error (by KV key, never its value) and skipped, and the command fails
 at the end. With --file the records go to that file, written atomically, and a
 summary is printed: one line of text unless -o asks for json, yaml or table.`,
-		Example: `  footstepctl export > keys.jsonl
+		example: `  footstepctl export > keys.jsonl
   footstepctl export --file keys.jsonl -o json
   footstepctl export --nats-url nats://old:4222 | footstepctl import --file -`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "" && file == "" {
-				return errors.New("--output: formats the summary printed with --file; the records themselves are always JSON Lines")
-			}
-			return e.exportRecords(cmd.Context(), file, output)
-		},
-	}
+	}.summaryCommand(func(cmd *cobra.Command, output string) error {
+		if output != "" && file == "" {
+			return errors.New("--output: formats the summary printed with --file; the records themselves are always JSON Lines")
+		}
+		return e.exportRecords(cmd.Context(), file, output)
+	})
 	cmd.Flags().StringVar(&file, "file", "", "write to this file (atomically) instead of standard output")
-	addSummaryOutputFlag(cmd, &output)
 	return cmd
 }
 
