@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/spf13/cobra"
 )
 
 func init() {
@@ -35,6 +37,20 @@ func checkAccount(id string) error {
 		return authz.CheckID("--account", id)
 	}
 	return nil
+}
+
+// accountCommand is leaf.command for a command about one account, named
+// with --account: run gets the account id, checked first.
+func (l leaf) accountCommand(run func(ctx context.Context, account, output string) error) *cobra.Command {
+	var account string
+	cmd := l.command(func(cmd *cobra.Command, output string) error {
+		if err := checkAccount(account); err != nil {
+			return err
+		}
+		return run(cmd.Context(), account, output)
+	})
+	cmd.Flags().StringVar(&account, "account", "", "account id (required)")
+	return cmd
 }
 
 // accountError turns the errors of an account read into what the user can

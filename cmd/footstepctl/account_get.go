@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 
 	"github.com/footstep/authz/events"
@@ -11,8 +12,7 @@ import (
 func init() { register("account", newAccountGetCmd) }
 
 func newAccountGetCmd(e *cmdEnv) *cobra.Command {
-	var account string
-	cmd := leaf{
+	return leaf{
 		use:   "get",
 		short: "Print an account's balance",
 		long: `Print an account's balance and revision. A record that does not decode is
@@ -20,11 +20,7 @@ described by its KV entry (KV key, revision, created time, size, why it does
 not decode; never its value) and the command fails.`,
 		example: `  footstepctl account get --account acct_9
   footstepctl account get --account acct_9 -o table`,
-	}.command(func(cmd *cobra.Command, output string) error {
-		if err := checkAccount(account); err != nil {
-			return err
-		}
-		ctx := cmd.Context()
+	}.accountCommand(func(ctx context.Context, account, output string) error {
 		return e.withPublisher(ctx, false, func(p *events.Publisher, kv jetstream.KeyValue) error {
 			entry, err := p.GetAccount(ctx, account)
 			if errors.Is(err, events.ErrBadRecord) {
@@ -42,6 +38,4 @@ not decode; never its value) and the command fails.`,
 			return printOne(e.stdout, output, accountOut{AccountID: account, Balance: entry.Account.Balance.String(), Revision: entry.Revision})
 		})
 	})
-	cmd.Flags().StringVar(&account, "account", "", "account id (required)")
-	return cmd
 }

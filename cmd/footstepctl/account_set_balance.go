@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -13,7 +14,7 @@ import (
 func init() { register("account", newSetBalanceCmd) }
 
 func newSetBalanceCmd(e *cmdEnv) *cobra.Command {
-	var account, balance string
+	var balance string
 	cmd := leaf{
 		use:   "set-balance",
 		short: "Set an account's balance (set, not added to: the last writer wins)",
@@ -23,10 +24,7 @@ insufficient_balance. The balance is set, not added to, so the last writer
 wins; a record that does not decode is replaced too.`,
 		example: `  footstepctl account set-balance --account acct_9 --balance 12.50
   footstepctl account set-balance --account acct_9 --balance -3 -o yaml`,
-	}.command(func(cmd *cobra.Command, output string) error {
-		if err := checkAccount(account); err != nil {
-			return err
-		}
+	}.accountCommand(func(ctx context.Context, account, output string) error {
 		if balance == "" {
 			return errors.New("missing --balance")
 		}
@@ -34,15 +32,14 @@ wins; a record that does not decode is replaced too.`,
 		if err != nil {
 			return fmt.Errorf("--balance: %w", err)
 		}
-		return e.withPublisher(cmd.Context(), true, func(p *events.Publisher, _ jetstream.KeyValue) error {
-			rev, err := p.SetBalance(cmd.Context(), account, b)
+		return e.withPublisher(ctx, true, func(p *events.Publisher, _ jetstream.KeyValue) error {
+			rev, err := p.SetBalance(ctx, account, b)
 			if err != nil {
 				return err
 			}
 			return printOne(e.stdout, output, accountOut{AccountID: account, Balance: b.String(), Revision: rev})
 		})
 	})
-	cmd.Flags().StringVar(&account, "account", "", "account id (required)")
 	cmd.Flags().StringVar(&balance, "balance", "", `balance, a decimal such as 12.50 or -3 (required)`)
 	return cmd
 }
