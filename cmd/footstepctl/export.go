@@ -69,12 +69,7 @@ func (s exportSummary) row() []string {
 // exported revoked, as it is answered. Unreadable records are
 // reported on stderr and skipped, and make the command fail at the end.
 func (e *cmdEnv) exportRecords(ctx context.Context, file, output string) error {
-	conn, kv, err := e.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	recs, bad, err := readBucket(ctx, kv, e.stderr)
+	recs, bad, err := e.readBucket(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,8 +102,14 @@ func (e *cmdEnv) exportRecords(ctx context.Context, file, output string) error {
 	return nil
 }
 
-// readBucket reads the latest value of every record, in sorted order.
-func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([]record, int, error) {
+// readBucket connects and reads the latest value of every record, in sorted
+// order. Unreadable records are named on stderr and counted.
+func (e *cmdEnv) readBucket(ctx context.Context) ([]record, int, error) {
+	conn, kv, err := e.open(ctx, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer conn.Close()
 	kw, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, 0, fmt.Errorf("watch bucket %s: %w", kv.Bucket(), err)
@@ -122,11 +123,11 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 		select {
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()
-		case e, ok := <-kw.Updates():
+		case next, ok := <-kw.Updates():
 			if !ok {
 				return nil, 0, errors.New("watch closed before the end of the bucket")
 			}
-			entry = e
+			entry = next
 		}
 		if entry == nil { // every record delivered
 			break
@@ -137,7 +138,7 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 		}
 		rec, err := decodeEntry(entry)
 		if err != nil {
-			fmt.Fprintf(stderr, "footstepctl: export: %s: %s\n", safeKVKey(entry.Key()), problem(err))
+			fmt.Fprintf(e.stderr, "footstepctl: export: %s: %s\n", safeKVKey(entry.Key()), problem(err))
 			bad++
 			continue
 		}

@@ -60,12 +60,7 @@ long, or never used, are listed: candidates for revocation.`,
 func (e *cmdEnv) listKeys(ctx context.Context, cutoff time.Time, output string) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	conn, kv, err := e.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	recs, _, err := readBucket(ctx, kv, e.stderr)
+	recs, _, err := e.readBucket(ctx)
 	if err != nil {
 		return err
 	}
