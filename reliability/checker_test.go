@@ -1,6 +1,8 @@
 package reliability
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,6 +174,32 @@ func (t *truth) acceptable(key string, s, e time.Time, bound time.Duration) map[
 		}
 	}
 	return out
+}
+
+// describe lists the recorded changes of key and its account, for a failure
+// message: each state with when it was sent and acknowledged.
+func (t *truth) describe(key string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	show := func(what string, from, ack time.Time) {
+		at := "unacknowledged"
+		if !ack.IsZero() {
+			at = ack.Format("15:04:05.000")
+		}
+		fmt.Fprintf(&b, " [%s sent %s acked %s]", what, from.Format("15:04:05.000"), at)
+	}
+	if h := t.keys[key]; h != nil {
+		for _, c := range h.changes {
+			show(fmt.Sprintf("key %s %s", c.entry.Presence, c.entry.Record.State), c.from, c.ack)
+		}
+	}
+	if h := t.accounts[t.account[key]]; h != nil {
+		for _, c := range h.changes {
+			show(fmt.Sprintf("account %s %s", c.entry.Presence, c.entry.Account.Balance), c.from, c.ack)
+		}
+	}
+	return b.String()
 }
 
 // final returns the code every instance must give for key once all changes
