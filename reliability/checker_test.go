@@ -85,13 +85,24 @@ var (
 func (t *truth) recordKey(key string, c change[authz.KeyEntry]) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := t.keys[key]
-	if h == nil {
-		h = &history[authz.KeyEntry]{}
-		t.keys[key] = h
-	}
 	if c.entry.Presence == authz.Present {
 		t.account[key] = c.entry.Record.AccountID
+	}
+	record(t.keys, key, c)
+}
+
+func (t *truth) recordAccount(id string, c change[authz.AccountEntry]) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	record(t.accounts, id, c)
+}
+
+// record appends c to the history of id in m, started when missing.
+func record[E any](m map[string]*history[E], id string, c change[E]) {
+	h := m[id]
+	if h == nil {
+		h = &history[E]{}
+		m[id] = h
 	}
 	h.changes = append(h.changes, c)
 	h.prune()
@@ -114,18 +125,6 @@ func (h *history[E]) prune() {
 	if drop > 0 {
 		h.changes, h.pruned = h.changes[drop:], true
 	}
-}
-
-func (t *truth) recordAccount(id string, c change[authz.AccountEntry]) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	h := t.accounts[id]
-	if h == nil {
-		h = &history[authz.AccountEntry]{}
-		t.accounts[id] = h
-	}
-	h.changes = append(h.changes, c)
-	h.prune()
 }
 
 // ack marks the change id of h acknowledged at now.
