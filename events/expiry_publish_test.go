@@ -67,9 +67,7 @@ func TestPublisherExpire(t *testing.T) {
 }
 
 func TestPublisherRotate(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clock := testkit.NewClock(t0)
 	p := events.NewPublisher(c.JetStream(), kv, events.WithClock(clock.Now))

@@ -70,9 +70,7 @@ func TestEncodeKeyExpiry(t *testing.T) {
 // as revoked with a tombstone, and a replica started afterwards answers
 // revoked too. A put before the expiry instant moves it freely.
 func TestRawPutAfterExpiry(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	r := startReplica(t, c, kv)
 	h, early := hashOf("sk_live_expiring_raw"), hashOf("sk_live_not_yet_expired")
 

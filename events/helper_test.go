@@ -78,6 +78,14 @@ func testCtx(tb testing.TB) context.Context {
 	return ctx
 }
 
+// startBucket starts a server and returns a connection to it, a test
+// context and the bucket.
+func startBucket(tb testing.TB) (*events.Conn, context.Context, jetstream.KeyValue) {
+	tb.Helper()
+	c := connect(tb, startServer(tb))
+	return c, testCtx(tb), openBucket(tb, c)
+}
+
 func hashOf(key string) authz.KeyHash { return authz.APIKey(key).Hash() }
 
 // recordingSink records what a Watcher applies.

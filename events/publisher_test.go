@@ -78,9 +78,7 @@ func TestPublisherLifecycle(t *testing.T) {
 // revocation: every write lands on its own revision, none after the
 // revocation, and the key ends revoked.
 func TestPublisherConcurrentWriters(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	h := hashOf("sk_live_race")
 	if _, err := events.NewPublisher(c.JetStream(), kv).PutKey(ctx, h, authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateActive}); err != nil {
 		t.Fatal(err)

@@ -73,9 +73,7 @@ func wantRevoked(tb testing.TB, what string, e authz.KeyEntry, err error, atLeas
 // a raw revival as revoked (a), its store answers revoked (c), and the
 // bucket is written back as revoked (d).
 func TestRevivalAfterRevokeSeenLive(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	p := events.NewPublisher(c.JetStream(), kv)
 	h := hashOf("sk_live_revived")
 	if _, err := p.PutKey(ctx, h, authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}); err != nil {
@@ -110,9 +108,7 @@ func TestRevivalAfterRevokeSeenLive(t *testing.T) {
 // started afterwards applies both as revoked (b), a store with or without
 // its index answers revoked (c), and the bucket is repaired (d).
 func TestRevivalWhileNoReplicaRan(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	p := events.NewPublisher(c.JetStream(), kv)
 	before, after := hashOf("sk_live_tomb_before"), hashOf("sk_live_tomb_after")
 
@@ -160,9 +156,7 @@ func TestRevivalWhileNoReplicaRan(t *testing.T) {
 // new key on the replica that saw it all and on one started afterwards (f),
 // whether the delete came from the Publisher or around it.
 func TestDeleteThenPutIsNewKey(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	p := events.NewPublisher(c.JetStream(), kv)
 	old := startReplica(t, c, kv)
 	for _, raw := range []bool{false, true} {
@@ -200,9 +194,7 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 // (a revocation racing a deletion) does not revoke the next key of that
 // hash, and watchers remove it.
 func TestStaleTombstoneRemoved(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_stale")
 	put(t, kv, events.KeyKVKey(h), revokedJSON)
@@ -218,9 +210,7 @@ func TestStaleTombstoneRemoved(t *testing.T) {
 // TestTombstoneRemovedAroundDelete: a tombstone removed while its key still
 // exists is written again by a replica holding the key as revoked.
 func TestTombstoneRemovedAroundDelete(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_keep_tomb")
 	rev := put(t, kv, events.KeyKVKey(h), revokedJSON)
@@ -237,9 +227,7 @@ func TestTombstoneRemovedAroundDelete(t *testing.T) {
 // TestResyncForgetsTombstones: a recreated bucket is a new history (g): a
 // key revoked in the old bucket is active in the new one after the resync.
 func TestResyncForgetsTombstones(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	h := hashOf("sk_live_old_history")
 	put(t, kv, events.KeyKVKey(h), activeJSON)
 	if _, err := events.NewPublisher(c.JetStream(), kv).Revoke(ctx, h); err != nil {

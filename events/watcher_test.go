@@ -63,9 +63,7 @@ func keyIs(sink *recordingSink, h authz.KeyHash, p authz.Presence, s authz.KeySt
 }
 
 func TestWatcherAppliesChanges(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	k1, k2, k3, bad := hashOf("sk_live_one"), hashOf("sk_live_two"), hashOf("sk_live_three"), hashOf("sk_live_bad")
 	put(t, kv, events.KeyKVKey(k1), `{"key_id":"k1","account_id":"a1","state":"active"}`)
 	put(t, kv, events.KeyKVKey(k2), `{"key_id":"k2","account_id":"a1","state":"suspended"}`)
@@ -173,9 +171,7 @@ func TestWatcherResumesAfterRestart(t *testing.T) {
 }
 
 func TestWatcherResyncsRecreatedBucket(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	old, fresh := hashOf("sk_live_old"), hashOf("sk_live_new")
 	for i := range 5 {
 		put(t, kv, events.AccountKVKey("a"), `{"balance":"`+string(rune('1'+i))+`"}`)
