@@ -254,3 +254,35 @@ func TestResyncForgetsTombstones(t *testing.T) {
 		t.Error("a tombstone reached the new bucket")
 	}
 }
+
+// TestRawPutAfterExpiry: a raw put that drops the expiry of an expired key
+// (judged by the entry's KV timestamp) is applied as revoked, written back
+// as revoked with a tombstone, and a replica started afterwards answers
+// revoked too. A put before the expiry instant moves it freely.
+func TestRawPutAfterExpiry(t *testing.T) {
+	c, ctx, kv := startBucket(t)
+	r := startReplica(t, c, kv)
+	h, early := hashOf("sk_live_expiring_raw"), hashOf("sk_live_not_yet_expired")
+
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	put(t, kv, events.KeyKVKey(early), `{"key_id":"k2","account_id":"a1","state":"active","expires_at":"`+future+`"}`)
+	rev := put(t, kv, events.KeyKVKey(early), activeJSON)
+	testkit.Eventually(t, 10*time.Second, "expiry dropped before it", appliedAtLeast(r.sink, early, rev, authz.Present, authz.StateActive))
+
+	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"active","expires_at":"`+past+`"}`)
+	rev = put(t, kv, events.KeyKVKey(h), activeJSON)
+	testkit.Eventually(t, 10*time.Second, "put after expiry applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
+	testkit.Eventually(t, 10*time.Second, "tombstone written", func() bool { return hasTombstone(kv, h) })
+	if r.n.refused.Load() < 1 {
+		t.Errorf("refused %d; want at least 1", r.n.refused.Load())
+	}
+
+	later := startReplica(t, c, kv)
+	e, err := later.store.LoadKey(ctx, h)
+	wantRevoked(t, "LoadKey on a replica started afterwards", e, err, rev)
+	if e, _ := r.store.LoadKey(ctx, early); e.Record.State != authz.StateActive || !e.Record.ExpiresAt.IsZero() {
+		t.Errorf("key whose expiry was dropped in time: %+v; want active, no expiry", e)
+	}
+}
