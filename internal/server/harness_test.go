@@ -85,9 +85,7 @@ func (s *testServer) publisher() *events.Publisher { return s.app.nats.publisher
 // put writes a key and its account's balance.
 func (s *testServer) put(tb testing.TB, key, keyID, account, balance string, state authz.KeyState) {
 	tb.Helper()
-	if _, err := s.publisher().SetBalance(context.Background(), account, testkit.Balance(tb, balance)); err != nil {
-		tb.Fatal(err)
-	}
+	setBalance(tb, s.publisher(), account, balance)
 	putKey(tb, s.publisher(), key, keyID, account, state)
 }
 
