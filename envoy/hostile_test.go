@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/internal/testkit"
@@ -39,24 +37,12 @@ func rawRequest(surface, path string, headers [][2]string) *authv3.CheckRequest 
 	return req
 }
 
-// startGRPC serves Check on 127.0.0.1:0 and returns a client.
+// startGRPC serves Check on 127.0.0.1:0, both ends accepting messages up to
+// maxMsg, and returns a client.
 func startGRPC(tb testing.TB) authv3.AuthorizationClient {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg))
-	authv3.RegisterAuthorizationServer(gs, newServer(tb, false))
-	go func() { _ = gs.Serve(l) }()
-	tb.Cleanup(gs.Stop)
-	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	return serveGRPC(tb, newServer(tb, false), []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsg)},
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cc.Close() })
-	return authv3.NewAuthorizationClient(cc)
 }
 
 // decision reads the code and HTTP status of a response.

@@ -17,18 +17,20 @@ import (
 	"github.com/footstep/authz/envoy"
 )
 
-// serveGRPC serves srv's Check on 127.0.0.1:0 and returns a client.
-func serveGRPC(tb testing.TB, srv *envoy.Server) authv3.AuthorizationClient {
+// serveGRPC serves srv's Check on 127.0.0.1:0, with serverOpts, and returns
+// a client dialled with dialOpts besides plaintext.
+func serveGRPC(tb testing.TB, srv *envoy.Server, serverOpts []grpc.ServerOption, dialOpts ...grpc.DialOption) authv3.AuthorizationClient {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(serverOpts...)
 	authv3.RegisterAuthorizationServer(gs, srv)
 	go func() { _ = gs.Serve(l) }()
 	tb.Cleanup(gs.Stop)
-	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dialOpts...)
+	cc, err := grpc.NewClient(l.Addr().String(), dialOpts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestNoClientFootstepHeaderUpstream(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	clients := map[bool]authv3.AuthorizationClient{false: serveGRPC(t, newServer(t, false)), true: serveGRPC(t, newServer(t, true))}
+	clients := map[bool]authv3.AuthorizationClient{false: serveGRPC(t, newServer(t, false), nil), true: serveGRPC(t, newServer(t, true), nil)}
 	for _, tt := range tests {
 		headers := append(slices.Clone(spoofed), [2]string{"x-api-key", tt.key})
 		asMap := map[string]string{}
