@@ -1,10 +1,12 @@
 package reliability
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -18,6 +20,9 @@ type change[E any] struct {
 	from, ack time.Time
 	entry     E
 	id        uint64 // to acknowledge it once the write returns
+	// doubt marks a state read back after a write of unknown outcome:
+	// possible, never acknowledged, to be confirmed (truth.confirm).
+	doubt bool
 }
 
 // history is every state of one key or account, oldest first. Before the
@@ -71,6 +76,10 @@ type truth struct {
 	keys     map[string]*history[authz.KeyEntry] // by plaintext key
 	accounts map[string]*history[authz.AccountEntry]
 	account  map[string]string // key -> its account
+	// readKey and readAccount, when set, read a record back from the bucket
+	// (confirm).
+	readKey     func(context.Context, string) (authz.KeyEntry, error)
+	readAccount func(context.Context, string) (authz.AccountEntry, error)
 }
 
 func newTruth() *truth {
@@ -173,6 +182,67 @@ func (t *truth) acceptable(key string, s, e time.Time, bound time.Duration) map[
 		}
 	}
 	return out
+}
+
+// confirm reads back every key and account whose last change is a doubt (a
+// state read back after a write whose outcome is unknown), and records what
+// it reads as definite, unless a newer change was recorded meanwhile. Call it
+// once the cluster has healed: then a read through the stream leader is
+// current.
+func (t *truth) confirm(tb testing.TB) {
+	tb.Helper()
+	if t.readKey == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	keys, accounts := t.doubts()
+	for k, id := range keys {
+		e, err := t.readKey(ctx, k)
+		if err != nil {
+			tb.Fatalf("read back key %s: %v", k, err)
+		}
+		t.mu.Lock()
+		settle(t.keys[k], id, e)
+		t.mu.Unlock()
+	}
+	for a, id := range accounts {
+		e, err := t.readAccount(ctx, a)
+		if err != nil {
+			tb.Fatalf("read back account %s: %v", a, err)
+		}
+		t.mu.Lock()
+		settle(t.accounts[a], id, e)
+		t.mu.Unlock()
+	}
+}
+
+// doubts returns the keys and accounts whose last change is a doubt, with
+// that change's id.
+func (t *truth) doubts() (keys, accounts map[string]uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys, accounts = map[string]uint64{}, map[string]uint64{}
+	for k, h := range t.keys {
+		if n := len(h.changes); n > 0 && h.changes[n-1].doubt {
+			keys[k] = h.changes[n-1].id
+		}
+	}
+	for a, h := range t.accounts {
+		if n := len(h.changes); n > 0 && h.changes[n-1].doubt {
+			accounts[a] = h.changes[n-1].id
+		}
+	}
+	return keys, accounts
+}
+
+// settle records e, read back, as h's definite state if h's last change is
+// still the doubt id. Callers hold the truth's lock.
+func settle[E any](h *history[E], id uint64, e E) {
+	if n := len(h.changes); n > 0 && h.changes[n-1].id == id {
+		now := time.Now()
+		h.changes = append(h.changes, change[E]{from: now, ack: now, entry: e})
+	}
 }
 
 // describe lists the recorded changes of key and its account, for a failure
