@@ -105,15 +105,27 @@ func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
 
 // loadStored reads a key's record as stored, ignoring its tombstone.
 func (s *Loader) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	e, err := s.readFresh(ctx, KeyKVKey(h), func(idx WatchIndex) uint64 { return idx.KeyFloor(h) })
+	rec, rev, p, err := loadRecord(ctx, s, KeyKVKey(h), func(idx WatchIndex) uint64 { return idx.KeyFloor(h) },
+		DecodeKey, func() string { return "key " + h.String() })
+	return authz.KeyEntry{Revision: rev, Presence: p, Record: rec}, err
+}
+
+// loadRecord reads the record at kvKey, no older than floor, and decodes
+// it: Present with its revision, Absent with the marker's revision (or 0),
+// or Unreadable with the error (a record that does not decode keeps its
+// revision, and its error names the record as what describes).
+func loadRecord[T any](ctx context.Context, s *Loader, kvKey string, floor func(WatchIndex) uint64,
+	decode func([]byte) (T, error), what func() string) (T, uint64, authz.Presence, error) {
+	var zero T
+	e, err := s.readFresh(ctx, kvKey, floor)
 	if err != nil || e.op != jetstream.KeyValuePut {
-		return authz.KeyEntry{Revision: e.revision, Presence: absentIf(err)}, err
+		return zero, e.revision, absentIf(err), err
 	}
-	rec, err := DecodeKey(e.value)
+	rec, err := decode(e.value)
 	if err != nil {
-		return authz.KeyEntry{Revision: e.revision}, fmt.Errorf("load key %s: %w", h, err)
+		return zero, e.revision, authz.Unreadable, fmt.Errorf("load %s: %w", what(), err)
 	}
-	return authz.KeyEntry{Revision: e.revision, Presence: authz.Present, Record: rec}, nil
+	return rec, e.revision, authz.Present, nil
 }
 
 // storedTombstone is a tombstone as read from the bucket.
@@ -143,15 +155,9 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	e, err := s.readFresh(ctx, AccountKVKey(id), func(idx WatchIndex) uint64 { return idx.AccountFloor(id) })
-	if err != nil || e.op != jetstream.KeyValuePut {
-		return authz.AccountEntry{Revision: e.revision, Presence: absentIf(err)}, err
-	}
-	acct, err := DecodeAccount(e.value)
-	if err != nil {
-		return authz.AccountEntry{Revision: e.revision}, fmt.Errorf("load account %s: %w", id, err)
-	}
-	return authz.AccountEntry{Revision: e.revision, Presence: authz.Present, Account: acct}, nil
+	acct, rev, p, err := loadRecord(ctx, s, AccountKVKey(id), func(idx WatchIndex) uint64 { return idx.AccountFloor(id) },
+		DecodeAccount, func() string { return "account " + id })
+	return authz.AccountEntry{Revision: rev, Presence: p, Account: acct}, err
 }
 
 // ErrBehindWatch is returned for a record whose every read within the load's
