@@ -21,12 +21,15 @@ import (
 	"github.com/footstep/authz/internal/testkit"
 )
 
-func putKey(tb testing.TB, p *events.Publisher, key, keyID, account string, state authz.KeyState) {
+// putKey writes a key and returns the revision of its record.
+func putKey(tb testing.TB, p *events.Publisher, key, keyID, account string, state authz.KeyState) uint64 {
 	tb.Helper()
 	rec := authz.KeyRecord{KeyID: keyID, AccountID: account, State: state}
-	if _, err := p.PutKey(context.Background(), authz.APIKey(key).Hash(), rec); err != nil {
+	rev, err := p.PutKey(context.Background(), authz.APIKey(key).Hash(), rec)
+	if err != nil {
 		tb.Fatalf("PutKey(%s): %v", keyID, err)
 	}
+	return rev
 }
 
 func setBalance(tb testing.TB, p *events.Publisher, account, balance string) {
