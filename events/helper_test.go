@@ -8,6 +8,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
@@ -68,6 +69,25 @@ func openBucket(tb testing.TB, c *events.Conn) jetstream.KeyValue {
 	kv, err := events.OpenBucket(context.Background(), c.JetStream(), events.BucketConfig{})
 	if err != nil {
 		tb.Fatalf("OpenBucket: %v", err)
+	}
+	return kv
+}
+
+// reopenBucket creates the bucket again after it was deleted. The server
+// removes a deleted stream's store in the background, and a create racing
+// that removal can fail (JetStream error 10049); it is retried until it
+// succeeds.
+func reopenBucket(tb testing.TB, c *events.Conn) jetstream.KeyValue {
+	tb.Helper()
+	var (
+		kv  jetstream.KeyValue
+		err error
+	)
+	if !testkit.Poll(15*time.Second, func() bool {
+		kv, err = events.OpenBucket(context.Background(), c.JetStream(), events.BucketConfig{})
+		return err == nil
+	}) {
+		tb.Fatalf("OpenBucket after its deletion: %v", err)
 	}
 	return kv
 }

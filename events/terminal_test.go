@@ -239,7 +239,7 @@ func TestResyncForgetsTombstones(t *testing.T) {
 	if err := c.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
 		t.Fatal(err)
 	}
-	kv2 := openBucket(t, c)
+	kv2 := reopenBucket(t, c)
 	var rev uint64
 	for range 8 { // more revisions than the old bucket had
 		rev = put(t, kv2, events.KeyKVKey(h), activeJSON)

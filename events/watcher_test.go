@@ -183,7 +183,7 @@ func TestWatcherResyncsRecreatedBucket(t *testing.T) {
 	if err := c.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
 		t.Fatal(err)
 	}
-	kv2 := openBucket(t, c)
+	kv2 := reopenBucket(t, c)
 	for range 8 { // more revisions than the old bucket had
 		put(t, kv2, events.KeyKVKey(fresh), `{"key_id":"k1","account_id":"a","state":"active"}`)
 	}
