@@ -9,8 +9,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// natsReady bounds the wait for a started nats-server to accept connections.
-const natsReady = 10 * time.Second
+// natsReady bounds the wait for a started nats-server to accept connections:
+// a restarted cluster member recovering its store under two test suites on
+// two cores has taken more than 10 s.
+const natsReady = 30 * time.Second
 
 // NATSOption changes the options of an embedded nats-server before it
 // first starts.
