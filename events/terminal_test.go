@@ -165,7 +165,7 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 		if _, err := p.Revoke(ctx, h); err != nil {
 			t.Fatal(err)
 		}
-		testkit.Eventually(t, 10*time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
+		testkit.Eventually(t, 30*time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
 		if raw {
 			if err := kv.Delete(ctx, events.KeyKVKey(h)); err != nil {
 				t.Fatal(err)
@@ -173,9 +173,9 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 		} else if _, err := p.DeleteKey(ctx, h); err != nil {
 			t.Fatal(err)
 		}
-		testkit.Eventually(t, 10*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
+		testkit.Eventually(t, 30*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
 		rev := put(t, kv, events.KeyKVKey(h), activeJSON)
-		testkit.Eventually(t, 10*time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
+		testkit.Eventually(t, 30*time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
 		if e, err := old.store.LoadKey(ctx, h); err != nil || e.Record.State != authz.StateActive {
 			t.Errorf("raw %v: LoadKey of the new key = %+v, %v; want active", raw, e, err)
 		}
