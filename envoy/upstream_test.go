@@ -41,7 +41,7 @@ func serveGRPC(tb testing.TB, srv *envoy.Server, serverOpts []grpc.ServerOption,
 // newServer returns a Server over the check states, in shadow mode or not.
 func newServer(tb testing.TB, shadow bool) *envoy.Server {
 	tb.Helper()
-	srv, _ := newEngineServer(tb, envoy.EngineConfig{States: newCheckStates(tb), Shadow: shadow}, nil)
+	srv, _ := newEngineServer(tb, envoy.EngineConfig{States: newStates(tb), Shadow: shadow}, nil)
 	return srv
 }
 
@@ -123,13 +123,13 @@ func TestNoClientFootstepHeaderUpstream(t *testing.T) {
 		// want is every x-footstep-* header the upstream may get, and x-api-key when it stays.
 		want map[string]string
 	}{
-		{"enforce, active", fuzzActive, false, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
-		{"shadow, active", fuzzActive, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
-		{"shadow, revoked", fuzzRevoked, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k4",
-			"x-footstep-authz-shadow": "key_revoked", "x-api-key": fuzzRevoked}},
+		{"enforce, active", keyActive, false, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
+		{"shadow, active", keyActive, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
+		{"shadow, revoked", keyRevoked, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k4",
+			"x-footstep-authz-shadow": "key_revoked", "x-api-key": keyRevoked}},
 		{"shadow, unknown", "sk_live_nobody", true, map[string]string{"x-footstep-authz-shadow": "invalid_api_key", "x-api-key": "sk_live_nobody"}},
 		{"shadow, malformed", "nope", true, map[string]string{"x-footstep-authz-shadow": "invalid_key_format", "x-api-key": "nope"}},
-		{"shadow, unreadable", fuzzUnread, true, map[string]string{"x-footstep-authz-shadow": "authz_unavailable", "x-api-key": fuzzUnread}},
+		{"shadow, unreadable", keyUnreadable, true, map[string]string{"x-footstep-authz-shadow": "authz_unavailable", "x-api-key": keyUnreadable}},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -177,13 +177,13 @@ func TestNoClientFootstepHeaderUpstream(t *testing.T) {
 func TestOrdinaryAllowIsCached(t *testing.T) {
 	srv := newServer(t, false)
 	ctx := context.Background()
-	plain := request("api", "/v1", map[string]string{"x-api-key": fuzzActive, "x-footsteps": "not ours"})
+	plain := request("api", "/v1", map[string]string{"x-api-key": keyActive, "x-footsteps": "not ours"})
 	first, _ := srv.Check(ctx, plain)
 	again, _ := srv.Check(ctx, plain)
 	if first != again {
 		t.Errorf("Check of an ordinary allowed request rendered a new answer; want the stored one")
 	}
-	spoof, _ := srv.Check(ctx, request("api", "/v1", map[string]string{"x-api-key": fuzzActive, "x-footstep-x": "1"}))
+	spoof, _ := srv.Check(ctx, request("api", "/v1", map[string]string{"x-api-key": keyActive, "x-footstep-x": "1"}))
 	if spoof == first || !slices.Contains(spoof.GetOkResponse().GetHeadersToRemove(), "x-footstep-x") {
 		t.Errorf("Check with x-footstep-x = %v; want its own answer removing it", spoof.GetOkResponse())
 	}
