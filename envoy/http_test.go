@@ -1,7 +1,6 @@
 package envoy_test
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // newHTTPServer serves an HTTPHandler over the fake states.
@@ -39,19 +39,8 @@ func do(tb testing.TB, srv *httptest.Server, method, target string, headers ...s
 		tb.Fatal(err)
 	}
 	req.URL.Opaque = target // sent as is, unescaped and unnormalized
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, string(body), method + " " + target + " " + strings.Join(headers, " ")}
+	status, header, body := testkit.Fetch(tb, srv.Client(), req, headers...)
+	return answer{status, header, body, method + " " + target + " " + strings.Join(headers, " ")}
 }
 
 // checkDenied asserts the documented denial for code.
