@@ -2,7 +2,6 @@ package envoy_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,29 +12,11 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/footstep/authz/authz"
-	"github.com/footstep/authz/internal/testkit"
 )
 
 // maxMsg is the gRPC message size both ends accept: room for a 1 MiB header
 // and then some.
 const maxMsg = 8 << 20
-
-// request builds a CheckRequest with the headers map, as Envoy sends it by default.
-func request(surface, path string, headers map[string]string) *authv3.CheckRequest {
-	return testkit.CheckRequest(path, headers, testkit.Surface(surface))
-}
-
-// rawRequest builds a CheckRequest with header_map raw values, as Envoy sends
-// it with encode_raw_headers: one entry per header line, bytes as they came.
-func rawRequest(surface, path string, headers [][2]string) *authv3.CheckRequest {
-	req := request(surface, path, nil)
-	hm := &corev3.HeaderMap{}
-	for _, h := range headers {
-		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: h[0], RawValue: []byte(h[1])})
-	}
-	req.Attributes.Request.Http.HeaderMap = hm
-	return req
-}
 
 // startGRPC serves Check on 127.0.0.1:0, both ends accepting messages up to
 // maxMsg, and returns a client.
@@ -43,25 +24,6 @@ func startGRPC(tb testing.TB) authv3.AuthorizationClient {
 	tb.Helper()
 	return serveGRPC(tb, newServer(tb, false), []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsg)},
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
-}
-
-// decision reads the code and HTTP status of a response.
-func decision(tb testing.TB, resp *authv3.CheckResponse) (string, int) {
-	tb.Helper()
-	if resp.GetStatus() == nil {
-		tb.Fatalf("response without a status: %v", resp)
-	}
-	if resp.GetStatus().GetCode() == 0 {
-		return "ok", 200
-	}
-	d := resp.GetDeniedResponse()
-	var body struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(d.GetBody()), &body); err != nil {
-		tb.Fatalf("denial body %q: %v", d.GetBody(), err)
-	}
-	return body.Error.Code, int(d.GetStatus().GetCode())
 }
 
 func manyHeaders(n int, extra map[string]string) map[string]string {

@@ -2,8 +2,6 @@ package envoy_test
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -11,54 +9,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/footstep/authz/envoy"
 )
-
-// serveGRPC serves srv's Check on 127.0.0.1:0, with serverOpts, and returns
-// a client dialled with dialOpts besides plaintext.
-func serveGRPC(tb testing.TB, srv *envoy.Server, serverOpts []grpc.ServerOption, dialOpts ...grpc.DialOption) authv3.AuthorizationClient {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gs := grpc.NewServer(serverOpts...)
-	authv3.RegisterAuthorizationServer(gs, srv)
-	go func() { _ = gs.Serve(l) }()
-	tb.Cleanup(gs.Stop)
-	dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dialOpts...)
-	cc, err := grpc.NewClient(l.Addr().String(), dialOpts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cc.Close() })
-	return authv3.NewAuthorizationClient(cc)
-}
-
-// newServer returns a Server over the check states, in shadow mode or not.
-func newServer(tb testing.TB, shadow bool) *envoy.Server {
-	tb.Helper()
-	srv, _ := newEngineServer(tb, envoy.EngineConfig{States: newStates(tb), Shadow: shadow}, nil)
-	return srv
-}
-
-// newEngineServer returns an Engine built from cfg and a Server over it
-// that logs to log.
-func newEngineServer(tb testing.TB, cfg envoy.EngineConfig, log *slog.Logger) (*envoy.Server, *envoy.Engine) {
-	tb.Helper()
-	engine, err := envoy.NewEngine(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := envoy.NewServer(engine, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return srv, engine
-}
 
 // clientHeaders returns the header lines of a CheckRequest, names
 // lowercased as Envoy keeps them, from both encodings.
