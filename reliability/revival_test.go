@@ -75,9 +75,12 @@ func TestRevokedStaysRevokedEverywhere(t *testing.T) {
 	}
 	putActive(t, pub, hot, "key_rh2", "acct_r")
 	for name, in := range map[string]*instance{"saw the revocation": saw, "small cache": small, "started after": fresh} {
-		testkit.Eventually(t, 15*time.Second, "re-created key allowed on the replica that "+name, func() bool {
-			return codeOf2(in, hot) == authz.CodeOK
-		})
+		var got authz.Code
+		if !testkit.Poll(15*time.Second, func() bool { got = codeOf2(in, hot); return got == authz.CodeOK }) {
+			v, err := pub.InspectKey(ctx, h)
+			t.Errorf("re-created key: the replica that %s answers %v; the bucket holds %+v, tombstone %+v at %d (%v)",
+				name, got, v.Stored, v.Tombstone, v.TombstoneRevision, err)
+		}
 	}
 }
 
