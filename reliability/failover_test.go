@@ -3,9 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,16 +17,7 @@ import (
 
 // failoverTrials is how many revocations each node-kill case times; set
 // FOOTSTEP_FAILOVER_TRIALS for a longer run (make failover runs 20).
-func failoverTrials(tb testing.TB) int {
-	if s := os.Getenv("FOOTSTEP_FAILOVER_TRIALS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			tb.Fatalf("FOOTSTEP_FAILOVER_TRIALS=%q: want a positive number", s)
-		}
-		return n
-	}
-	return 2
-}
+func failoverTrials(tb testing.TB) int { return testkit.EnvCount(tb, "FOOTSTEP_FAILOVER_TRIALS", 2) }
 
 // failoverMax is the most a revocation may take to be enforced after its
 // write was acknowledged while a node is down (the hard bound).
