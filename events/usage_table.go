@@ -23,17 +23,32 @@ type usageTable struct {
 }
 
 // usageEntry is one tracked key. Its counters are drained by each flush.
+//
+// Record runs on every Check, so its fields are laid out for the cache: what
+// Record reads and writes for an allowed request (the hash it compares, first,
+// last, retired and the count of CodeOK) lies in the first 64 bytes, and the
+// entry is padded to 192 bytes, a size class whose objects start on a 64-byte
+// boundary. Counts are kept in reverse code order for that (countIndex).
 type usageEntry struct {
-	hash             authz.KeyHash
-	keyID, accountID string
-	first            atomic.Int64 // Unix ns of the first use since the last flush; 0: none yet
-	last             atomic.Int64 // Unix ns of the last use, to lastSeenPrecision
-	counts           [numCodes]atomic.Uint64
-	idle             int // intervals in a row without a use; under the recorder's mu
+	hash  authz.KeyHash
+	first atomic.Int64 // Unix ns of the first use since the last flush; 0: none yet
+	last  atomic.Int64 // Unix ns of the last use, to lastSeenPrecision
 	// retired is set when a flush drops the entry from the table; a Record
 	// that finds it set moves its count to the key's live entry.
-	retired atomic.Bool
+	retired          atomic.Bool
+	counts           [numCodes]atomic.Uint64 // by countIndex
+	keyID, accountID string
+	idle             int // intervals in a row without a use; under the recorder's mu
+	_                [usageEntryPad]byte
 }
+
+// usageEntryPad fills a usageEntry up to 192 bytes (usage_table_test.go
+// checks the layout).
+const usageEntryPad = 32
+
+// countIndex is where code's count is in usageEntry.counts: CodeOK, the
+// most frequent, first, beside the fields Record touches anyway.
+func countIndex(code authz.Code) int { return numCodes - 1 - int(code) }
 
 func newUsageTable(maxKeys int) *usageTable {
 	size := 2
@@ -74,7 +89,7 @@ func (e *usageEntry) record(code authz.Code, ns int64, n uint64) bool {
 			break
 		}
 	}
-	e.counts[code].Add(n)
+	e.counts[countIndex(code)].Add(n)
 	if ns-e.last.Load() >= int64(lastSeenPrecision) {
 		e.last.Store(ns)
 	}
@@ -85,8 +100,8 @@ func (e *usageEntry) record(code authz.Code, ns int64, n uint64) bool {
 func (e *usageEntry) drain(replica string) (s KeyUsage, used bool) {
 	first := e.first.Swap(0)
 	counts := make(map[string]uint64, 2)
-	for c := range e.counts {
-		if n := e.counts[c].Swap(0); n > 0 {
+	for c := range numCodes {
+		if n := e.counts[countIndex(authz.Code(c))].Swap(0); n > 0 {
 			counts[authz.Code(c).String()] = n
 		}
 	}
