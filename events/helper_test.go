@@ -28,7 +28,8 @@ type testServer struct {
 
 func startServer(tb testing.TB) *testServer {
 	tb.Helper()
-	s := &testServer{tb: tb, dir: tb.TempDir(), addr: "127.0.0.1:-1"}
+	// A port outside the ephemeral range, so that a restart finds it free.
+	s := &testServer{tb: tb, dir: tb.TempDir(), addr: testkit.FreeAddr(tb)}
 	s.start()
 	tb.Cleanup(func() {
 		if s.srv != nil {
