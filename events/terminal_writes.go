@@ -109,7 +109,10 @@ func (w *Watcher) writeTombstone(h authz.KeyHash, t Tombstone) {
 }
 
 // rewriteTombstone writes again the tombstone of a key held as revoked whose
-// tombstone was removed while its record stayed, with the record's identity.
+// tombstone was removed while its record stayed, with the record's identity:
+// only while the record is still the one this watcher saw revoked. A record
+// changed since (deleted, or put again after a deletion whose marker the
+// watch missed) is left to the watch.
 func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
 	w.spawn("create tombstone", h, 0, func(ctx context.Context, epoch uint64) error {
 		g, guarded, ok := w.terminal.current(h, epoch)
@@ -117,8 +120,8 @@ func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
 			return nil
 		}
 		rec, rev, ok, err := w.leaderRecord(ctx, h)
-		if !ok {
-			return err // none, or an unreadable one that fails closed: its tombstone waits for a readable one
+		if !ok || rev != g.keyRev {
+			return err // none, changed since, or an unreadable one that fails closed: its tombstone waits for a readable one
 		}
 		val, err := EncodeTombstone(NewTombstone(rec, rev, time.Now()))
 		if err != nil {
