@@ -270,7 +270,11 @@ func TestRawPutAfterExpiry(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "expiry dropped before it", appliedAtLeast(r.sink, early, rev, authz.Present, authz.StateActive))
 
 	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
-	put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"active","expires_at":"`+past+`"}`)
+	expiredRev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"active","expires_at":"`+past+`"}`)
+	// The watch must have read the expired record: a put made at once would
+	// supersede it (one message per key), and no watcher could judge a put
+	// over a record it never saw (the window the README names).
+	testkit.Eventually(t, 10*time.Second, "expired record applied", appliedAtLeast(r.sink, h, expiredRev, authz.Present, authz.StateActive))
 	rev = put(t, kv, events.KeyKVKey(h), activeJSON)
 	testkit.Eventually(t, 10*time.Second, "put after expiry applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
 	testkit.Eventually(t, 10*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
