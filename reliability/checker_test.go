@@ -196,52 +196,34 @@ func (t *truth) confirm(tb testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	keys, accounts := t.doubts()
-	for k, id := range keys {
-		e, err := t.readKey(ctx, k)
-		if err != nil {
-			tb.Fatalf("read back key %s: %v", k, err)
-		}
-		t.mu.Lock()
-		settle(t.keys[k], id, e)
-		t.mu.Unlock()
-	}
-	for a, id := range accounts {
-		e, err := t.readAccount(ctx, a)
-		if err != nil {
-			tb.Fatalf("read back account %s: %v", a, err)
-		}
-		t.mu.Lock()
-		settle(t.accounts[a], id, e)
-		t.mu.Unlock()
-	}
+	confirmDoubts(tb, ctx, &t.mu, t.keys, t.readKey)
+	confirmDoubts(tb, ctx, &t.mu, t.accounts, t.readAccount)
 }
 
-// doubts returns the keys and accounts whose last change is a doubt, with
-// that change's id.
-func (t *truth) doubts() (keys, accounts map[string]uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	keys, accounts = map[string]uint64{}, map[string]uint64{}
-	for k, h := range t.keys {
+// confirmDoubts reads back every record of m whose last change is a doubt,
+// and records what it reads as definite, unless a newer change was recorded
+// meanwhile. The reads run without mu, the truth's lock.
+func confirmDoubts[E any](tb testing.TB, ctx context.Context, mu *sync.Mutex, m map[string]*history[E], read func(context.Context, string) (E, error)) {
+	tb.Helper()
+	mu.Lock()
+	doubts := map[string]uint64{}
+	for name, h := range m {
 		if n := len(h.changes); n > 0 && h.changes[n-1].doubt {
-			keys[k] = h.changes[n-1].id
+			doubts[name] = h.changes[n-1].id
 		}
 	}
-	for a, h := range t.accounts {
-		if n := len(h.changes); n > 0 && h.changes[n-1].doubt {
-			accounts[a] = h.changes[n-1].id
+	mu.Unlock()
+	for name, id := range doubts {
+		e, err := read(ctx, name)
+		if err != nil {
+			tb.Fatalf("read back %s: %v", name, err)
 		}
-	}
-	return keys, accounts
-}
-
-// settle records e, read back, as h's definite state if h's last change is
-// still the doubt id. Callers hold the truth's lock.
-func settle[E any](h *history[E], id uint64, e E) {
-	if n := len(h.changes); n > 0 && h.changes[n-1].id == id {
-		now := time.Now()
-		h.changes = append(h.changes, change[E]{from: now, ack: now, entry: e})
+		mu.Lock()
+		if h := m[name]; h.changes[len(h.changes)-1].id == id {
+			now := time.Now()
+			h.changes = append(h.changes, change[E]{from: now, ack: now, entry: e})
+		}
+		mu.Unlock()
 	}
 }
 
@@ -296,21 +278,27 @@ func (t *truth) wipe() (done func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	id, from := changeIDs.Add(1), time.Now()
-	for _, h := range t.keys {
-		h.changes = append(h.changes, change[authz.KeyEntry]{from: from, entry: absentKey, id: id})
-	}
-	for _, h := range t.accounts {
-		h.changes = append(h.changes, change[authz.AccountEntry]{from: from, entry: absentAccount, id: id})
-	}
+	appendAll(t.keys, change[authz.KeyEntry]{from: from, entry: absentKey, id: id})
+	appendAll(t.accounts, change[authz.AccountEntry]{from: from, entry: absentAccount, id: id})
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		at := time.Now()
-		for _, h := range t.keys {
-			ack(h, id, at)
-		}
-		for _, h := range t.accounts {
-			ack(h, id, at)
-		}
+		ackAll(t.keys, id, at)
+		ackAll(t.accounts, id, at)
+	}
+}
+
+// appendAll records c as the next change of every history of m.
+func appendAll[E any](m map[string]*history[E], c change[E]) {
+	for _, h := range m {
+		h.changes = append(h.changes, c)
+	}
+}
+
+// ackAll acknowledges the change id of every history of m at at.
+func ackAll[E any](m map[string]*history[E], id uint64, at time.Time) {
+	for _, h := range m {
+		ack(h, id, at)
 	}
 }
