@@ -43,10 +43,9 @@ type WatchIndex interface {
 	// at which it became so. known is false when the index cannot vouch
 	// for the bucket as of revision rev: it has not applied rev yet.
 	Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool)
-	// KeyFloor and AccountFloor return a revision no read of the record
-	// may be older than: the watch applied it. 0 when there is none.
-	KeyFloor(h authz.KeyHash) uint64
-	AccountFloor(id string) uint64
+	// Floor returns a revision no read of the record at kvKey may be older
+	// than: the watch applied it. 0 when there is none.
+	Floor(kvKey string) uint64
 }
 
 // NewLoader returns a Loader reading from kv.
@@ -105,19 +104,18 @@ func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
 
 // loadStored reads a key's record as stored, ignoring its tombstone.
 func (s *Loader) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	rec, rev, p, err := loadRecord(ctx, s, KeyKVKey(h), func(idx WatchIndex) uint64 { return idx.KeyFloor(h) },
-		DecodeKey, func() string { return "key " + h.String() })
+	rec, rev, p, err := loadRecord(ctx, s, KeyKVKey(h), DecodeKey, func() string { return "key " + h.String() })
 	return authz.KeyEntry{Revision: rev, Presence: p, Record: rec}, err
 }
 
-// loadRecord reads the record at kvKey, no older than floor, and decodes
-// it: Present with its revision, Absent with the marker's revision (or 0),
+// loadRecord reads the record at kvKey, no older than the index's floor,
+// and decodes it: Present with its revision, Absent with the marker's revision (or 0),
 // or Unreadable with the error (a record that does not decode keeps its
 // revision, and its error names the record as what describes).
-func loadRecord[T any](ctx context.Context, s *Loader, kvKey string, floor func(WatchIndex) uint64,
-	decode func([]byte) (T, error), what func() string) (T, uint64, authz.Presence, error) {
+func loadRecord[T any](ctx context.Context, s *Loader, kvKey string, decode func([]byte) (T, error),
+	what func() string) (T, uint64, authz.Presence, error) {
 	var zero T
-	e, err := s.readFresh(ctx, kvKey, floor)
+	e, err := s.readFresh(ctx, kvKey)
 	if err != nil || e.op != jetstream.KeyValuePut {
 		return zero, e.revision, absentIf(err), err
 	}
@@ -155,8 +153,7 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	acct, rev, p, err := loadRecord(ctx, s, AccountKVKey(id), func(idx WatchIndex) uint64 { return idx.AccountFloor(id) },
-		DecodeAccount, func() string { return "account " + id })
+	acct, rev, p, err := loadRecord(ctx, s, AccountKVKey(id), DecodeAccount, func() string { return "account " + id })
 	return authz.AccountEntry{Revision: rev, Presence: p, Account: acct}, err
 }
 
@@ -167,10 +164,10 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 var ErrBehindWatch = errors.New("bucket answered a state older than the watch has applied")
 
 // readFresh reads a KV key as read does, and reads it again, backing off,
-// while the answer is older than floor's revision: a server that is behind
+// while the answer is older than the index's floor for it: a server that is behind
 // the watch (a stream leader being replaced, a lagging follower with direct
 // gets) answered, and will catch up.
-func (s *Loader) readFresh(ctx context.Context, kvKey string, floor func(WatchIndex) uint64) (rawEntry, error) {
+func (s *Loader) readFresh(ctx context.Context, kvKey string) (rawEntry, error) {
 	wait := behindBackoff
 	for {
 		e, err := s.read(ctx, kvKey)
@@ -178,7 +175,7 @@ func (s *Loader) readFresh(ctx context.Context, kvKey string, floor func(WatchIn
 		if err != nil || idx == nil {
 			return e, err
 		}
-		f := floor(*idx)
+		f := (*idx).Floor(kvKey)
 		if e.revision >= f || (s.nc == nil && e.op != jetstream.KeyValuePut) {
 			// A direct get tells no revision for a deleted record.
 			return e, nil

@@ -108,8 +108,13 @@ func put(tb testing.TB, kv jetstream.KeyValue, key, value string) uint64 {
 type floorIndex struct{ key, account atomic.Uint64 }
 
 func (*floorIndex) Revoked(authz.KeyHash, uint64) (uint64, bool, bool) { return 0, false, false }
-func (f *floorIndex) KeyFloor(authz.KeyHash) uint64                    { return f.key.Load() }
-func (f *floorIndex) AccountFloor(string) uint64                       { return f.account.Load() }
+
+func (f *floorIndex) Floor(kvKey string) uint64 {
+	if events.ParseKVKey(kvKey).Kind == events.KindAccount {
+		return f.account.Load()
+	}
+	return f.key.Load()
+}
 
 // TestLoaderRetriesReadsBehindTheWatch: a read older than the revision the
 // watch applied for its record is never the answer; it is read again until
