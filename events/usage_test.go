@@ -18,8 +18,7 @@ import (
 )
 
 func TestUsageRecorder(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
+	c, ctx := startConn(t)
 	ukv, err := events.OpenUsageBucket(ctx, c.JetStream(), events.DefaultUsageBucket, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -135,8 +134,7 @@ func BenchmarkUsageRecord(b *testing.B) {
 // each counted once, in one interval or the next, and a key keeps being
 // tracked across intervals while another takes the room of an idle one.
 func TestUsageRecorderConcurrentFlush(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
+	c, ctx := startConn(t)
 	var total atomic.Uint64
 	msgs := make(chan *nats.Msg, 1024)
 	sub, err := c.NATS().ChanSubscribe(events.UsageSubject, msgs)
@@ -200,8 +198,7 @@ func TestUsageRecorderConcurrentFlush(t *testing.T) {
 // TestUsageRecorderIdleKeysMakeRoom: a tracked key keeps its room until it
 // has gone unused for two intervals in a row.
 func TestUsageRecorderIdleKeysMakeRoom(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
+	c, ctx := startConn(t)
 	var overflow atomic.Int64
 	u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), MaxKeys: 1,
 		Observer: events.UsageObserver{Overflow: func() { overflow.Add(1) }}})
