@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // usageTracking compares the server CPU per Check of the same build with
@@ -17,12 +22,12 @@ func (e *env) usageTracking(ctx context.Context) error {
 	// Summaries are published once a day, so that no publication falls in a
 	// round: this compares the hot path. A publication's own cost is
 	// measured by BenchmarkUsageFlush in package events.
-	on, _, err := e.startAuthz(ctx, "--usage-interval=24h")
+	on, _, err := e.startAuthz(ctx, "--usage-interval=24h", "--pprof")
 	if err != nil {
 		return err
 	}
 	defer on.stop()
-	off, _, err := e.startAuthz(ctx, "--usage-tracking=false")
+	off, _, err := e.startAuthz(ctx, "--usage-tracking=false", "--pprof")
 	if err != nil {
 		return err
 	}
@@ -50,7 +55,77 @@ func (e *env) usageTracking(ctx context.Context) error {
 	q := func(p float64) float64 { return ratios[int(p*float64(len(ratios)-1))] }
 	fmt.Printf("== usage tracking: server CPU per check, off %.2fµs, on %.2fµs (medians); on/off %.3fx, median of %d paired slices of %s (quartiles %.3f to %.3f; target ≤1.02x)\n",
 		middle(cpuOff), middle(cpuOn), middle(ratios), pairs, slice, q(0.25), q(0.75))
+	return e.recorderShare(ctx, on, load)
+}
+
+// recorderShare prints the share of the tracking server's CPU spent in
+// UsageRecorder.Record, from a CPU profile of the server under the same
+// load. It is a second measure of the same cost: unlike the on/off ratio it
+// does not see what recording does to the rest of the server (its cache
+// lines), but its sampling error is a tenth of a percent where the ratio's
+// is a percent or two. It runs after the paired slices, so that profiling
+// the one server skews none of them.
+func (e *env) recorderShare(ctx context.Context, on *server, load caller) error {
+	d := max(2*e.o.duration, 6*time.Second)
+	prof := make(chan *profile.Profile, 1)
+	errc := make(chan error, 1)
+	go func() {
+		p, err := cpuProfile(on, d-time.Second)
+		prof <- p
+		errc <- err
+	}()
+	drive(ctx, on, d, load)
+	p, err := <-prof, <-errc
+	if err != nil {
+		return err
+	}
+	in, total, err := cpuIn(p, "/events.(*UsageRecorder).Record")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   profile of the tracking server under the same load: UsageRecorder.Record %.2f%% of its CPU (%s of %s sampled; target ≤2%%)\n",
+		100*in.Seconds()/total.Seconds(), in.Round(time.Millisecond), total.Round(time.Millisecond))
 	return nil
+}
+
+// cpuProfile takes a CPU profile of s lasting d (whole seconds, at least
+// one).
+func cpuProfile(s *server, d time.Duration) (*profile.Profile, error) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, max(1, int(d/time.Second))))
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("profile: %s answered %s", s.admin, resp.Status)
+	}
+	p, err := profile.Parse(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return p, nil
+}
+
+// cpuIn returns the CPU time of the samples of p with a frame in a function
+// whose name ends with fn, and the CPU time of all samples.
+func cpuIn(p *profile.Profile, fn string) (in, total time.Duration, err error) {
+	v := slices.IndexFunc(p.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" })
+	if v < 0 {
+		return 0, 0, errors.New("profile: no cpu samples")
+	}
+	for _, s := range p.Sample {
+		ns := time.Duration(s.Value[v])
+		total += ns
+		if slices.ContainsFunc(s.Location, func(l *profile.Location) bool {
+			return slices.ContainsFunc(l.Line, func(ln profile.Line) bool { return strings.HasSuffix(ln.Function.Name, fn) })
+		}) {
+			in += ns
+		}
+	}
+	if total == 0 {
+		return 0, 0, errors.New("profile: no cpu sampled")
+	}
+	return in, total, nil
 }
 
 // usageMinPairs is the fewest paired slices the usage comparison runs: a 2%
