@@ -7,16 +7,13 @@
 #   PATH="$(.ci/install-helm.sh | tail -n 1):$PATH"
 set -euo pipefail
 
+. "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
+
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
-TOOLS_BIN="${FOOTSTEP_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/footstep-tools/bin}"
 
 install_helm() {
-	local stamp="$TOOLS_BIN/.helm-$HELM_VERSION-stamped"
-	if [ -x "$TOOLS_BIN/helm" ] && [ -e "$stamp" ]; then
-		echo "helm: cached $HELM_VERSION in $TOOLS_BIN" >&2
-		return
-	fi
-	mkdir -p "$TOOLS_BIN"
+	local stamp="helm-$HELM_VERSION-stamped"
+	tool_cached helm "$HELM_VERSION" "$stamp" && return
 	# The version stamps that helm's own Makefile sets: without them helm reports no
 	# version and renders for Kubernetes v1.20. The Kubernetes version is the one after
 	# helm's client-go (v0.37 -> 1.37), as in that Makefile.
@@ -27,9 +24,7 @@ install_helm() {
 	ldflags+=" -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$kminor"
 	ldflags+=" -X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$kminor"
 	# About 3 to 5 minutes cold on 2 cores.
-	CGO_ENABLED=0 GOBIN="$TOOLS_BIN" go install -trimpath -ldflags "$ldflags" "$pkg/cmd/helm@$HELM_VERSION" >&2
-	rm -f "$TOOLS_BIN"/.helm-*
-	touch "$stamp"
+	CGO_ENABLED=0 go_install_tool helm "$stamp" -trimpath -ldflags "$ldflags" "$pkg/cmd/helm@$HELM_VERSION"
 	echo "helm: installed $("$TOOLS_BIN/helm" version --short) in $TOOLS_BIN" >&2
 }
 

@@ -7,8 +7,9 @@
 #   PATH="$(.ci/install-proxies.sh | tail -n 1):$PATH"
 set -euo pipefail
 
+. "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
+
 CADDY_VERSION="${CADDY_VERSION:-v2.11.9}"
-TOOLS_BIN="${FOOTSTEP_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/footstep-tools/bin}"
 
 sudo_if_needed() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -31,15 +32,8 @@ install_nginx() {
 }
 
 install_caddy() {
-	local stamp="$TOOLS_BIN/.caddy-$CADDY_VERSION"
-	if [ -x "$TOOLS_BIN/caddy" ] && [ -e "$stamp" ]; then
-		echo "caddy: cached $CADDY_VERSION in $TOOLS_BIN" >&2
-		return
-	fi
-	mkdir -p "$TOOLS_BIN"
-	GOBIN="$TOOLS_BIN" go install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION" >&2
-	rm -f "$TOOLS_BIN"/.caddy-*
-	touch "$stamp"
+	tool_cached caddy "$CADDY_VERSION" "caddy-$CADDY_VERSION" && return
+	go_install_tool caddy "caddy-$CADDY_VERSION" "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
 }
 
 install_nginx

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // benchLoader answers every key as active, with ids of realistic length, and
@@ -127,16 +128,7 @@ func warm(b *testing.B, s *Store, h authz.KeyHash) {
 // benchKeys is how many keys the memory benchmarks cache: set
 // FOOTSTEP_BENCH_KEYS=1000000 for the figure of record; the default keeps
 // the benchmarks quick.
-func benchKeys(b *testing.B) int {
-	if v := os.Getenv("FOOTSTEP_BENCH_KEYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("FOOTSTEP_BENCH_KEYS=%q: want a positive number", v)
-		}
-		return n
-	}
-	return 20000
-}
+func benchKeys(b *testing.B) int { return testkit.EnvCount(b, "FOOTSTEP_BENCH_KEYS", 20000) }
 
 // fill reads n distinct keys through s, waiting for ristretto every so
 // often so that Sets are not dropped for a full buffer.

@@ -213,19 +213,8 @@ func send(tb testing.TB, method, url string, headers ...string) answer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, string(b), method + " " + url + " " + redactKeys(strings.Join(headers, " "))}
+	status, header, b := testkit.Fetch(tb, client, req, headers...)
+	return answer{status, header, b, method + " " + url + " " + redactKeys(strings.Join(headers, " "))}
 }
 
 // redactKeys keeps test logs in the habit of never printing a key.

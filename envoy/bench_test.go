@@ -25,14 +25,14 @@ const (
 	benchUnknown   = "sk_live_unknown0fffffffffffffffffffffffff"
 )
 
-// newBenchStates answers cache misses from the fuzz tests' fixed states, so
-// that the benchmarks read through a real cache.Store.
+// newBenchStates answers cache misses from the package's fake states
+// (newStates), so that the benchmarks read through a real cache.Store.
 func newBenchStates(b *testing.B) *testkit.States {
 	b.Helper()
-	s := newCheckStates(b)
-	for bench, fuzz := range map[string]string{benchActive: fuzzActive, benchBroke: fuzzBroke,
-		benchSuspended: fuzzSuspended, benchRevoked: fuzzRevoked, benchUnread: fuzzUnread} {
-		e, err := s.Key(context.Background(), authz.APIKey(fuzz).Hash())
+	s := newStates(b)
+	for bench, key := range map[string]string{benchActive: keyActive, benchBroke: keyBroke,
+		benchSuspended: keySuspended, benchRevoked: keyRevoked, benchUnread: keyUnreadable} {
+		e, err := s.Key(context.Background(), authz.APIKey(key).Hash())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,7 +6,6 @@ package envoy_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/footstep/authz/envoy"
-	"github.com/footstep/authz/internal/testkit"
 )
 
 // authzHTTPPort is footstep-authz's --http-addr default.
@@ -125,14 +123,7 @@ func matches(m *matcherv3.StringMatcher, s string) bool {
 // TestEnvoyHTTPConfigRejects proves each http_service check on mutations of
 // envoy-http.yaml.
 func TestEnvoyHTTPConfigRejects(t *testing.T) {
-	good, err := os.ReadFile("envoy-http.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkConfig(good); err != nil {
-		t.Fatalf("envoy-http.yaml: %v", err)
-	}
-	tests := []struct{ name, old, new, wantErr string }{
+	checkRejects(t, "envoy-http.yaml", []mutation{
 		{"fail open", "failure_mode_allow: false", "failure_mode_allow: true", "failure_mode_allow"},
 		{"missing cluster", "cluster: footstep_authz_http,", "cluster: nowhere,", `cluster "nowhere"`},
 		{"no timeout", ", timeout: 0.25s }", " }", "Timeout"},
@@ -146,11 +137,5 @@ func TestEnvoyHTTPConfigRejects(t *testing.T) {
 		{"gRPC port", "port_value: 9002", "port_value: 9001", "port 9001"},
 		{"HTTP/2 cluster", "    connect_timeout: 0.25s\n    load_assignment:\n      cluster_name: footstep_authz_http",
 			"    connect_timeout: 0.25s\n    typed_extension_protocol_options:\n      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        explicit_http_config: { http2_protocol_options: {} }\n    load_assignment:\n      cluster_name: footstep_authz_http", "HTTP/1.1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bad := testkit.ReplaceOnce(t, "envoy-http.yaml", string(good), tt.old, tt.new)
-			testkit.WantError(t, "checkConfig("+tt.name+")", checkConfig([]byte(bad)), tt.wantErr)
-		})
-	}
+	})
 }

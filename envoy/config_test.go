@@ -82,13 +82,7 @@ func TestEnvoyConfigs(t *testing.T) {
 // TestEnvoyConfigRejects proves each check: a mutation of envoy.yaml that Envoy or
 // footstep-authz would not survive must fail with the expected message.
 func TestEnvoyConfigRejects(t *testing.T) {
-	good, err := os.ReadFile("envoy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, old, new, wantErr string
-	}{
+	checkRejects(t, "envoy.yaml", []mutation{
 		{"unknown field", "stat_prefix: ingress_http", "stat_prefix: ingress_http\n          no_such_field: 1", "unknown field"},
 		{"unknown typed_config type", "ext_authz.v3.ExtAuthz\n", "ext_authz.v3.ExtAuthzz\n", "ExtAuthzz"},
 		{"bootstrap rule broken", "connect_timeout: 0.25s", "connect_timeout: -1s", "ConnectTimeout"},
@@ -112,11 +106,28 @@ func TestEnvoyConfigRejects(t *testing.T) {
 		{"no keepalive timeout", "              timeout: 5s\n", "", "KeepaliveSettings.Timeout"},
 		{"API version not V3", "transport_api_version: V3", "transport_api_version: AUTO", "V3"},
 		{"no admin", "admin:\n  address:\n    socket_address: { address: 127.0.0.1, port_value: 9901 }\n", "", "admin"},
+	})
+}
+
+// mutation is a mistake made to a shipped config: old replaced once by new,
+// after which checkConfig must fail with an error containing wantErr.
+type mutation struct{ name, old, new, wantErr string }
+
+// checkRejects reads file, which checkConfig must pass, and proves in a
+// subtest each that every mutation of it fails with the expected message.
+func checkRejects(t *testing.T, file string, mutations []mutation) {
+	t.Helper()
+	good, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bad := testkit.ReplaceOnce(t, "envoy.yaml", string(good), tt.old, tt.new)
-			testkit.WantError(t, "checkConfig("+tt.name+")", checkConfig([]byte(bad)), tt.wantErr)
+	if err := checkConfig(good); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	for _, m := range mutations {
+		t.Run(m.name, func(t *testing.T) {
+			bad := testkit.ReplaceOnce(t, file, string(good), m.old, m.new)
+			testkit.WantError(t, "checkConfig("+m.name+")", checkConfig([]byte(bad)), m.wantErr)
 		})
 	}
 }

@@ -22,10 +22,10 @@ func (l *resultLog) Decided(r *envoy.Result, _ time.Duration) {
 // reading, the one the observer is given as Result.At.
 func TestEngineExpiry(t *testing.T) {
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	states := newCheckStates(t)
+	states := newStates(t)
 	const key = "sk_live_expiring_key"
 	for _, k := range []string{key, key + "_suspended"} {
-		e, _ := states.Key(context.Background(), authz.APIKey(fuzzActive).Hash())
+		e, _ := states.Key(context.Background(), authz.APIKey(keyActive).Hash())
 		if k != key {
 			e.Record.State = authz.StateSuspended
 		}
@@ -49,8 +49,8 @@ func TestEngineExpiry(t *testing.T) {
 		{key, at.Add(time.Hour), authz.CodeKeyRevoked, true},
 		{key + "_suspended", at.Add(-time.Millisecond), authz.CodeKeySuspended, false},
 		{key + "_suspended", at, authz.CodeKeyRevoked, true},
-		{fuzzRevoked, at, authz.CodeKeyRevoked, false},
-		{fuzzActive, at.AddDate(50, 0, 0), authz.CodeOK, false},
+		{keyRevoked, at, authz.CodeKeyRevoked, false},
+		{keyActive, at.AddDate(50, 0, 0), authz.CodeOK, false},
 	}
 	for _, tt := range tests {
 		clock.Set(tt.now)

@@ -2,7 +2,6 @@ package envoy_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -11,65 +10,23 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/envoy"
-	"github.com/footstep/authz/internal/testkit"
 )
-
-var errAccountDown = errors.New("nats down")
-
-// Fuzzed keys: only fuzzActive may ever be allowed.
-const (
-	fuzzActive    = "sk_live_active_funded"
-	fuzzBroke     = "sk_live_active_broke"
-	fuzzSuspended = "sk_live_suspended"
-	fuzzRevoked   = "sk_live_revoked"
-	fuzzUnread    = "sk_live_unreadable"
-	fuzzDown      = "sk_live_account_down"
-)
-
-// newCheckStates holds a key in each state (fuzzUnread unreadable) and two
-// accounts; anything else is absent, and acct_down fails as NATS would.
-func newCheckStates(tb testing.TB) *testkit.States {
-	tb.Helper()
-	s := testkit.NewStates()
-	putKey(s, fuzzActive, "k1", "acct_rich", authz.StateActive)
-	putKey(s, fuzzBroke, "k2", "acct_broke", authz.StateActive)
-	putKey(s, fuzzSuspended, "k3", "acct_rich", authz.StateSuspended)
-	putKey(s, fuzzRevoked, "k4", "acct_rich", authz.StateRevoked)
-	s.PutKey(authz.APIKey(fuzzUnread).Hash(), authz.KeyEntry{Revision: 1, Presence: authz.Unreadable})
-	putKey(s, fuzzDown, "k6", "acct_down", authz.StateActive)
-	putBalance(tb, s, "acct_rich", "12.50")
-	putBalance(tb, s, "acct_broke", "0")
-	s.FailAccount("acct_down", errAccountDown)
-	return s
-}
-
-// putKey puts key's record, with id and account, at revision 1.
-func putKey(s *testkit.States, key, id, account string, state authz.KeyState) {
-	s.PutKey(authz.APIKey(key).Hash(), authz.KeyEntry{Revision: 1, Presence: authz.Present,
-		Record: authz.KeyRecord{KeyID: id, AccountID: account, State: state}})
-}
-
-// putBalance puts account id with balance at revision 1.
-func putBalance(tb testing.TB, s *testkit.States, id, balance string) {
-	tb.Helper()
-	s.PutAccount(id, authz.AccountEntry{Revision: 1, Presence: authz.Present, Account: authz.Account{Balance: testkit.Balance(tb, balance)}})
-}
 
 // fuzzSeeds are CheckRequests from the rules table: every outcome, both
 // surfaces, both header encodings.
 func fuzzSeeds() []*authv3.CheckRequest {
 	var seeds []*authv3.CheckRequest
-	for _, key := range []string{fuzzActive, fuzzBroke, fuzzSuspended, fuzzRevoked, fuzzUnread, fuzzDown, "sk_live_unknown", "nope", ""} {
+	for _, key := range []string{keyActive, keyBroke, keySuspended, keyRevoked, keyUnreadable, keyReadFails, keyAccountDown, keyUnknown, "nope", ""} {
 		seeds = append(seeds,
 			request("api", "/v1/x", map[string]string{"x-api-key": key}),
 			request("mcp", "/mcp", map[string]string{"authorization": "Bearer " + key}),
-			request("", "/v1/x?key="+key, map[string]string{"x-api-key": fuzzActive}),
-			rawRequest("mcp", "/v1/x", [][2]string{{"x-api-key", key}, {"x-api-key", fuzzActive}}),
+			request("", "/v1/x?key="+key, map[string]string{"x-api-key": keyActive}),
+			rawRequest("mcp", "/v1/x", [][2]string{{"x-api-key", key}, {"x-api-key", keyActive}}),
 		)
 	}
 	seeds = append(seeds,
-		request("api", "/v1/x", map[string]string{"x-api-key": fuzzActive, "X-Footstep-Key-Id": "k9", "x-footstep-authz-shadow": "ok"}),
-		rawRequest("api", "/v1/x", [][2]string{{"x-api-key", fuzzActive}, {"x-FOOTSTEP-a", "1"}, {"x-footstep-a", "2"}}),
+		request("api", "/v1/x", map[string]string{"x-api-key": keyActive, "X-Footstep-Key-Id": "k9", "x-footstep-authz-shadow": "ok"}),
+		rawRequest("api", "/v1/x", [][2]string{{"x-api-key", keyActive}, {"x-FOOTSTEP-a", "1"}, {"x-footstep-a", "2"}}),
 	)
 	return append(seeds, &authv3.CheckRequest{}, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{}})
 }
@@ -101,8 +58,8 @@ func FuzzCheck(f *testing.F) {
 			}
 			return
 		}
-		if key := credentialOf(&req); key != fuzzActive {
-			t.Fatalf("allowed with credential %q; only %q may pass", key, fuzzActive)
+		if key := credentialOf(&req); key != keyActive {
+			t.Fatalf("allowed with credential %q; only %q may pass", key, keyActive)
 		}
 		ok := resp.GetOkResponse()
 		for name := range upstream(t, clientHeaders(&req), ok) {

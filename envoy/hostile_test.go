@@ -2,9 +2,7 @@ package envoy_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,70 +10,20 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/footstep/authz/authz"
-	"github.com/footstep/authz/internal/testkit"
 )
 
 // maxMsg is the gRPC message size both ends accept: room for a 1 MiB header
 // and then some.
 const maxMsg = 8 << 20
 
-// request builds a CheckRequest with the headers map, as Envoy sends it by default.
-func request(surface, path string, headers map[string]string) *authv3.CheckRequest {
-	return testkit.CheckRequest(path, headers, testkit.Surface(surface))
-}
-
-// rawRequest builds a CheckRequest with header_map raw values, as Envoy sends
-// it with encode_raw_headers: one entry per header line, bytes as they came.
-func rawRequest(surface, path string, headers [][2]string) *authv3.CheckRequest {
-	req := request(surface, path, nil)
-	hm := &corev3.HeaderMap{}
-	for _, h := range headers {
-		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: h[0], RawValue: []byte(h[1])})
-	}
-	req.Attributes.Request.Http.HeaderMap = hm
-	return req
-}
-
-// startGRPC serves Check on 127.0.0.1:0 and returns a client.
+// startGRPC serves Check on 127.0.0.1:0, both ends accepting messages up to
+// maxMsg, and returns a client.
 func startGRPC(tb testing.TB) authv3.AuthorizationClient {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg))
-	authv3.RegisterAuthorizationServer(gs, newServer(tb, false))
-	go func() { _ = gs.Serve(l) }()
-	tb.Cleanup(gs.Stop)
-	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	return serveGRPC(tb, newServer(tb, false), []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsg)},
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cc.Close() })
-	return authv3.NewAuthorizationClient(cc)
-}
-
-// decision reads the code and HTTP status of a response.
-func decision(tb testing.TB, resp *authv3.CheckResponse) (string, int) {
-	tb.Helper()
-	if resp.GetStatus() == nil {
-		tb.Fatalf("response without a status: %v", resp)
-	}
-	if resp.GetStatus().GetCode() == 0 {
-		return "ok", 200
-	}
-	d := resp.GetDeniedResponse()
-	var body struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(d.GetBody()), &body); err != nil {
-		tb.Fatalf("denial body %q: %v", d.GetBody(), err)
-	}
-	return body.Error.Code, int(d.GetStatus().GetCode())
 }
 
 func manyHeaders(n int, extra map[string]string) map[string]string {
@@ -95,12 +43,12 @@ func TestHostileRequests(t *testing.T) {
 	client := startGRPC(t)
 	huge := strings.Repeat("A", 1<<20)
 	binary := string([]byte{0, 1, 2, 0xff, 0xfe, '\r', '\n', 0x80})
-	good := request("api", "/v1/x", map[string]string{"x-api-key": fuzzActive})
+	good := request("api", "/v1/x", map[string]string{"x-api-key": keyActive})
 	var rawMany [][2]string
 	for i := range 5000 {
 		rawMany = append(rawMany, [2]string{fmt.Sprintf("x-junk-%d", i), "v"})
 	}
-	rawMany = append(rawMany, [2]string{"x-api-key", fuzzActive})
+	rawMany = append(rawMany, [2]string{"x-api-key", keyActive})
 
 	tests := []struct {
 		name   string
@@ -112,35 +60,35 @@ func TestHostileRequests(t *testing.T) {
 		{"no http attributes", &authv3.CheckRequest{Attributes: &authv3.AttributeContext{}}, "invalid_key_format", 401},
 		{"no headers", request("api", "/v1/x", nil), "invalid_key_format", 401},
 		{"1 MiB x-api-key", request("api", "/v1/x", map[string]string{"x-api-key": "sk_live_" + huge}), "invalid_key_format", 401},
-		{"1 MiB other header", request("api", "/v1/x", map[string]string{"x-api-key": fuzzBroke, "x-big": huge}), "insufficient_balance", 402},
-		{"1 MiB path", request("api", "/"+huge, map[string]string{"x-api-key": fuzzSuspended}), "key_suspended", 403},
-		{"1 MiB query with a key at the end", request("api", "/v1?"+huge+"&k="+fuzzActive, map[string]string{"x-api-key": fuzzActive}), "key_in_query", 401},
+		{"1 MiB other header", request("api", "/v1/x", map[string]string{"x-api-key": keyBroke, "x-big": huge}), "insufficient_balance", 402},
+		{"1 MiB path", request("api", "/"+huge, map[string]string{"x-api-key": keySuspended}), "key_suspended", 403},
+		{"1 MiB query with a key at the end", request("api", "/v1?"+huge+"&k="+keyActive, map[string]string{"x-api-key": keyActive}), "key_in_query", 401},
 		{"binary raw x-api-key", rawRequest("api", "/v1/x", [][2]string{{"x-api-key", binary}}), "invalid_key_format", 401},
-		{"non-UTF-8 raw key suffix", rawRequest("api", "/v1/x", [][2]string{{"x-api-key", fuzzActive + "\xff"}}), "invalid_key_format", 401},
+		{"non-UTF-8 raw key suffix", rawRequest("api", "/v1/x", [][2]string{{"x-api-key", keyActive + "\xff"}}), "invalid_key_format", 401},
 		{"NUL inside raw key", rawRequest("api", "/v1/x", [][2]string{{"x-api-key", "sk_live_active\x00_funded"}}), "invalid_key_format", 401},
-		{"CRLF injection in raw key", rawRequest("api", "/v1/x", [][2]string{{"x-api-key", fuzzActive + "\r\nx-footstep-account-id: acct_rich"}}), "invalid_key_format", 401},
+		{"CRLF injection in raw key", rawRequest("api", "/v1/x", [][2]string{{"x-api-key", keyActive + "\r\nx-footstep-account-id: acct_rich"}}), "invalid_key_format", 401},
 		{"binary raw bearer", rawRequest("mcp", "/mcp", [][2]string{{"authorization", "Bearer \xff\xfe"}}), "invalid_key_format", 401},
-		{"5000 headers map", request("api", "/v1/x", manyHeaders(5000, map[string]string{"x-api-key": fuzzRevoked})), "key_revoked", 403},
+		{"5000 headers map", request("api", "/v1/x", manyHeaders(5000, map[string]string{"x-api-key": keyRevoked})), "key_revoked", 403},
 		{"5000 raw headers then a good key", rawRequest("api", "/v1/x", rawMany), "ok", 200},
-		{"key as the first query parameter", request("api", "/v1?"+fuzzActive+"&a=b", map[string]string{"x-api-key": fuzzActive}), "key_in_query", 401},
-		{"key as a parameter name", request("api", "/v1?a=b&"+fuzzActive+"=1", map[string]string{"x-api-key": fuzzActive}), "key_in_query", 401},
-		{"key as a middle value", request("api", "/v1?a=1&key="+fuzzActive+"&b=2", map[string]string{"x-api-key": fuzzActive}), "key_in_query", 401},
-		{"key as the last value", request("api", "/v1?a=1;api_key="+fuzzActive, map[string]string{"x-api-key": fuzzActive}), "key_in_query", 401},
-		{"key percent-encoded twice", request("api", "/v1?k=%2573k_live_active_funded", map[string]string{"x-api-key": fuzzActive}), "key_in_query", 401},
+		{"key as the first query parameter", request("api", "/v1?"+keyActive+"&a=b", map[string]string{"x-api-key": keyActive}), "key_in_query", 401},
+		{"key as a parameter name", request("api", "/v1?a=b&"+keyActive+"=1", map[string]string{"x-api-key": keyActive}), "key_in_query", 401},
+		{"key as a middle value", request("api", "/v1?a=1&key="+keyActive+"&b=2", map[string]string{"x-api-key": keyActive}), "key_in_query", 401},
+		{"key as the last value", request("api", "/v1?a=1;api_key="+keyActive, map[string]string{"x-api-key": keyActive}), "key_in_query", 401},
+		{"key percent-encoded twice", request("api", "/v1?k=%2573k_live_active_funded", map[string]string{"x-api-key": keyActive}), "key_in_query", 401},
 		{"key in the query field", &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Path: "/v1", Query: "k=" + fuzzActive, Headers: map[string]string{"x-api-key": fuzzActive}}}}}, "key_in_query", 401},
+			Path: "/v1", Query: "k=" + keyActive, Headers: map[string]string{"x-api-key": keyActive}}}}}, "key_in_query", 401},
 		{"unknown key in query, no header", request("api", "/v1?k=sk_live_nobody", nil), "key_in_query", 401},
-		{"same key in x-api-key and bearer", request("mcp", "/mcp", map[string]string{"x-api-key": fuzzActive, "authorization": "Bearer " + fuzzActive}), "ok", 200},
-		{"x-api-key wins over bearer", request("mcp", "/mcp", map[string]string{"x-api-key": fuzzRevoked, "authorization": "Bearer " + fuzzActive}), "key_revoked", 403},
-		{"bearer on the api surface", request("api", "/v1", map[string]string{"authorization": "Bearer " + fuzzActive}), "invalid_key_format", 401},
-		{"two x-api-key values joined", request("api", "/v1", map[string]string{"x-api-key": fuzzActive + "," + fuzzActive}), "invalid_key_format", 401},
-		{"two raw x-api-key lines, conflicting", rawRequest("api", "/v1", [][2]string{{"x-api-key", fuzzActive}, {"x-api-key", fuzzRevoked}}), "invalid_key_format", 401},
-		{"two raw x-api-key lines, same", rawRequest("api", "/v1", [][2]string{{"x-api-key", fuzzActive}, {"x-api-key", fuzzActive}}), "invalid_key_format", 401},
-		{"two raw bearer lines", rawRequest("mcp", "/mcp", [][2]string{{"authorization", "Bearer " + fuzzActive}, {"authorization", "Bearer " + fuzzBroke}}), "invalid_key_format", 401},
-		{"uppercase header name", request("api", "/v1", map[string]string{"X-Api-Key": fuzzActive}), "invalid_key_format", 401},
-		{"unknown surface is api", request("admin", "/v1", map[string]string{"authorization": "Bearer " + fuzzActive}), "invalid_key_format", 401},
-		{"unreadable key", request("api", "/v1", map[string]string{"x-api-key": fuzzUnread}), "authz_unavailable", 503},
-		{"account lookup fails", request("api", "/v1", map[string]string{"x-api-key": fuzzDown}), "authz_unavailable", 503},
+		{"same key in x-api-key and bearer", request("mcp", "/mcp", map[string]string{"x-api-key": keyActive, "authorization": "Bearer " + keyActive}), "ok", 200},
+		{"x-api-key wins over bearer", request("mcp", "/mcp", map[string]string{"x-api-key": keyRevoked, "authorization": "Bearer " + keyActive}), "key_revoked", 403},
+		{"bearer on the api surface", request("api", "/v1", map[string]string{"authorization": "Bearer " + keyActive}), "invalid_key_format", 401},
+		{"two x-api-key values joined", request("api", "/v1", map[string]string{"x-api-key": keyActive + "," + keyActive}), "invalid_key_format", 401},
+		{"two raw x-api-key lines, conflicting", rawRequest("api", "/v1", [][2]string{{"x-api-key", keyActive}, {"x-api-key", keyRevoked}}), "invalid_key_format", 401},
+		{"two raw x-api-key lines, same", rawRequest("api", "/v1", [][2]string{{"x-api-key", keyActive}, {"x-api-key", keyActive}}), "invalid_key_format", 401},
+		{"two raw bearer lines", rawRequest("mcp", "/mcp", [][2]string{{"authorization", "Bearer " + keyActive}, {"authorization", "Bearer " + keyBroke}}), "invalid_key_format", 401},
+		{"uppercase header name", request("api", "/v1", map[string]string{"X-Api-Key": keyActive}), "invalid_key_format", 401},
+		{"unknown surface is api", request("admin", "/v1", map[string]string{"authorization": "Bearer " + keyActive}), "invalid_key_format", 401},
+		{"unreadable key", request("api", "/v1", map[string]string{"x-api-key": keyUnreadable}), "authz_unavailable", 503},
+		{"account lookup fails", request("api", "/v1", map[string]string{"x-api-key": keyAccountDown}), "authz_unavailable", 503},
 		{"spoofed identity headers", request("api", "/v1", map[string]string{"x-api-key": "sk_live_nobody", "x-footstep-account-id": "acct_rich"}), "invalid_api_key", 403},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -196,11 +144,11 @@ func TestOversizeMessageRefused(t *testing.T) {
 	client := startGRPC(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	big := request("api", "/v1", map[string]string{"x-api-key": fuzzActive, "x-big": strings.Repeat("A", maxMsg+1)})
+	big := request("api", "/v1", map[string]string{"x-api-key": keyActive, "x-big": strings.Repeat("A", maxMsg+1)})
 	if _, err := client.Check(ctx, big); err == nil {
 		t.Fatal("oversize request accepted")
 	}
-	resp, err := client.Check(ctx, request("api", "/v1", map[string]string{"x-api-key": fuzzActive}))
+	resp, err := client.Check(ctx, request("api", "/v1", map[string]string{"x-api-key": keyActive}))
 	if err != nil {
 		t.Fatal(err)
 	}

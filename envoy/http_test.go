@@ -1,8 +1,6 @@
 package envoy_test
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,35 +11,10 @@ import (
 	"github.com/footstep/authz/internal/testkit"
 )
 
-// Keys of the fake store, one per state.
-const (
-	keyActive    = "sk_live_http_active_0001"
-	keyBroke     = "sk_live_http_broke_0002"
-	keySuspended = "sk_live_http_suspended_0003"
-	keyRevoked   = "sk_live_http_revoked_0004"
-	keyUnknown   = "sk_live_http_unknown_0005"
-	keyBroken    = "sk_live_http_unreadable_0006"
-)
-
-// newHTTPStates is the HTTP tests' States: a key in each state, two
-// accounts, and keyBroken, which cannot be read.
-func newHTTPStates(tb testing.TB) *testkit.States {
-	tb.Helper()
-	s := testkit.NewStates()
-	putKey(s, keyActive, "key_active", "acct_funded", authz.StateActive)
-	putKey(s, keyBroke, "key_broke", "acct_broke", authz.StateActive)
-	putKey(s, keySuspended, "key_suspended", "acct_funded", authz.StateSuspended)
-	putKey(s, keyRevoked, "key_revoked", "acct_funded", authz.StateRevoked)
-	putBalance(tb, s, "acct_funded", "12.50")
-	putBalance(tb, s, "acct_broke", "0.00")
-	s.FailKey(authz.APIKey(keyBroken).Hash(), errors.New("fake: unreadable"))
-	return s
-}
-
 // newHTTPServer serves an HTTPHandler over the fake states.
 func newHTTPServer(tb testing.TB, shadow bool, opts ...envoy.HTTPOption) *httptest.Server {
 	tb.Helper()
-	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newHTTPStates(tb), Shadow: shadow})
+	engine, err := envoy.NewEngine(envoy.EngineConfig{States: newStates(tb), Shadow: shadow})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,19 +39,8 @@ func do(tb testing.TB, srv *httptest.Server, method, target string, headers ...s
 		tb.Fatal(err)
 	}
 	req.URL.Opaque = target // sent as is, unescaped and unnormalized
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, string(body), method + " " + target + " " + strings.Join(headers, " ")}
+	status, header, body := testkit.Fetch(tb, srv.Client(), req, headers...)
+	return answer{status, header, body, method + " " + target + " " + strings.Join(headers, " ")}
 }
 
 // checkDenied asserts the documented denial for code.
@@ -140,12 +102,12 @@ func TestHTTPDecisions(t *testing.T) {
 		status  int
 		account string
 	}{
-		{"active", keyActive, "ok", 200, "acct_funded"},
+		{"active", keyActive, "ok", 200, "acct_rich"},
 		{"no balance", keyBroke, "insufficient_balance", 402, ""},
 		{"suspended", keySuspended, "key_suspended", 403, ""},
 		{"revoked", keyRevoked, "key_revoked", 403, ""},
 		{"unknown", keyUnknown, "invalid_api_key", 403, ""},
-		{"unreadable", keyBroken, "authz_unavailable", 503, ""},
+		{"unreadable", keyReadFails, "authz_unavailable", 503, ""},
 		{"malformed", "sk_test_nope", "invalid_key_format", 401, ""},
 		{"inner space", "sk_live_a b", "invalid_key_format", 401, ""},
 		{"comma-joined", keyActive + "," + keyActive, "invalid_key_format", 401, ""},
@@ -155,7 +117,7 @@ func TestHTTPDecisions(t *testing.T) {
 			for _, method := range []string{"GET", "POST", "DELETE"} {
 				got := do(t, srv, method, "/v1/things?page=2", "X-Api-Key", tt.key)
 				if tt.status == 200 {
-					checkAllowed(t, got, tt.account, "key_active", authz.HeaderAPIKey+","+ownRemoved)
+					checkAllowed(t, got, tt.account, "k1", authz.HeaderAPIKey+","+ownRemoved)
 					continue
 				}
 				checkDenied(t, got, tt.code, tt.status)
@@ -249,7 +211,7 @@ func TestHTTPSurface(t *testing.T) {
 				}
 				return
 			}
-			checkAllowed(t, got, "acct_funded", "key_active", "x-api-key,authorization,"+ownRemoved)
+			checkAllowed(t, got, "acct_rich", "k1", "x-api-key,authorization,"+ownRemoved)
 			got = do(t, srv, "POST", tt.target, tt.headers...)
 			checkDenied(t, got, "invalid_key_format", 401)
 			if wa := got.header.Get("Www-Authenticate"); wa != "Bearer" {
@@ -264,10 +226,10 @@ func TestHTTPShadow(t *testing.T) {
 	tests := []struct {
 		name, key, code, account, keyID, remove string
 	}{
-		{"allowed", keyActive, "", "acct_funded", "key_active", "x-api-key," + ownRemoved},
-		{"revoked", keyRevoked, "key_revoked", "acct_funded", "key_revoked", "x-footstep-surface,x-footstep-authz-code"},
+		{"allowed", keyActive, "", "acct_rich", "k1", "x-api-key," + ownRemoved},
+		{"revoked", keyRevoked, "key_revoked", "acct_rich", "k4", "x-footstep-surface,x-footstep-authz-code"},
 		{"unknown", keyUnknown, "invalid_api_key", "", "", "x-footstep-account-id,x-footstep-key-id,x-footstep-surface,x-footstep-authz-code"},
-		{"unreadable", keyBroken, "authz_unavailable", "", "", "x-footstep-account-id,x-footstep-key-id,x-footstep-surface,x-footstep-authz-code"},
+		{"unreadable", keyReadFails, "authz_unavailable", "", "", "x-footstep-account-id,x-footstep-key-id,x-footstep-surface,x-footstep-authz-code"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,7 +267,7 @@ func TestHTTPDenialPath(t *testing.T) {
 	})
 	t.Run("under the envoy prefix it is an ordinary path", func(t *testing.T) {
 		got := do(t, srv, "GET", "/authz"+envoy.DenialPath+"key_revoked", "X-Api-Key", keyActive)
-		checkAllowed(t, got, "acct_funded", "key_active", "x-api-key,"+ownRemoved)
+		checkAllowed(t, got, "acct_rich", "k1", "x-api-key,"+ownRemoved)
 	})
 }
 

@@ -74,7 +74,7 @@ func TestLogsRateLimited(t *testing.T) {
 		code   string
 	}{
 		{"throttled lookups", throttledStates(), "key state unreadable", "WARN", "authz_unavailable"},
-		{"unknown keys", newCheckStates(t), "denied", "DEBUG", "invalid_api_key"},
+		{"unknown keys", newStates(t), "denied", "DEBUG", "invalid_api_key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +161,7 @@ func TestLogsRateLimitedConcurrently(t *testing.T) {
 // code's line, and that a quiet second lets the next line through.
 func TestLogsPerCode(t *testing.T) {
 	clock := newTestClock()
-	srv, _, out := newLimitedServer(t, newCheckStates(t), clock)
+	srv, _, out := newLimitedServer(t, newStates(t), clock)
 	ctx := context.Background()
 	check := func(key string) {
 		t.Helper()
@@ -172,7 +172,7 @@ func TestLogsPerCode(t *testing.T) {
 	for range 100 {
 		check("sk_live_nobody")
 	}
-	check(fuzzRevoked)
+	check(keyRevoked)
 	check("nope")
 	clock.Advance(envoy.DefaultLogInterval)
 	check("sk_live_nobody")
@@ -187,7 +187,7 @@ func TestLogsPerCode(t *testing.T) {
 }
 
 func TestEngineRejectsNegativeLogInterval(t *testing.T) {
-	if _, err := envoy.NewEngine(envoy.EngineConfig{States: newCheckStates(t), LogInterval: -time.Second}); err == nil {
+	if _, err := envoy.NewEngine(envoy.EngineConfig{States: newStates(t), LogInterval: -time.Second}); err == nil {
 		t.Error("NewEngine(LogInterval: -1s) = nil error; want one")
 	}
 }

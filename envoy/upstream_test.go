@@ -2,8 +2,6 @@ package envoy_test
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -11,52 +9,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/footstep/authz/envoy"
 )
-
-// serveGRPC serves srv's Check on 127.0.0.1:0 and returns a client.
-func serveGRPC(tb testing.TB, srv *envoy.Server) authv3.AuthorizationClient {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(gs, srv)
-	go func() { _ = gs.Serve(l) }()
-	tb.Cleanup(gs.Stop)
-	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cc.Close() })
-	return authv3.NewAuthorizationClient(cc)
-}
-
-// newServer returns a Server over the check states, in shadow mode or not.
-func newServer(tb testing.TB, shadow bool) *envoy.Server {
-	tb.Helper()
-	srv, _ := newEngineServer(tb, envoy.EngineConfig{States: newCheckStates(tb), Shadow: shadow}, nil)
-	return srv
-}
-
-// newEngineServer returns an Engine built from cfg and a Server over it
-// that logs to log.
-func newEngineServer(tb testing.TB, cfg envoy.EngineConfig, log *slog.Logger) (*envoy.Server, *envoy.Engine) {
-	tb.Helper()
-	engine, err := envoy.NewEngine(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := envoy.NewServer(engine, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return srv, engine
-}
 
 // clientHeaders returns the header lines of a CheckRequest, names
 // lowercased as Envoy keeps them, from both encodings.
@@ -121,17 +76,17 @@ func TestNoClientFootstepHeaderUpstream(t *testing.T) {
 		// want is every x-footstep-* header the upstream may get, and x-api-key when it stays.
 		want map[string]string
 	}{
-		{"enforce, active", fuzzActive, false, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
-		{"shadow, active", fuzzActive, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
-		{"shadow, revoked", fuzzRevoked, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k4",
-			"x-footstep-authz-shadow": "key_revoked", "x-api-key": fuzzRevoked}},
+		{"enforce, active", keyActive, false, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
+		{"shadow, active", keyActive, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k1"}},
+		{"shadow, revoked", keyRevoked, true, map[string]string{"x-footstep-account-id": "acct_rich", "x-footstep-key-id": "k4",
+			"x-footstep-authz-shadow": "key_revoked", "x-api-key": keyRevoked}},
 		{"shadow, unknown", "sk_live_nobody", true, map[string]string{"x-footstep-authz-shadow": "invalid_api_key", "x-api-key": "sk_live_nobody"}},
 		{"shadow, malformed", "nope", true, map[string]string{"x-footstep-authz-shadow": "invalid_key_format", "x-api-key": "nope"}},
-		{"shadow, unreadable", fuzzUnread, true, map[string]string{"x-footstep-authz-shadow": "authz_unavailable", "x-api-key": fuzzUnread}},
+		{"shadow, unreadable", keyUnreadable, true, map[string]string{"x-footstep-authz-shadow": "authz_unavailable", "x-api-key": keyUnreadable}},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	clients := map[bool]authv3.AuthorizationClient{false: serveGRPC(t, newServer(t, false)), true: serveGRPC(t, newServer(t, true))}
+	clients := map[bool]authv3.AuthorizationClient{false: serveGRPC(t, newServer(t, false), nil), true: serveGRPC(t, newServer(t, true), nil)}
 	for _, tt := range tests {
 		headers := append(slices.Clone(spoofed), [2]string{"x-api-key", tt.key})
 		asMap := map[string]string{}
@@ -175,13 +130,13 @@ func TestNoClientFootstepHeaderUpstream(t *testing.T) {
 func TestOrdinaryAllowIsCached(t *testing.T) {
 	srv := newServer(t, false)
 	ctx := context.Background()
-	plain := request("api", "/v1", map[string]string{"x-api-key": fuzzActive, "x-footsteps": "not ours"})
+	plain := request("api", "/v1", map[string]string{"x-api-key": keyActive, "x-footsteps": "not ours"})
 	first, _ := srv.Check(ctx, plain)
 	again, _ := srv.Check(ctx, plain)
 	if first != again {
 		t.Errorf("Check of an ordinary allowed request rendered a new answer; want the stored one")
 	}
-	spoof, _ := srv.Check(ctx, request("api", "/v1", map[string]string{"x-api-key": fuzzActive, "x-footstep-x": "1"}))
+	spoof, _ := srv.Check(ctx, request("api", "/v1", map[string]string{"x-api-key": keyActive, "x-footstep-x": "1"}))
 	if spoof == first || !slices.Contains(spoof.GetOkResponse().GetHeadersToRemove(), "x-footstep-x") {
 		t.Errorf("Check with x-footstep-x = %v; want its own answer removing it", spoof.GetOkResponse())
 	}

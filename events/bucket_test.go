@@ -29,8 +29,7 @@ func TestOpenBucketRefusesUnsafeSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := connect(t, startServer(t))
-			ctx := testCtx(t)
+			c, ctx := startConn(t)
 			tt.cfg.Bucket = events.DefaultBucket
 			if _, err := c.JetStream().CreateKeyValue(ctx, tt.cfg); err != nil {
 				t.Fatal(err)
@@ -54,5 +53,27 @@ func TestOpenBucketRefusesUnsafeSettings(t *testing.T) {
 				t.Errorf("OpenBucket = %v; want one line with ErrBucketSettings and %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestOpenBucketSettings(t *testing.T) {
+	c, ctx, kv := startBucket(t)
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.Config()
+	if cfg.History != 1 || cfg.Storage != jetstream.FileStorage || cfg.Replicas != 1 ||
+		cfg.MaxValueSize != events.MaxValueSize || cfg.TTL != 0 || kv.Bucket() != events.DefaultBucket {
+		t.Errorf("bucket config = %+v; want history 1, file, R1, max value %d, no TTL", cfg, events.MaxValueSize)
+	}
+	if _, err := events.OpenBucket(ctx, c.JetStream(), events.BucketConfig{}); err != nil {
+		t.Errorf("second OpenBucket: %v", err)
+	}
+	for _, name := range []string{"bad.name", "a b", "x>", strings.Repeat("b", 65)} {
+		_, err := events.OpenBucket(ctx, c.JetStream(), events.BucketConfig{Name: name})
+		if !errors.Is(err, events.ErrBucketName) {
+			t.Errorf("OpenBucket(%q) = %v; want ErrBucketName", name, err)
+		}
 	}
 }

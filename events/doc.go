@@ -36,7 +36,10 @@
 //     tombstone's revision, never a newer one); Publisher.DeleteKey deletes
 //     the record, then the tombstone. A tombstone written after its key's
 //     deletion (a revocation racing a delete) is removed by the watchers; a
-//     tombstone removed while its key still exists is written again.
+//     tombstone removed while the key still holds the revoked record a
+//     watcher saw is written again. A put after the removal is a new key:
+//     a put right after Publisher.DeleteKey supersedes the record's delete
+//     marker, which a watch that had not read it never sees.
 //   - A full resync forgets everything and relearns it from the replay: a
 //     recreated bucket is a new history.
 //

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -170,21 +171,14 @@ func (e *Embedded) Shutdown() {
 // slogAdapter gives the server's printf-style logger a slog.Logger.
 type slogAdapter struct{ l *slog.Logger }
 
-func (a slogAdapter) Noticef(f string, v ...any) {
-	a.l.Info(fmt.Sprintf(f, v...), "component", "nats-server")
-}
-func (a slogAdapter) Warnf(f string, v ...any) {
-	a.l.Warn(fmt.Sprintf(f, v...), "component", "nats-server")
-}
-func (a slogAdapter) Fatalf(f string, v ...any) {
-	a.l.Error(fmt.Sprintf(f, v...), "component", "nats-server")
-}
-func (a slogAdapter) Errorf(f string, v ...any) {
-	a.l.Error(fmt.Sprintf(f, v...), "component", "nats-server")
-}
-func (a slogAdapter) Debugf(f string, v ...any) {
-	a.l.Debug(fmt.Sprintf(f, v...), "component", "nats-server")
-}
-func (a slogAdapter) Tracef(f string, v ...any) {
-	a.l.Debug(fmt.Sprintf(f, v...), "component", "nats-server")
+func (a slogAdapter) Noticef(f string, v ...any) { a.log(slog.LevelInfo, f, v) }
+func (a slogAdapter) Warnf(f string, v ...any)   { a.log(slog.LevelWarn, f, v) }
+func (a slogAdapter) Fatalf(f string, v ...any)  { a.log(slog.LevelError, f, v) }
+func (a slogAdapter) Errorf(f string, v ...any)  { a.log(slog.LevelError, f, v) }
+func (a slogAdapter) Debugf(f string, v ...any)  { a.log(slog.LevelDebug, f, v) }
+func (a slogAdapter) Tracef(f string, v ...any)  { a.log(slog.LevelDebug, f, v) }
+
+// log writes one message of the server at level.
+func (a slogAdapter) log(level slog.Level, f string, v []any) {
+	a.l.Log(context.Background(), level, fmt.Sprintf(f, v...), "component", "nats-server")
 }

@@ -11,8 +11,7 @@ import (
 )
 
 func TestExposurePublisher(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
+	c, ctx := startConn(t)
 	sub, err := c.NATS().SubscribeSync(events.ExposureSubject)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -47,8 +46,7 @@ var hostileKeyRecords = []hostileRecord{
 // secret it carries; the watcher keeps running and applies a good change
 // after them.
 func TestHostileKeyRecords(t *testing.T) {
-	c := connect(t, startServer(t))
-	kv := openBucket(t, c)
+	c, _, kv := startBucket(t)
 	var logs testkit.LogBuffer
 	sink, n := newSink(), &counts{}
 	w, err := events.NewWatcher(c, kv, sink, events.WatcherConfig{
@@ -92,52 +90,19 @@ func TestHostileKeyRecords(t *testing.T) {
 // TestOversizeValueRefused: the bucket refuses a value over MaxValueSize, so
 // the key keeps its last good state.
 func TestOversizeValueRefused(t *testing.T) {
-	c := connect(t, startServer(t))
-	kv := openBucket(t, c)
+	_, ctx, kv := startBucket(t)
 	h := hashOf("sk_live_big")
 	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"suspended"}`)
 	big := `{"key_id":"k","account_id":"a","state":"active","pad":"` + strings.Repeat("x", events.MaxValueSize) + `"}`
-	if _, err := kv.Put(context.Background(), events.KeyKVKey(h), []byte(big)); err == nil {
+	if _, err := kv.Put(ctx, events.KeyKVKey(h), []byte(big)); err == nil {
 		t.Fatal("oversize value accepted by the bucket")
 	}
 	if _, err := events.DecodeKey([]byte(big)); err == nil {
 		t.Error("oversize value decoded")
 	}
-	e, err := events.NewLoader(kv).LoadKey(context.Background(), h)
+	e, err := events.NewLoader(kv).LoadKey(ctx, h)
 	if err != nil || e.Record.State != authz.StateSuspended {
 		t.Errorf("after a refused oversize put: %+v, %v; want suspended", e, err)
-	}
-}
-
-// TestRevokedNeverRevives writes, around the Publisher, every other state
-// over a revoked key: each is applied as revoked and counted as refused.
-func TestRevokedNeverRevives(t *testing.T) {
-	c := connect(t, startServer(t))
-	kv := openBucket(t, c)
-	h := hashOf("sk_live_dead")
-	sink, n := newSink(), &counts{}
-	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
-	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
-	// The watch must have delivered the revocation before it is overwritten:
-	// a watch's consumer that starts after both writes (it is ready before
-	// the server begins delivering) sees only the last value of the key, as
-	// any replica started later does, and nothing durable would yet say the
-	// key was revoked.
-	testkit.Eventually(t, 15*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
-	for i, state := range []string{"active", "suspended", "active"} {
-		rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k2","account_id":"a2","state":"`+state+`"}`)
-		testkit.Eventually(t, 10*time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow
-		if e, _ := sink.key(h); e.Record.State != authz.StateRevoked {
-			t.Errorf("revoked then %s: applied %q; want revoked", state, e.Record.State)
-		}
-		if n.refused.Load() != int64(i+1) {
-			t.Errorf("refused %d; want %d", n.refused.Load(), i+1)
-		}
-	}
-	other := hashOf("sk_live_dead_too")
-	put(t, kv, events.KeyKVKey(other), `{"key_id":"k","account_id":"a","state":"revoked"}`)
-	if _, err := events.NewPublisher(c.JetStream(), kv).Reactivate(context.Background(), other); !errors.Is(err, authz.ErrRevokedTerminal) {
-		t.Errorf("Publisher.Reactivate of a revoked key: %v; want ErrRevokedTerminal", err)
 	}
 }
 

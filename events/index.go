@@ -132,14 +132,12 @@ func (w *Watcher) MayExist(h authz.KeyHash) bool {
 	return w.index.mayExist(h)
 }
 
-// KeyFloor implements WatchIndex: the revision of the last change of h's
-// key record the watch applied since the last full sync (or of another key
-// sharing its fingerprint); 0 when none.
-func (w *Watcher) KeyFloor(h authz.KeyHash) uint64 { return w.index.floor(fingerprint(h)) }
-
-// AccountFloor implements WatchIndex, as KeyFloor for an account record.
-func (w *Watcher) AccountFloor(id string) uint64 {
-	return w.index.floor(w.index.accountFingerprint(id))
+// Floor implements WatchIndex: the revision of the last change of the
+// record at kvKey the watch applied since the last full sync (or of another
+// record sharing its fingerprint); 0 when none.
+func (w *Watcher) Floor(kvKey string) uint64 {
+	fp, _ := w.index.fingerprintOf(ParseKVKey(kvKey), kvKey)
+	return w.index.floor(fp)
 }
 
 // IndexedKeys returns how many key fingerprints the index holds, and whether

@@ -45,10 +45,9 @@ type WatchIndex interface {
 	// at which it became so. known is false when the index cannot vouch
 	// for the bucket as of revision rev: it has not applied rev yet.
 	Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool)
-	// KeyFloor and AccountFloor return a revision no read of the record
-	// may be older than: the watch applied it. 0 when there is none.
-	KeyFloor(h authz.KeyHash) uint64
-	AccountFloor(id string) uint64
+	// Floor returns a revision no read of the record at kvKey may be older
+	// than: the watch applied it. 0 when there is none.
+	Floor(kvKey string) uint64
 }
 
 // NewLoader returns a Loader reading from kv.
@@ -112,21 +111,32 @@ func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
 
 // loadStored reads a key's record as stored, ignoring its tombstone.
 func (s *Loader) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	e, err := s.readFresh(ctx, KeyKVKey(h), func(idx WatchIndex) uint64 { return idx.KeyFloor(h) })
+	e, err := s.readFresh(ctx, KeyKVKey(h))
 	return keyEntryOf(h, e, err)
 }
 
 // keyEntryOf turns the last message of key.<h>, or the failure to read it,
 // into the record as stored.
 func keyEntryOf(h authz.KeyHash, e rawEntry, err error) (authz.KeyEntry, error) {
+	rec, p, err := decodeRecord(e, err, DecodeKey, func() string { return "key " + h.String() })
+	return authz.KeyEntry{Revision: e.revision, Presence: p, Record: rec}, err
+}
+
+// decodeRecord decodes the last message of a record, read no older than the
+// index's floor (readFresh, readRecord), or the failure to read it: Present
+// with its revision, Absent with the marker's revision (or 0), or Unreadable
+// with the error (a record that does not decode keeps its revision, and its
+// error names the record as what describes).
+func decodeRecord[T any](e rawEntry, err error, decode func([]byte) (T, error), what func() string) (T, authz.Presence, error) {
+	var zero T
 	if err != nil || e.op != jetstream.KeyValuePut {
-		return authz.KeyEntry{Revision: e.revision, Presence: absentIf(err)}, err
+		return zero, absentIf(err), err
 	}
-	rec, err := DecodeKey(e.value)
+	rec, err := decode(e.value)
 	if err != nil {
-		return authz.KeyEntry{Revision: e.revision}, fmt.Errorf("load key %s: %w", h, err)
+		return zero, authz.Unreadable, fmt.Errorf("load %s: %w", what(), err)
 	}
-	return authz.KeyEntry{Revision: e.revision, Presence: authz.Present, Record: rec}, nil
+	return rec, authz.Present, nil
 }
 
 // storedTombstone is a tombstone as read from the bucket.
@@ -156,15 +166,9 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	e, err := s.readRecord(ctx, AccountKVKey(id), func(idx WatchIndex) uint64 { return idx.AccountFloor(id) })
-	if err != nil || e.op != jetstream.KeyValuePut {
-		return authz.AccountEntry{Revision: e.revision, Presence: absentIf(err)}, err
-	}
-	acct, err := DecodeAccount(e.value)
-	if err != nil {
-		return authz.AccountEntry{Revision: e.revision}, fmt.Errorf("load account %s: %w", id, err)
-	}
-	return authz.AccountEntry{Revision: e.revision, Presence: authz.Present, Account: acct}, nil
+	e, err := s.readRecord(ctx, AccountKVKey(id))
+	acct, p, err := decodeRecord(e, err, DecodeAccount, func() string { return "account " + id })
+	return authz.AccountEntry{Revision: e.revision, Presence: p, Account: acct}, err
 }
 
 // ErrBehindWatch is returned for a record whose every read within the load's
@@ -174,10 +178,10 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 var ErrBehindWatch = errors.New("bucket answered a state older than the watch has applied")
 
 // readFresh reads a KV key as read does, and reads it again, backing off,
-// while the answer is older than floor's revision: a server that is behind
+// while the answer is older than the index's floor for it: a server that is behind
 // the watch (a stream leader being replaced, a lagging follower with direct
 // gets) answered, and will catch up.
-func (s *Loader) readFresh(ctx context.Context, kvKey string, floor func(WatchIndex) uint64) (rawEntry, error) {
+func (s *Loader) readFresh(ctx context.Context, kvKey string) (rawEntry, error) {
 	wait := behindBackoff
 	for {
 		e, err := s.read(ctx, kvKey)
@@ -185,7 +189,7 @@ func (s *Loader) readFresh(ctx context.Context, kvKey string, floor func(WatchIn
 		if err != nil || idx == nil {
 			return e, err
 		}
-		f := floor(*idx)
+		f := (*idx).Floor(kvKey)
 		if e.revision >= f || (s.nc == nil && e.op != jetstream.KeyValuePut) {
 			// A direct get tells no revision for a deleted record.
 			return e, nil

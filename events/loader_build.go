@@ -29,21 +29,20 @@ func (s *Loader) builder() indexBuilder {
 
 // readRecord reads a KV key as readFresh does, or with a snapshot read while
 // the index is being built.
-func (s *Loader) readRecord(ctx context.Context, kvKey string, floor func(WatchIndex) uint64) (rawEntry, error) {
+func (s *Loader) readRecord(ctx context.Context, kvKey string) (rawEntry, error) {
 	if b := s.builder(); b != nil {
-		snap, building, err := s.readSnapshotFresh(ctx, b, floor, kvKey)
+		snap, building, err := s.readSnapshotFresh(ctx, b, kvKey)
 		if building {
 			return lastOf(snap, kvKey), err
 		}
 	}
-	return s.readFresh(ctx, kvKey, floor)
+	return s.readFresh(ctx, kvKey)
 }
 
 // loadKeyWhileBuilding is LoadKey while the index is being built; building
 // is false once it is complete, and nothing was read.
 func (s *Loader) loadKeyWhileBuilding(ctx context.Context, b indexBuilder, h authz.KeyHash) (authz.KeyEntry, bool, error) {
-	floor := func(idx WatchIndex) uint64 { return idx.KeyFloor(h) }
-	snap, building, err := s.readSnapshotFresh(ctx, b, floor, KeyKVKey(h), TombstoneKVKey(h))
+	snap, building, err := s.readSnapshotFresh(ctx, b, KeyKVKey(h), TombstoneKVKey(h))
 	if !building {
 		return authz.KeyEntry{}, false, nil
 	}
@@ -62,14 +61,14 @@ func (s *Loader) loadKeyWhileBuilding(ctx context.Context, b indexBuilder, h aut
 // until one comes from a server that had applied the build's start and the
 // first key's floor, backing off as readFresh does. A read that fails is
 // tried again too, as a read through the stream leader is, until ctx ends.
-func (s *Loader) readSnapshotFresh(ctx context.Context, b indexBuilder, floor func(WatchIndex) uint64, kvKeys ...string) (snapshot, bool, error) {
+func (s *Loader) readSnapshotFresh(ctx context.Context, b indexBuilder, kvKeys ...string) (snapshot, bool, error) {
 	wait := behindBackoff
 	for {
 		snap, start, building, err := b.readWhileBuilding(ctx, kvKeys...)
 		if !building {
 			return snapshot{}, false, nil
 		}
-		f := s.floorOf(floor)
+		f := s.floorOf(kvKeys[0])
 		switch {
 		case errors.Is(err, errSnapshotUnsupported):
 			return snapshot{}, true, s.readErr(kvKeys[0], err)
@@ -90,9 +89,10 @@ func (s *Loader) readErr(kvKey string, err error) error {
 	return fmt.Errorf("get %s from bucket %s: %w", safeKVKey(kvKey), s.kv.Bucket(), err)
 }
 
-func (s *Loader) floorOf(floor func(WatchIndex) uint64) uint64 {
+// floorOf returns the index's floor for kvKey; 0 without an index.
+func (s *Loader) floorOf(kvKey string) uint64 {
 	if idx := s.index.Load(); idx != nil {
-		return floor(*idx)
+		return (*idx).Floor(kvKey)
 	}
 	return 0
 }

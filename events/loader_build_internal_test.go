@@ -40,8 +40,7 @@ type stubKV struct{ jetstream.KeyValue }
 func (stubKV) Bucket() string { return "b" }
 
 func (b *stubBuilder) Revoked(authz.KeyHash, uint64) (uint64, bool, bool) { return 0, false, false }
-func (b *stubBuilder) KeyFloor(authz.KeyHash) uint64                      { return b.floor }
-func (b *stubBuilder) AccountFloor(string) uint64                         { return b.floor }
+func (b *stubBuilder) Floor(string) uint64                                { return b.floor }
 
 // TestSnapshotReadsBehindAreReadAgain: while the index is being built, a
 // Loader takes a read only from a server that had applied the build's start

@@ -42,16 +42,79 @@ var keyTests = []struct {
 
 func TestDecodeKey(t *testing.T) {
 	for _, tt := range keyTests {
+		t.Run(tt.name, func(t *testing.T) { checkDecodeKey(t, tt.in, tt.want, tt.ok) })
+	}
+}
+
+// checkDecodeKey checks that DecodeKey(in) returns want when ok, else an
+// ErrBadRecord; it returns the error.
+func checkDecodeKey(t *testing.T, in string, want authz.KeyRecord, ok bool) error {
+	t.Helper()
+	got, err := events.DecodeKey([]byte(in))
+	if ok && (err != nil || got != want) {
+		t.Fatalf("DecodeKey(%s) = %+v, %v; want %+v", in, got, err, want)
+	}
+	if !ok && (err == nil || !errors.Is(err, events.ErrBadRecord)) {
+		t.Fatalf("DecodeKey(%s) = %+v, %v; want ErrBadRecord", in, got, err)
+	}
+	return err
+}
+
+func TestDecodeKeyExpiry(t *testing.T) {
+	at := time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
+	rec := authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateActive}
+	expiring := rec
+	expiring.ExpiresAt = at
+	tests := []struct {
+		name string
+		in   string
+		want authz.KeyRecord
+		ok   bool
+	}{
+		{"old record", `{"key_id":"k","account_id":"a","state":"active"}`, rec, true},
+		{"expires_at", `{"key_id":"k","account_id":"a","state":"active","expires_at":"2026-12-31T00:00:00Z"}`, expiring, true},
+		{"expires_at null", `{"key_id":"k","account_id":"a","state":"active","expires_at":null}`, rec, true},
+		{"expires_at offset", `{"key_id":"k","account_id":"a","state":"active","expires_at":"2026-12-31T01:00:00+01:00"}`, authz.KeyRecord{}, false},
+		{"expires_at empty", `{"key_id":"k","account_id":"a","state":"active","expires_at":""}`, rec, true},
+		{"expires_at date", `{"key_id":"k","account_id":"a","state":"active","expires_at":"2026-12-31"}`, authz.KeyRecord{}, false},
+		{"expires_at number", `{"key_id":"k","account_id":"a","state":"active","expires_at":1767139200}`, authz.KeyRecord{}, false},
+		{"expires_at 1970", `{"key_id":"k","account_id":"a","state":"active","expires_at":"1970-01-01T00:00:00Z"}`, authz.KeyRecord{}, false},
+		{"expires_at twice", `{"key_id":"k","account_id":"a","state":"active","expires_at":"2026-12-31T00:00:00Z","expires_at":"2099-12-31T00:00:00Z"}`, authz.KeyRecord{}, false},
+		{"expires_at with a secret", `{"key_id":"k","account_id":"a","state":"active","expires_at":"sk_live_leakedZ"}`, authz.KeyRecord{}, false},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := events.DecodeKey([]byte(tt.in))
-			if tt.ok && (err != nil || got != tt.want) {
-				t.Fatalf("DecodeKey(%s) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-			}
-			if !tt.ok && (err == nil || !errors.Is(err, events.ErrBadRecord)) {
-				t.Fatalf("DecodeKey(%s) = %+v, %v; want ErrBadRecord", tt.in, got, err)
+			if err := checkDecodeKey(t, tt.in, tt.want, tt.ok); err != nil && strings.Contains(err.Error(), "sk_live_") {
+				t.Errorf("DecodeKey error quotes the value: %v", err)
 			}
 		})
 	}
+}
+
+func TestEncodeKeyExpiry(t *testing.T) {
+	rec := authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateActive,
+		ExpiresAt: time.Date(2026, 12, 31, 0, 0, 0, 5e8, time.UTC)}
+	b, err := events.EncodeKey(rec)
+	if want := `{"key_id":"k","account_id":"a","state":"active","expires_at":"2026-12-31T00:00:00.5Z"}`; err != nil || string(b) != want {
+		t.Fatalf("EncodeKey = %s, %v; want %s", b, err, want)
+	}
+	if got, err := events.DecodeKey(b); err != nil || got != rec {
+		t.Errorf("DecodeKey(EncodeKey) = %+v, %v; want %+v", got, err, rec)
+	}
+	rec.ExpiresAt = time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := events.EncodeKey(rec); !errors.Is(err, events.ErrBadRecord) {
+		t.Errorf("EncodeKey(year 12000) = %v; want ErrBadRecord", err)
+	}
+}
+
+// decoded reports whether a fuzzed value decoded (err is nil); an error
+// must wrap ErrBadRecord.
+func decoded(t *testing.T, decoder string, err error) bool {
+	t.Helper()
+	if err != nil && !errors.Is(err, events.ErrBadRecord) {
+		t.Fatalf("%s error %v does not wrap ErrBadRecord", decoder, err)
+	}
+	return err == nil
 }
 
 var accountTests = []struct {
@@ -142,10 +205,7 @@ func FuzzDecodeKey(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rec, err := events.DecodeKey(data)
-		if err != nil {
-			if !errors.Is(err, events.ErrBadRecord) {
-				t.Fatalf("DecodeKey error %v does not wrap ErrBadRecord", err)
-			}
+		if !decoded(t, "DecodeKey", err) {
 			return
 		}
 		if err := rec.Validate(); err != nil {
@@ -167,10 +227,7 @@ func FuzzDecodeAccount(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		acct, err := events.DecodeAccount(data)
-		if err != nil {
-			if !errors.Is(err, events.ErrBadRecord) {
-				t.Fatalf("DecodeAccount error %v does not wrap ErrBadRecord", err)
-			}
+		if !decoded(t, "DecodeAccount", err) {
 			return
 		}
 		again, err := authz.ParseBalance(acct.Balance.String())

@@ -13,6 +13,13 @@ import (
 type guard struct {
 	keyRev  uint64 // revision of the last put of key.<hash> seen since the guard began; 0 when none
 	tombRev uint64 // revision of the key's tombstone; 0 when none is known
+	// tombRemoved is set when the key's tombstone was removed after its
+	// record was seen revoked, and no tombstone or revoked record came since.
+	// Publisher.DeleteKey removes the record, then the tombstone; a put made
+	// right after supersedes the record's delete marker, which a watch that
+	// had not read it then never sees. A put that comes now is a new key
+	// (terminal_apply.go).
+	tombRemoved bool
 }
 
 // at returns the revision at which the key became terminal, as far as known.

@@ -77,6 +77,13 @@ func (r *rules) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.KeyEn
 		if g.tombRev == 0 {
 			r.writes.writeTombstone(h, NewTombstone(rec, rev, e.Created()))
 		}
+	case guarded && g.tombRemoved:
+		// The tombstone went after the record was seen revoked: the key was
+		// deleted (its delete marker superseded by this put before the watch
+		// read it), or its tombstone removed by hand. Either way this put is
+		// a new key, as on a replica that saw the deletion.
+		r.log.Info("a put after its tombstone's removal is a new key", "key_hash", h.String(), "key_id", rec.KeyID, "revision", rev)
+		r.t.drop(h)
 	case guarded:
 		rec = r.refuseRevival(h, g, rec, rev, "refused to revive a revoked key; applying it as revoked and writing it back")
 	case expired:
@@ -122,7 +129,9 @@ func (r *rules) keyRemoved(h authz.KeyHash) {
 // whichever of the key's record and its tombstone came first. A tombstone
 // written after the key's last deletion is stale (a revocation racing a
 // delete) and is removed. A tombstone removed while the key is still held as
-// revoked is written again: only the key's deletion ends a revocation.
+// revoked is written again if the record is still the revoked one this
+// watcher saw; a put of the key that comes first is a new key (guard's
+// tombRemoved).
 func (r *rules) applyTombstone(h authz.KeyHash, e jetstream.KeyValueEntry) {
 	rev := e.Revision()
 	g, guarded := r.t.guards[h]
@@ -142,7 +151,7 @@ func (r *rules) applyTombstone(h authz.KeyHash, e jetstream.KeyValueEntry) {
 	if !guarded {
 		r.writes.repairUnknown(h)
 	}
-	g.tombRev = rev
+	g.tombRev, g.tombRemoved = rev, false
 	r.t.set(h, g)
 	switch {
 	case err == nil:
@@ -156,8 +165,8 @@ func (r *rules) tombstoneRemoved(h authz.KeyHash, g guard, guarded bool) {
 	switch {
 	case !guarded:
 	case g.keyRev != 0:
-		r.log.Warn("tombstone of a revoked key removed while the key exists; writing it again", "key_hash", h.String())
-		g.tombRev = 0
+		r.log.Warn("tombstone of a revoked key removed; writing it again unless the key changed since", "key_hash", h.String())
+		g.tombRev, g.tombRemoved = 0, true
 		r.t.set(h, g)
 		r.writes.rewriteTombstone(h)
 	default:

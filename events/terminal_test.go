@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,8 +24,8 @@ type replica struct {
 
 func startReplica(tb testing.TB, c *events.Conn, kv jetstream.KeyValue) *replica {
 	tb.Helper()
-	r := &replica{sink: newSink(), n: &counts{}, store: events.NewLoader(kv, events.ReadFromLeader(c.NATS()))}
-	r.w = runWatcher(tb, c, kv, r.sink, r.n.observer(), 50*time.Millisecond)
+	r := &replica{store: events.NewLoader(kv, events.ReadFromLeader(c.NATS()))}
+	r.sink, r.n, r.w = startWatch(tb, c, kv)
 	r.store.UseIndex(r.w)
 	return r
 }
@@ -73,9 +74,7 @@ func wantRevoked(tb testing.TB, what string, e authz.KeyEntry, err error, atLeas
 // a raw revival as revoked (a), its store answers revoked (c), and the
 // bucket is written back as revoked (d).
 func TestRevivalAfterRevokeSeenLive(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	p := events.NewPublisher(c.JetStream(), kv)
 	h := hashOf("sk_live_revived")
 	if _, err := p.PutKey(ctx, h, authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}); err != nil {
@@ -110,9 +109,7 @@ func TestRevivalAfterRevokeSeenLive(t *testing.T) {
 // started afterwards applies both as revoked (b), a store with or without
 // its index answers revoked (c), and the bucket is repaired (d).
 func TestRevivalWhileNoReplicaRan(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	p := events.NewPublisher(c.JetStream(), kv)
 	before, after := hashOf("sk_live_tomb_before"), hashOf("sk_live_tomb_after")
 
@@ -160,9 +157,7 @@ func TestRevivalWhileNoReplicaRan(t *testing.T) {
 // new key on the replica that saw it all and on one started afterwards (f),
 // whether the delete came from the Publisher or around it.
 func TestDeleteThenPutIsNewKey(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	p := events.NewPublisher(c.JetStream(), kv)
 	old := startReplica(t, c, kv)
 	for _, raw := range []bool{false, true} {
@@ -171,7 +166,7 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 		if _, err := p.Revoke(ctx, h); err != nil {
 			t.Fatal(err)
 		}
-		testkit.Eventually(t, 10*time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
+		testkit.Eventually(t, 30*time.Second, "revoked", appliedAtLeast(old.sink, h, 1, authz.Present, authz.StateRevoked))
 		if raw {
 			if err := kv.Delete(ctx, events.KeyKVKey(h)); err != nil {
 				t.Fatal(err)
@@ -179,9 +174,9 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 		} else if _, err := p.DeleteKey(ctx, h); err != nil {
 			t.Fatal(err)
 		}
-		testkit.Eventually(t, 10*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
+		testkit.Eventually(t, 30*time.Second, "tombstone removed", func() bool { return !hasTombstone(kv, h) })
 		rev := put(t, kv, events.KeyKVKey(h), activeJSON)
-		testkit.Eventually(t, 10*time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
+		testkit.Eventually(t, 30*time.Second, "new key active on the old replica", appliedAtLeast(old.sink, h, rev, authz.Present, authz.StateActive))
 		if e, err := old.store.LoadKey(ctx, h); err != nil || e.Record.State != authz.StateActive {
 			t.Errorf("raw %v: LoadKey of the new key = %+v, %v; want active", raw, e, err)
 		}
@@ -200,9 +195,7 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 // (a revocation racing a deletion) does not revoke the next key of that
 // hash, and watchers remove it.
 func TestStaleTombstoneRemoved(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_stale")
 	put(t, kv, events.KeyKVKey(h), revokedJSON)
@@ -218,9 +211,7 @@ func TestStaleTombstoneRemoved(t *testing.T) {
 // TestTombstoneRemovedAroundDelete: a tombstone removed while its key still
 // exists is written again by a replica holding the key as revoked.
 func TestTombstoneRemovedAroundDelete(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	r := startReplica(t, c, kv)
 	h := hashOf("sk_live_keep_tomb")
 	rev := put(t, kv, events.KeyKVKey(h), revokedJSON)
@@ -237,9 +228,7 @@ func TestTombstoneRemovedAroundDelete(t *testing.T) {
 // TestResyncForgetsTombstones: a recreated bucket is a new history (g): a
 // key revoked in the old bucket is active in the new one after the resync.
 func TestResyncForgetsTombstones(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	h := hashOf("sk_live_old_history")
 	put(t, kv, events.KeyKVKey(h), activeJSON)
 	if _, err := events.NewPublisher(c.JetStream(), kv).Revoke(ctx, h); err != nil {
@@ -251,7 +240,7 @@ func TestResyncForgetsTombstones(t *testing.T) {
 	if err := c.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
 		t.Fatal(err)
 	}
-	kv2 := openBucket(t, c)
+	kv2 := reopenBucket(t, c)
 	var rev uint64
 	for range 8 { // more revisions than the old bucket had
 		rev = put(t, kv2, events.KeyKVKey(h), activeJSON)
@@ -264,5 +253,89 @@ func TestResyncForgetsTombstones(t *testing.T) {
 	}
 	if hasTombstone(kv2, h) {
 		t.Error("a tombstone reached the new bucket")
+	}
+}
+
+// TestRawPutAfterExpiry: a raw put that drops the expiry of an expired key
+// (judged by the entry's KV timestamp) is applied as revoked, written back
+// as revoked with a tombstone, and a replica started afterwards answers
+// revoked too. A put before the expiry instant moves it freely.
+func TestRawPutAfterExpiry(t *testing.T) {
+	c, ctx, kv := startBucket(t)
+	r := startReplica(t, c, kv)
+	h, early := hashOf("sk_live_expiring_raw"), hashOf("sk_live_not_yet_expired")
+
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	put(t, kv, events.KeyKVKey(early), `{"key_id":"k2","account_id":"a1","state":"active","expires_at":"`+future+`"}`)
+	rev := put(t, kv, events.KeyKVKey(early), activeJSON)
+	testkit.Eventually(t, 10*time.Second, "expiry dropped before it", appliedAtLeast(r.sink, early, rev, authz.Present, authz.StateActive))
+
+	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	expiredRev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k1","account_id":"a1","state":"active","expires_at":"`+past+`"}`)
+	// The watch must have read the expired record: a put made at once would
+	// supersede it (one message per key), and no watcher could judge a put
+	// over a record it never saw (the window the README names).
+	testkit.Eventually(t, 10*time.Second, "expired record applied", appliedAtLeast(r.sink, h, expiredRev, authz.Present, authz.StateActive))
+	rev = put(t, kv, events.KeyKVKey(h), activeJSON)
+	testkit.Eventually(t, 10*time.Second, "put after expiry applied as revoked", appliedAtLeast(r.sink, h, rev, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "bucket written back as revoked", func() bool { return storedState(t, kv, h) == authz.StateRevoked })
+	testkit.Eventually(t, 10*time.Second, "tombstone written", func() bool { return hasTombstone(kv, h) })
+	if r.n.refused.Load() < 1 {
+		t.Errorf("refused %d; want at least 1", r.n.refused.Load())
+	}
+
+	later := startReplica(t, c, kv)
+	e, err := later.store.LoadKey(ctx, h)
+	wantRevoked(t, "LoadKey on a replica started afterwards", e, err, rev)
+	if e, _ := r.store.LoadKey(ctx, early); e.Record.State != authz.StateActive || !e.Record.ExpiresAt.IsZero() {
+		t.Errorf("key whose expiry was dropped in time: %+v; want active, no expiry", e)
+	}
+}
+
+// TestReplayWritesMissingTombstones: revoked records written before
+// tombstones existed (or around every replica) all get one from the first
+// replica that replays them.
+func TestReplayWritesMissingTombstones(t *testing.T) {
+	c, ctx, kv := startBucket(t)
+	const n = 300
+	hashes := make([]authz.KeyHash, n)
+	for i := range hashes {
+		hashes[i] = hashOf(fmt.Sprintf("sk_live_old_revoked_%d", i))
+		put(t, kv, events.KeyKVKey(hashes[i]), revokedJSON)
+	}
+	startReplica(t, c, kv)
+	start := time.Now()
+	testkit.Eventually(t, 10*time.Second, "a write per revoked key", func() bool { return lastRevision(t, kv) >= 2*n })
+	keys, err := kv.ListKeys(ctx, jetstream.MetaOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tombs := 0
+	for k := range keys.Keys() {
+		if events.ParseKVKey(k).Kind == events.KindTombstone {
+			tombs++
+		}
+	}
+	if tombs != n {
+		t.Errorf("%d tombstones; want %d", tombs, n)
+	}
+	t.Logf("%d tombstones written %s after the replica started", n, time.Since(start).Round(time.Millisecond))
+}
+
+// TestGarbledTombstoneStillRevokes: a tombstone whose value does not decode
+// is counted as a bad record and still revokes its key, which the watcher
+// then writes back as revoked.
+func TestGarbledTombstoneStillRevokes(t *testing.T) {
+	c, ctx, kv := startBucket(t)
+	r := startReplica(t, c, kv)
+	h := hashOf("sk_live_garbled_tomb")
+	put(t, kv, events.KeyKVKey(h), activeJSON)
+	rev := put(t, kv, events.TombstoneKVKey(h), `{"key_id":"`+secret+`"`)
+	testkit.Eventually(t, 10*time.Second, "tombstone applied", func() bool { e, _ := r.sink.key(h); return e.Revision >= rev && e.Presence != authz.Present })
+	e, err := r.store.LoadKey(ctx, h)
+	wantRevoked(t, "LoadKey with a garbled tombstone", e, err, rev)
+	testkit.Eventually(t, 10*time.Second, "record written back as revoked", appliedAtLeast(r.sink, h, rev+1, authz.Present, authz.StateRevoked))
+	if bad, resyncs := r.n.bad.Load(), r.n.resync.Load(); bad != 1+resyncs { // a resync replays it
+		t.Errorf("bad records %d after %d resyncs; want %d", bad, resyncs, 1+resyncs)
 	}
 }

@@ -109,22 +109,21 @@ func (w *Watcher) writeTombstone(h authz.KeyHash, t Tombstone) {
 }
 
 // rewriteTombstone writes again the tombstone of a key held as revoked whose
-// tombstone was removed while its record stayed, with the record's identity.
+// tombstone was removed while its record stayed, with the record's identity:
+// only while the record is still the one this watcher saw revoked. A record
+// changed since (deleted, or put again after a deletion whose marker the
+// watch missed) is left to the watch.
 func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
 	w.spawn("create tombstone", h, 0, func(ctx context.Context, epoch uint64) error {
 		g, guarded, ok := w.terminal.current(h, epoch)
 		if !ok || !guarded || g.tombRev != 0 {
 			return nil
 		}
-		e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeyKVKey(h))
-		if err != nil || !found || e.op != jetstream.KeyValuePut {
-			return err
+		rec, rev, ok, err := w.leaderRecord(ctx, h)
+		if !ok || rev != g.keyRev {
+			return err // none, changed since, or an unreadable one that fails closed: its tombstone waits for a readable one
 		}
-		rec, err := DecodeKey(e.value)
-		if err != nil {
-			return nil // an unreadable record fails closed; its tombstone waits for a readable one
-		}
-		val, err := EncodeTombstone(NewTombstone(rec, e.revision, time.Now()))
+		val, err := EncodeTombstone(NewTombstone(rec, rev, time.Now()))
 		if err != nil {
 			return err
 		}
@@ -163,17 +162,26 @@ func (w *Watcher) repairUnknown(h authz.KeyHash) {
 		if !ok || !guarded || g.keyRev != 0 {
 			return nil
 		}
-		e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeyKVKey(h))
-		if err != nil || !found || e.op != jetstream.KeyValuePut {
-			return err
-		}
-		rec, err := DecodeKey(e.value)
-		if err != nil || rec.State == authz.StateRevoked {
-			return nil // an unreadable record fails closed; a revoked one is right
+		rec, rev, ok, err := w.leaderRecord(ctx, h)
+		if !ok || rec.State == authz.StateRevoked {
+			return err // none, or an unreadable one that fails closed; a revoked one is right
 		}
 		rec.State = authz.StateRevoked
-		return w.updateRevoked(ctx, h, rec, e.revision)
+		return w.updateRevoked(ctx, h, rec, rev)
 	})
+}
+
+// leaderRecord reads h's record through the stream leader. ok is false, with
+// a nil error, when there is no record or it does not decode.
+func (w *Watcher) leaderRecord(ctx context.Context, h authz.KeyHash) (rec authz.KeyRecord, rev uint64, ok bool, err error) {
+	e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), KeyKVKey(h))
+	if err != nil || !found || e.op != jetstream.KeyValuePut {
+		return authz.KeyRecord{}, 0, false, err
+	}
+	if rec, err = DecodeKey(e.value); err != nil {
+		return authz.KeyRecord{}, 0, false, nil
+	}
+	return rec, e.revision, true, nil
 }
 
 func (w *Watcher) updateRevoked(ctx context.Context, h authz.KeyHash, revoked authz.KeyRecord, rev uint64) error {

@@ -116,7 +116,7 @@ func (u *UsageRecorder) Record(h authz.KeyHash, rec authz.KeyRecord, code authz.
 	}
 	ns := at.UnixNano()
 	e := u.table.Load().find(h)
-	for n := uint64(1); n > 0; n, e = e.counts[code].Swap(0), nil {
+	for n := uint64(1); n > 0; n, e = e.counts[countIndex(code)].Swap(0), nil {
 		if e == nil {
 			if e = u.add(h, rec); e == nil {
 				u.overflow()

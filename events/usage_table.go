@@ -23,17 +23,32 @@ type usageTable struct {
 }
 
 // usageEntry is one tracked key. Its counters are drained by each flush.
+//
+// Record runs on every Check, so its fields are laid out for the cache: what
+// Record reads and writes for an allowed request (the hash it compares, first,
+// last, retired and the count of CodeOK) lies in the first 64 bytes, and the
+// entry is padded to 192 bytes, a size class whose objects start on a 64-byte
+// boundary. Counts are kept in reverse code order for that (countIndex).
 type usageEntry struct {
-	hash             authz.KeyHash
-	keyID, accountID string
-	first            atomic.Int64 // Unix ns of the first use since the last flush; 0: none yet
-	last             atomic.Int64 // Unix ns of the last use, to lastSeenPrecision
-	counts           [numCodes]atomic.Uint64
-	idle             int // intervals in a row without a use; under the recorder's mu
+	hash  authz.KeyHash
+	first atomic.Int64 // Unix ns of the first use since the last flush; 0: none yet
+	last  atomic.Int64 // Unix ns of the last use, to lastSeenPrecision
 	// retired is set when a flush drops the entry from the table; a Record
 	// that finds it set moves its count to the key's live entry.
-	retired atomic.Bool
+	retired          atomic.Bool
+	counts           [numCodes]atomic.Uint64 // by countIndex
+	keyID, accountID string
+	idle             int // intervals in a row without a use; under the recorder's mu
+	_                [usageEntryPad]byte
 }
+
+// usageEntryPad fills a usageEntry up to 192 bytes (usage_table_test.go
+// checks the layout).
+const usageEntryPad = 32
+
+// countIndex is where code's count is in usageEntry.counts: CodeOK, the
+// most frequent, first, beside the fields Record touches anyway.
+func countIndex(code authz.Code) int { return numCodes - 1 - int(code) }
 
 func newUsageTable(maxKeys int) *usageTable {
 	size := 2
@@ -47,10 +62,19 @@ func newUsageTable(maxKeys int) *usageTable {
 // slots are empty, so the probe ends.
 func (t *usageTable) find(h authz.KeyHash) *usageEntry {
 	for i := binary.LittleEndian.Uint64(h[:8]) & t.mask; ; i = (i + 1) & t.mask {
-		if e := t.slots[i].Load(); e == nil || e.hash == h {
+		if e := t.slots[i].Load(); e == nil || sameHash(&e.hash, &h) {
 			return e
 		}
 	}
+}
+
+// sameHash reports whether a and b are equal, a word at a time: unlike ==
+// on the arrays, which calls the runtime's memequal, it is inlined, and find
+// runs on every Check.
+func sameHash(a, b *authz.KeyHash) bool {
+	le := binary.LittleEndian
+	return le.Uint64(a[0:]) == le.Uint64(b[0:]) && le.Uint64(a[8:]) == le.Uint64(b[8:]) &&
+		le.Uint64(a[16:]) == le.Uint64(b[16:]) && le.Uint64(a[24:]) == le.Uint64(b[24:])
 }
 
 // insert adds e, which t does not hold; the caller holds the recorder's mu.
@@ -74,7 +98,7 @@ func (e *usageEntry) record(code authz.Code, ns int64, n uint64) bool {
 			break
 		}
 	}
-	e.counts[code].Add(n)
+	e.counts[countIndex(code)].Add(n)
 	if ns-e.last.Load() >= int64(lastSeenPrecision) {
 		e.last.Store(ns)
 	}
@@ -85,8 +109,8 @@ func (e *usageEntry) record(code authz.Code, ns int64, n uint64) bool {
 func (e *usageEntry) drain(replica string) (s KeyUsage, used bool) {
 	first := e.first.Swap(0)
 	counts := make(map[string]uint64, 2)
-	for c := range e.counts {
-		if n := e.counts[c].Swap(0); n > 0 {
+	for c := range numCodes {
+		if n := e.counts[countIndex(authz.Code(c))].Swap(0); n > 0 {
 			counts[authz.Code(c).String()] = n
 		}
 	}

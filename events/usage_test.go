@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,8 +18,7 @@ import (
 )
 
 func TestUsageRecorder(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
+	c, ctx := startConn(t)
 	ukv, err := events.OpenUsageBucket(ctx, c.JetStream(), events.DefaultUsageBucket, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +134,7 @@ func BenchmarkUsageRecord(b *testing.B) {
 // each counted once, in one interval or the next, and a key keeps being
 // tracked across intervals while another takes the room of an idle one.
 func TestUsageRecorderConcurrentFlush(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
+	c, ctx := startConn(t)
 	var total atomic.Uint64
 	msgs := make(chan *nats.Msg, 1024)
 	sub, err := c.NATS().ChanSubscribe(events.UsageSubject, msgs)
@@ -198,8 +198,7 @@ func TestUsageRecorderConcurrentFlush(t *testing.T) {
 // TestUsageRecorderIdleKeysMakeRoom: a tracked key keeps its room until it
 // has gone unused for two intervals in a row.
 func TestUsageRecorderIdleKeysMakeRoom(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
+	c, ctx := startConn(t)
 	var overflow atomic.Int64
 	u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), MaxKeys: 1,
 		Observer: events.UsageObserver{Overflow: func() { overflow.Add(1) }}})
@@ -222,4 +221,55 @@ func TestUsageRecorderIdleKeysMakeRoom(t *testing.T) {
 	if overflow.Load() != 3 {
 		t.Errorf("after the first key went unused for two intervals: overflow %d; want 3 (room for the second)", overflow.Load())
 	}
+}
+
+// BenchmarkUsageFlush measures one publication of usage: usageFlushKeys keys
+// used once each, then Flush (the batched summaries on the subject, and each
+// merged into the usage bucket with a read and a revision-checked write),
+// against an embedded NATS server in this process. It reports the time per
+// summary; the process CPU it reports includes the server's share.
+//
+//	go test -run '^$' -bench BenchmarkUsageFlush -benchtime 5x ./events
+func BenchmarkUsageFlush(b *testing.B) {
+	c := connect(b, startServer(b))
+	ctx := context.Background()
+	ukv, err := events.OpenUsageBucket(ctx, c.JetStream(), events.DefaultUsageBucket, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, err := events.NewUsageRecorder(events.UsageConfig{NATS: c.NATS(), Bucket: ukv, Replica: "bench", MaxKeys: usageFlushKeys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hashes := make([]authz.KeyHash, usageFlushKeys)
+	for i := range hashes {
+		hashes[i] = hashOf(fmt.Sprintf("sk_live_bench_flush_%d", i))
+	}
+	rec := authz.KeyRecord{KeyID: "k1", AccountID: "a1", State: authz.StateActive}
+	var cpu time.Duration
+	for b.Loop() {
+		now := time.Now()
+		for _, h := range hashes {
+			u.Record(h, rec, authz.CodeOK, now)
+		}
+		start := processCPU(b)
+		if err := u.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cpu += processCPU(b) - start
+	}
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N*usageFlushKeys), "ns/summary")
+	b.ReportMetric(float64(cpu)/float64(b.N*usageFlushKeys), "cpu-ns/summary")
+}
+
+// usageFlushKeys is how many keys one flush of BenchmarkUsageFlush carries.
+const usageFlushKeys = 1000
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,9 +1,7 @@
 package events_test
 
 import (
-	"context"
-	"sync"
-	"sync/atomic"
+	"errors"
 	"testing"
 	"time"
 
@@ -13,65 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-type counts struct{ applied, bad, refused, resync, stall atomic.Int64 }
-
-func (c *counts) observer() events.WatchObserver {
-	return events.WatchObserver{
-		Applied:   func(time.Duration) { c.applied.Add(1) },
-		BadRecord: func() { c.bad.Add(1) },
-		Refused:   func() { c.refused.Add(1) },
-		Resync:    func() { c.resync.Add(1) },
-		Stall:     func() { c.stall.Add(1) },
-	}
-}
-
-// runWatcher runs a watcher until the test ends and waits for its first sync.
-// The check interval is short unless the test must show that a reconnect
-// alone brings the watch back.
-func runWatcher(tb testing.TB, c *events.Conn, kv jetstream.KeyValue, sink events.Sink, obs events.WatchObserver, check time.Duration) *events.Watcher {
-	tb.Helper()
-	return runWatcherWith(tb, c, kv, sink, events.WatcherConfig{
-		Observer: obs, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		ProbeInterval: check,
-	})
-}
-
-// runWatcherWith is runWatcher with a configuration of the test's own.
-func runWatcherWith(tb testing.TB, c *events.Conn, kv jetstream.KeyValue, sink events.Sink, cfg events.WatcherConfig) *events.Watcher {
-	tb.Helper()
-	w, err := events.NewWatcher(c, kv, sink, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx); err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-	}()
-	tb.Cleanup(func() { cancel(); wg.Wait() })
-	select {
-	case <-w.Ready():
-	case <-time.After(5 * time.Second):
-		tb.Fatal("watcher not ready within 5s")
-	}
-	return w
-}
-
-func keyIs(sink *recordingSink, h authz.KeyHash, p authz.Presence, s authz.KeyState) func() bool {
-	return func() bool {
-		e, ok := sink.key(h)
-		return ok && e.Presence == p && (p != authz.Present || e.Record.State == s)
-	}
-}
-
 func TestWatcherAppliesChanges(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	k1, k2, k3, bad := hashOf("sk_live_one"), hashOf("sk_live_two"), hashOf("sk_live_three"), hashOf("sk_live_bad")
 	put(t, kv, events.KeyKVKey(k1), `{"key_id":"k1","account_id":"a1","state":"active"}`)
 	put(t, kv, events.KeyKVKey(k2), `{"key_id":"k2","account_id":"a1","state":"suspended"}`)
@@ -81,8 +22,7 @@ func TestWatcherAppliesChanges(t *testing.T) {
 	put(t, kv, events.KeyKVKey(bad), `{"key_id":"k4","account_id":"a1","state":"on"}`)
 	arev := put(t, kv, events.AccountKVKey("a1"), `{"balance":"5"}`)
 
-	sink, n := newSink(), &counts{}
-	w := runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
+	sink, n, w := startWatch(t, c, kv)
 	if !w.Synced() || w.LastRevision() != arev || w.LastActivity().IsZero() {
 		t.Errorf("after sync: Synced %v, LastRevision %d (want %d), LastActivity %v", w.Synced(), w.LastRevision(), arev, w.LastActivity())
 	}
@@ -118,21 +58,11 @@ func TestWatcherAppliesChanges(t *testing.T) {
 	}
 }
 
-func checkNow(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	if !cond() {
-		tb.Errorf("%s: not applied", what)
-	}
-}
-
 func TestWatcherRefusesRevivingRevokedKey(t *testing.T) {
-	c := connect(t, startServer(t))
-	kv := openBucket(t, c)
+	c, _, kv := startBucket(t)
 	h := hashOf("sk_live_revoked")
-	sink, n := newSink(), &counts{}
-	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
-	put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
-	testkit.Eventually(t, 10*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
+	sink, n, _ := startWatch(t, c, kv)
+	revokeUnderWatch(t, kv, sink, h)
 	rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"active"}`)
 	testkit.Eventually(t, 10*time.Second, "revival seen", func() bool { e, _ := sink.key(h); return e.Revision >= rev })
 	if e, _ := sink.key(h); e.Record.State != authz.StateRevoked || n.refused.Load() != 1 {
@@ -140,13 +70,48 @@ func TestWatcherRefusesRevivingRevokedKey(t *testing.T) {
 	}
 }
 
+// TestRevokedNeverRevives writes, around the Publisher, every other state
+// over a revoked key: each is applied as revoked and counted as refused.
+func TestRevokedNeverRevives(t *testing.T) {
+	c, ctx, kv := startBucket(t)
+	h := hashOf("sk_live_dead")
+	sink, n, _ := startWatch(t, c, kv)
+	revokeUnderWatch(t, kv, sink, h)
+	for i, state := range []string{"active", "suspended", "active"} {
+		rev := put(t, kv, events.KeyKVKey(h), `{"key_id":"k2","account_id":"a2","state":"`+state+`"}`)
+		testkit.Eventually(t, 10*time.Second, state+" applied", func() bool { e, _ := sink.key(h); return e.Revision >= rev }) // the repair may follow
+		if e, _ := sink.key(h); e.Record.State != authz.StateRevoked {
+			t.Errorf("revoked then %s: applied %q; want revoked", state, e.Record.State)
+		}
+		if n.refused.Load() != int64(i+1) {
+			t.Errorf("refused %d; want %d", n.refused.Load(), i+1)
+		}
+	}
+	other := hashOf("sk_live_dead_too")
+	put(t, kv, events.KeyKVKey(other), `{"key_id":"k","account_id":"a","state":"revoked"}`)
+	if _, err := events.NewPublisher(c.JetStream(), kv).Reactivate(ctx, other); !errors.Is(err, authz.ErrRevokedTerminal) {
+		t.Errorf("Publisher.Reactivate of a revoked key: %v; want ErrRevokedTerminal", err)
+	}
+}
+
+// revokeUnderWatch writes h as revoked around the Publisher and waits until
+// the watch applied it. The watch must have delivered the revocation before
+// it is overwritten: a watch's consumer that starts after both writes (it is
+// ready before the server begins delivering) sees only the last value of the
+// key, as any replica started later does, and nothing durable would yet say
+// the key was revoked.
+func revokeUnderWatch(tb testing.TB, kv jetstream.KeyValue, sink *recordingSink, h authz.KeyHash) {
+	tb.Helper()
+	put(tb, kv, events.KeyKVKey(h), `{"key_id":"k","account_id":"a","state":"revoked"}`)
+	testkit.Eventually(tb, 15*time.Second, "revocation applied", keyIs(sink, h, authz.Present, authz.StateRevoked))
+}
+
 // TestWatcherResumesAfterRestart restarts the server under a running watcher:
 // changes written before and after the watcher reconnects reach the sink
 // within a second of the reconnect, without a full resync.
 func TestWatcherResumesAfterRestart(t *testing.T) {
 	s := startServer(t)
-	c := connect(t, s)
-	kv := openBucket(t, c)
+	c, ctx, kv := bucketOn(t, s)
 	before, during, after := hashOf("sk_live_before"), hashOf("sk_live_during"), hashOf("sk_live_after")
 	put(t, kv, events.KeyKVKey(before), `{"key_id":"k0","account_id":"a","state":"active"}`)
 	sink, n := newSink(), &counts{}
@@ -158,7 +123,7 @@ func TestWatcherResumesAfterRestart(t *testing.T) {
 	writer := connect(t, s)
 	wkv := openBucket(t, writer)
 	put(t, wkv, events.KeyKVKey(during), `{"key_id":"k1","account_id":"a","state":"active"}`)
-	if err := wkv.Delete(context.Background(), events.KeyKVKey(before)); err != nil {
+	if err := wkv.Delete(ctx, events.KeyKVKey(before)); err != nil {
 		t.Fatal(err)
 	}
 	wroteWhileAway := !c.Connected()
@@ -179,21 +144,18 @@ func TestWatcherResumesAfterRestart(t *testing.T) {
 }
 
 func TestWatcherResyncsRecreatedBucket(t *testing.T) {
-	c := connect(t, startServer(t))
-	ctx := testCtx(t)
-	kv := openBucket(t, c)
+	c, ctx, kv := startBucket(t)
 	old, fresh := hashOf("sk_live_old"), hashOf("sk_live_new")
 	for i := range 5 {
 		put(t, kv, events.AccountKVKey("a"), `{"balance":"`+string(rune('1'+i))+`"}`)
 	}
 	put(t, kv, events.KeyKVKey(old), `{"key_id":"k0","account_id":"a","state":"active"}`)
-	sink, n := newSink(), &counts{}
-	runWatcher(t, c, kv, sink, n.observer(), 50*time.Millisecond)
+	sink, n, _ := startWatch(t, c, kv)
 
 	if err := c.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
 		t.Fatal(err)
 	}
-	kv2 := openBucket(t, c)
+	kv2 := reopenBucket(t, c)
 	for range 8 { // more revisions than the old bucket had
 		put(t, kv2, events.KeyKVKey(fresh), `{"key_id":"k1","account_id":"a","state":"active"}`)
 	}
@@ -206,4 +168,48 @@ func TestWatcherResyncsRecreatedBucket(t *testing.T) {
 	if n.resync.Load() != 1 {
 		t.Errorf("resync count %d; want 1", n.resync.Load())
 	}
+}
+
+// TestKeyIndex: once the first replay is done, a key nobody created is
+// certainly absent; a key created before or after the replay may exist as
+// soon as its change reaches the sink; a deleted key keeps costing a lookup
+// (its fingerprint stays); without word from JetStream for a second, the
+// index rules nothing out.
+func TestKeyIndex(t *testing.T) {
+	srv := startServer(t)
+	c, ctx, kv := bucketOn(t, srv)
+	const rec = `{"key_id":"k","account_id":"a","state":"active"}`
+	before, after, never := hashOf("sk_live_idx_before"), hashOf("sk_live_idx_after"), hashOf("sk_live_idx_never")
+	put(t, kv, events.KeyKVKey(before), rec)
+	sink, _, w := startWatch(t, c, kv)
+	testkit.Eventually(t, 15*time.Second, "index complete", func() bool { _, done := w.IndexedKeys(); return done })
+	testkit.Eventually(t, 15*time.Second, "index trusted once JetStream confirms the watch", func() bool { return !w.MayExist(never) })
+	for _, tt := range []struct {
+		name string
+		h    authz.KeyHash
+		want bool
+	}{{"created before the replay", before, true}, {"never created", never, false}} {
+		if got := w.MayExist(tt.h); got != tt.want {
+			t.Errorf("MayExist(%s) = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	rev := put(t, kv, events.KeyKVKey(after), rec)
+	testkit.Eventually(t, 15*time.Second, "new key applied", func() bool { e, ok := sink.key(after); return ok && e.Revision == rev })
+	if !w.MayExist(after) {
+		t.Error("MayExist(key whose put reached the sink) = false; want true")
+	}
+	if err := kv.Delete(ctx, events.KeyKVKey(after)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 15*time.Second, "delete applied", func() bool { e, _ := sink.key(after); return e.Presence == authz.Absent })
+	if !w.MayExist(after) {
+		t.Error("MayExist(deleted key) = false; want true: its fingerprint may be shared, so it stays")
+	}
+	if n, _ := w.IndexedKeys(); n != 2 {
+		t.Errorf("IndexedKeys() = %d; want 2", n)
+	}
+	// Cut off from JetStream, the index cannot know of keys created
+	// meanwhile: misses go to the bucket again (and fail closed there).
+	srv.stop()
+	testkit.Eventually(t, 15*time.Second, "index not trusted without JetStream", func() bool { return w.MayExist(never) })
 }

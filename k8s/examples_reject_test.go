@@ -29,18 +29,9 @@ func TestExamplesReject(t *testing.T) {
 		{"sidecar Service targets the app, not Envoy", 0, func(ex *example) {
 			first[*corev1.Service](ex).Spec.Ports[0].TargetPort = intstr.FromInt32(8080)
 		}, "not an Envoy port"},
-		{"sidecar Envoy listens elsewhere", 0, func(ex *example) {
-			cm := first[*corev1.ConfigMap](ex)
-			cm.Data["envoy.yaml"] = strings.Replace(cm.Data["envoy.yaml"], "port_value: 8000", "port_value: 8001", 1)
-		}, "listener"},
-		{"sidecar asks the ClusterIP Service", 0, func(ex *example) {
-			cm := first[*corev1.ConfigMap](ex)
-			cm.Data["envoy.yaml"] = strings.Replace(cm.Data["envoy.yaml"], "footstep-authz-headless.", "footstep-authz.", 1)
-		}, "headless"},
-		{"sidecar asks the HTTP port", 0, func(ex *example) {
-			cm := first[*corev1.ConfigMap](ex)
-			cm.Data["envoy.yaml"] = strings.Replace(cm.Data["envoy.yaml"], "port_value: 9001", "port_value: 9002", 1)
-		}, "gRPC port"},
+		{"sidecar Envoy listens elsewhere", 0, editSidecarEnvoy("port_value: 8000", "port_value: 8001"), "listener"},
+		{"sidecar asks the ClusterIP Service", 0, editSidecarEnvoy("footstep-authz-headless.", "footstep-authz."), "headless"},
+		{"sidecar asks the HTTP port", 0, editSidecarEnvoy("port_value: 9001", "port_value: 9002"), "gRPC port"},
 		{"sidecar mounts a missing ConfigMap", 0, func(ex *example) {
 			first[*appsv1.Deployment](ex).Spec.Template.Spec.Volumes[0].ConfigMap.Name = "envoy"
 		}, "does not exist"},
@@ -116,6 +107,15 @@ func TestExamplesReject(t *testing.T) {
 			err := c.check(ex)
 			testkit.WantError(t, fmt.Sprintf("%s check after %q", c.dir+c.values, tt.name), err, tt.wantErr)
 		})
+	}
+}
+
+// editSidecarEnvoy is a mistake made to the sidecar example's Envoy config:
+// old replaced once by new.
+func editSidecarEnvoy(old, new string) func(*example) {
+	return func(ex *example) {
+		cm := first[*corev1.ConfigMap](ex)
+		cm.Data["envoy.yaml"] = strings.Replace(cm.Data["envoy.yaml"], old, new, 1)
 	}
 }
 

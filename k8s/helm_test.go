@@ -318,14 +318,18 @@ func TestHelmExamples(t *testing.T) {
 	}
 }
 
+// valuesCase is values set on the command line and the error they must cause
+// ("" for none).
+type valuesCase struct {
+	name    string
+	set     []string
+	wantErr string
+}
+
 // TestHelmRejects checks that bad values stop helm template (and so helm install)
 // with a message that names the value.
 func TestHelmRejects(t *testing.T) {
-	tests := []struct {
-		name    string
-		set     []string
-		wantErr string
-	}{
+	tests := []valuesCase{
 		{"unknown stale policy", []string{"--set", "settings.stalePolicy=maybe"}, "/settings/stalePolicy"},
 		{"staleness not a duration", []string{"--set", "settings.maxStaleness=5 minutes"}, "/settings/maxStaleness"},
 		{"unknown log level", []string{"--set", "settings.logLevel=loud"}, "/settings/logLevel"},
@@ -368,11 +372,7 @@ func TestHelmRejects(t *testing.T) {
 // TestHelmRejectsCrossChecks proves the base's cross-checks bite on the chart's
 // output too: values that render but would break on a cluster.
 func TestHelmRejectsCrossChecks(t *testing.T) {
-	tests := []struct {
-		name    string
-		set     []string
-		wantErr string
-	}{
+	tests := []valuesCase{
 		{"cache larger than half the memory limit", []string{"--set", "settings.cacheSize=512MiB"}, "FOOTSTEP_CACHE_SIZE"},
 		{"bucket not replicated", []string{"--set", "nats.kvReplicas=1"}, "FOOTSTEP_KV_REPLICAS"},
 		{"runs as root", []string{"--set", "podSecurityContext.runAsNonRoot=false"}, "runAsNonRoot"},

@@ -38,25 +38,30 @@ func sample(tb testing.TB, text, series string) string {
 	return ""
 }
 
+// wantSamples fails unless each series of want, named by line prefix, has
+// its value in text.
+func wantSamples(tb testing.TB, text string, want [][2]string) {
+	tb.Helper()
+	for _, w := range want {
+		if got := sample(tb, text, w[0]); got != w[1] {
+			tb.Errorf("%s = %s; want %s", w[0], got, w[1])
+		}
+	}
+}
+
 func TestDecided(t *testing.T) {
 	m := New(Config{Mode: "shadow", StalePolicy: "deny"})
 	m.Decided(&envoy.Result{Code: authz.CodeOK, Surface: authz.SurfaceAPI}, time.Millisecond)
 	m.Decided(&envoy.Result{Code: authz.CodeKeyRevoked, Surface: authz.SurfaceMCP, Shadow: true}, time.Millisecond)
 	m.Decided(&envoy.Result{Code: authz.CodeKeyRevoked, Surface: authz.SurfaceMCP}, time.Millisecond)
-	text := scrape(t, m)
-	tests := []struct{ series, want string }{
+	wantSamples(t, scrape(t, m), [][2]string{
 		{`footstep_authz_decisions_total{code="ok",surface="api"}`, "1"},
 		{`footstep_authz_decisions_total{code="key_revoked",surface="mcp"}`, "2"},
 		{`footstep_authz_decisions_total{code="authz_unavailable",surface="api"}`, "0"},
 		{`footstep_authz_shadow_allowed_total{code="key_revoked",surface="mcp"}`, "1"},
 		{`footstep_authz_decision_duration_seconds_count`, "3"},
 		{`footstep_authz_info{mode="shadow",stale_policy="deny",version=""}`, "1"},
-	}
-	for _, tt := range tests {
-		if got := sample(t, text, tt.series); got != tt.want {
-			t.Errorf("%s = %s; want %s", tt.series, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestLoader(t *testing.T) {
@@ -73,17 +78,14 @@ func TestLoader(t *testing.T) {
 	}
 	loaders[0].LoadAccount(ctx, "acct_1")
 	text := scrape(t, m)
-	for _, r := range []string{LookupFound, LookupAbsent, LookupBadRecord, LookupError} {
-		if got := sample(t, text, `footstep_authz_kv_lookups_total{kind="key",result="`+r+`"}`); got != "1" {
-			t.Errorf("key lookups %s = %s; want 1", r, got)
-		}
-	}
-	if got := sample(t, text, `footstep_authz_kv_lookups_total{kind="account",result="absent"}`); got != "1" {
-		t.Errorf("account lookups absent = %s; want 1", got)
-	}
-	if got := sample(t, text, `footstep_authz_kv_lookup_duration_seconds_count{kind="key"}`); got != "4" {
-		t.Errorf("key lookup count = %s; want 4", got)
-	}
+	wantSamples(t, text, [][2]string{
+		{`footstep_authz_kv_lookups_total{kind="key",result="` + LookupFound + `"}`, "1"},
+		{`footstep_authz_kv_lookups_total{kind="key",result="` + LookupAbsent + `"}`, "1"},
+		{`footstep_authz_kv_lookups_total{kind="key",result="` + LookupBadRecord + `"}`, "1"},
+		{`footstep_authz_kv_lookups_total{kind="key",result="` + LookupError + `"}`, "1"},
+		{`footstep_authz_kv_lookups_total{kind="account",result="absent"}`, "1"},
+		{`footstep_authz_kv_lookup_duration_seconds_count{kind="key"}`, "4"},
+	})
 	if strings.Contains(text, h.String()) {
 		t.Error("a key hash reached the metrics")
 	}
@@ -117,8 +119,7 @@ func TestObserveAndWatch(t *testing.T) {
 	w.Applied(-time.Second) // clock skew counts as no delay
 	w.BadRecord()
 	w.Stall()
-	text := scrape(t, m)
-	tests := []struct{ series, want string }{
+	wantSamples(t, scrape(t, m), [][2]string{
 		{`footstep_authz_cache_hits_total{table="key"}`, "7"},
 		{`footstep_authz_cache_evictions_total{table="key"}`, "2"},
 		{`footstep_authz_cache_misses_total{table="account"}`, "3"},
@@ -136,12 +137,7 @@ func TestObserveAndWatch(t *testing.T) {
 		{`footstep_authz_watch_bad_records_total`, "1"},
 		{`footstep_authz_watch_stalls_total`, "1"},
 		{`footstep_authz_watch_resyncs_total`, "0"},
-	}
-	for _, tt := range tests {
-		if got := sample(t, text, tt.series); got != tt.want {
-			t.Errorf("%s = %s; want %s", tt.series, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestExposureReported(t *testing.T) {
@@ -150,15 +146,12 @@ func TestExposureReported(t *testing.T) {
 	m.ExposureReported(false, nil)
 	m.ExposureReported(false, errors.New("nats down"))
 	done := m.CheckStarted()
-	text := scrape(t, m)
-	for _, r := range []string{ExposurePublished, ExposureSuppressed, ExposureFailed} {
-		if got := sample(t, text, `footstep_authz_exposure_events_total{result="`+r+`"}`); got != "1" {
-			t.Errorf("exposures %s = %s; want 1", r, got)
-		}
-	}
-	if got := sample(t, text, "footstep_authz_checks_in_flight"); got != "1" {
-		t.Errorf("checks in flight = %s; want 1", got)
-	}
+	wantSamples(t, scrape(t, m), [][2]string{
+		{`footstep_authz_exposure_events_total{result="` + ExposurePublished + `"}`, "1"},
+		{`footstep_authz_exposure_events_total{result="` + ExposureSuppressed + `"}`, "1"},
+		{`footstep_authz_exposure_events_total{result="` + ExposureFailed + `"}`, "1"},
+		{"footstep_authz_checks_in_flight", "1"},
+	})
 	done()
 }
 

@@ -17,16 +17,10 @@ func TestExpiryAndUsageMetrics(t *testing.T) {
 	o.Published(2)
 	o.Overflow()
 	o.StoreFailed()
-	text := scrape(t, m)
-	tests := []struct{ series, want string }{
+	wantSamples(t, scrape(t, m), [][2]string{
 		{"footstep_authz_key_expiries_total", "1"},
 		{"footstep_authz_usage_summaries_published_total", "5"},
 		{"footstep_authz_usage_overflow_total", "1"},
 		{"footstep_authz_usage_store_failures_total", "1"},
-	}
-	for _, tt := range tests {
-		if got := sample(t, text, tt.series); got != tt.want {
-			t.Errorf("%s = %s; want %s", tt.series, got, tt.want)
-		}
-	}
+	})
 }

@@ -13,9 +13,6 @@ import (
 var lagBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
 
 func (m *Metrics) newWatchMetrics() {
-	counter := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
-	}
 	m.changes = counter("watch_changes_applied_total", "Changes from the bucket's watch applied to the cache after the initial replay.")
 	m.badRecords = counter("watch_bad_records_total", "Records from the watch that do not decode; their keys fail closed (503).")
 	m.refused = counter("watch_refused_total", "Puts from the watch refused because they would revive a revoked key.")
@@ -124,6 +121,11 @@ func ageSeconds(at, now time.Time) float64 {
 		return 0
 	}
 	return max(now.Sub(at), 0).Seconds()
+}
+
+// counter returns a counter of the Namespace.
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
 }
 
 func gaugeFunc(name, help string, f func() float64) prometheus.Collector {

@@ -1,8 +1,12 @@
 package reliability
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -16,6 +20,9 @@ type change[E any] struct {
 	from, ack time.Time
 	entry     E
 	id        uint64 // to acknowledge it once the write returns
+	// doubt marks a state read back after a write of unknown outcome:
+	// possible, never acknowledged, to be confirmed (truth.confirm).
+	doubt bool
 }
 
 // history is every state of one key or account, oldest first. Before the
@@ -69,6 +76,10 @@ type truth struct {
 	keys     map[string]*history[authz.KeyEntry] // by plaintext key
 	accounts map[string]*history[authz.AccountEntry]
 	account  map[string]string // key -> its account
+	// readKey and readAccount, when set, read a record back from the bucket
+	// (confirm).
+	readKey     func(context.Context, string) (authz.KeyEntry, error)
+	readAccount func(context.Context, string) (authz.AccountEntry, error)
 }
 
 func newTruth() *truth {
@@ -83,13 +94,24 @@ var (
 func (t *truth) recordKey(key string, c change[authz.KeyEntry]) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := t.keys[key]
-	if h == nil {
-		h = &history[authz.KeyEntry]{}
-		t.keys[key] = h
-	}
 	if c.entry.Presence == authz.Present {
 		t.account[key] = c.entry.Record.AccountID
+	}
+	record(t.keys, key, c)
+}
+
+func (t *truth) recordAccount(id string, c change[authz.AccountEntry]) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	record(t.accounts, id, c)
+}
+
+// record appends c to the history of id in m, started when missing.
+func record[E any](m map[string]*history[E], id string, c change[E]) {
+	h := m[id]
+	if h == nil {
+		h = &history[E]{}
+		m[id] = h
 	}
 	h.changes = append(h.changes, c)
 	h.prune()
@@ -112,18 +134,6 @@ func (h *history[E]) prune() {
 	if drop > 0 {
 		h.changes, h.pruned = h.changes[drop:], true
 	}
-}
-
-func (t *truth) recordAccount(id string, c change[authz.AccountEntry]) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	h := t.accounts[id]
-	if h == nil {
-		h = &history[authz.AccountEntry]{}
-		t.accounts[id] = h
-	}
-	h.changes = append(h.changes, c)
-	h.prune()
 }
 
 // ack marks the change id of h acknowledged at now.
@@ -174,6 +184,75 @@ func (t *truth) acceptable(key string, s, e time.Time, bound time.Duration) map[
 	return out
 }
 
+// confirm reads back every key and account whose last change is a doubt (a
+// state read back after a write whose outcome is unknown), and records what
+// it reads as definite, unless a newer change was recorded meanwhile. Call it
+// once the cluster has healed: then a read through the stream leader is
+// current.
+func (t *truth) confirm(tb testing.TB) {
+	tb.Helper()
+	if t.readKey == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	confirmDoubts(tb, ctx, &t.mu, t.keys, t.readKey)
+	confirmDoubts(tb, ctx, &t.mu, t.accounts, t.readAccount)
+}
+
+// confirmDoubts reads back every record of m whose last change is a doubt,
+// and records what it reads as definite, unless a newer change was recorded
+// meanwhile. The reads run without mu, the truth's lock.
+func confirmDoubts[E any](tb testing.TB, ctx context.Context, mu *sync.Mutex, m map[string]*history[E], read func(context.Context, string) (E, error)) {
+	tb.Helper()
+	mu.Lock()
+	doubts := map[string]uint64{}
+	for name, h := range m {
+		if n := len(h.changes); n > 0 && h.changes[n-1].doubt {
+			doubts[name] = h.changes[n-1].id
+		}
+	}
+	mu.Unlock()
+	for name, id := range doubts {
+		e, err := read(ctx, name)
+		if err != nil {
+			tb.Fatalf("read back %s: %v", name, err)
+		}
+		mu.Lock()
+		if h := m[name]; h.changes[len(h.changes)-1].id == id {
+			now := time.Now()
+			h.changes = append(h.changes, change[E]{from: now, ack: now, entry: e})
+		}
+		mu.Unlock()
+	}
+}
+
+// describe lists the recorded changes of key and its account, for a failure
+// message: each state with when it was sent and acknowledged.
+func (t *truth) describe(key string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	show := func(what string, from, ack time.Time) {
+		at := "unacknowledged"
+		if !ack.IsZero() {
+			at = ack.Format("15:04:05.000")
+		}
+		fmt.Fprintf(&b, " [%s sent %s acked %s]", what, from.Format("15:04:05.000"), at)
+	}
+	if h := t.keys[key]; h != nil {
+		for _, c := range h.changes {
+			show(fmt.Sprintf("key %s %s", c.entry.Presence, c.entry.Record.State), c.from, c.ack)
+		}
+	}
+	if h := t.accounts[t.account[key]]; h != nil {
+		for _, c := range h.changes {
+			show(fmt.Sprintf("account %s %s", c.entry.Presence, c.entry.Account.Balance), c.from, c.ack)
+		}
+	}
+	return b.String()
+}
+
 // final returns the code every instance must give for key once all changes
 // have reached it.
 func (t *truth) final(key string) authz.Code {
@@ -199,21 +278,27 @@ func (t *truth) wipe() (done func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	id, from := changeIDs.Add(1), time.Now()
-	for _, h := range t.keys {
-		h.changes = append(h.changes, change[authz.KeyEntry]{from: from, entry: absentKey, id: id})
-	}
-	for _, h := range t.accounts {
-		h.changes = append(h.changes, change[authz.AccountEntry]{from: from, entry: absentAccount, id: id})
-	}
+	appendAll(t.keys, change[authz.KeyEntry]{from: from, entry: absentKey, id: id})
+	appendAll(t.accounts, change[authz.AccountEntry]{from: from, entry: absentAccount, id: id})
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		at := time.Now()
-		for _, h := range t.keys {
-			ack(h, id, at)
-		}
-		for _, h := range t.accounts {
-			ack(h, id, at)
-		}
+		ackAll(t.keys, id, at)
+		ackAll(t.accounts, id, at)
+	}
+}
+
+// appendAll records c as the next change of every history of m.
+func appendAll[E any](m map[string]*history[E], c change[E]) {
+	for _, h := range m {
+		h.changes = append(h.changes, c)
+	}
+}
+
+// ackAll acknowledges the change id of every history of m at at.
+func ackAll[E any](m map[string]*history[E], id uint64, at time.Time) {
+	for _, h := range m {
+		ack(h, id, at)
 	}
 }

@@ -38,6 +38,7 @@ type driver struct {
 
 func newDriver(pub *events.Publisher, tr *truth, seed uint64, prefix string, accounts int) *driver {
 	d := &driver{pub: pub, truth: tr, rng: rand.New(rand.NewPCG(seed, seed)), prefix: prefix, maxLive: 40}
+	tr.readKey, tr.readAccount = d.readKey, d.readAccount
 	for i := range accounts {
 		d.accounts = append(d.accounts, fmt.Sprintf("%s_acct_%d", prefix, i))
 	}
@@ -204,8 +205,11 @@ func (d *driver) writeKey(ctx context.Context, key string, rec *authz.KeyRecord,
 	d.mu.Lock()
 	d.errLog = append(d.errLog, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), key, err))
 	d.mu.Unlock()
-	// The write may or may not have landed: both stay possible until the
-	// record is read back.
+	// The write may or may not have landed: both stay possible. What is
+	// read back is possible too, but proves nothing: under faults a read
+	// can come from a stream leader that is behind (the write landed, the
+	// read shows the state before it), so only the next acknowledged
+	// change of the key ends the doubt.
 	d.count(false)
 	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // even when ctx ended
 	defer cancel()
@@ -213,7 +217,7 @@ func (d *driver) writeKey(ctx context.Context, key string, rec *authz.KeyRecord,
 	if rerr != nil {
 		return d.fail(fmt.Errorf("%w; then read back: %v", err, rerr))
 	}
-	d.truth.recordKey(key, change[authz.KeyEntry]{from: time.Now(), ack: time.Now(), entry: got})
+	d.truth.recordKey(key, change[authz.KeyEntry]{from: time.Now(), entry: got, id: changeIDs.Add(1), doubt: true})
 	return d.fail(err)
 }
 
@@ -251,19 +255,28 @@ func (d *driver) balance(ctx context.Context, id string) error {
 	d.count(false)
 	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // even when ctx ended
 	defer cancel()
-	for rctx.Err() == nil {
-		got, rerr := d.pub.GetAccount(rctx, id)
-		if rerr == nil || errors.Is(rerr, events.ErrNotFound) {
-			if rerr != nil {
-				got = absentAccount
-			}
-			got.Revision = 0
-			d.truth.recordAccount(id, change[authz.AccountEntry]{from: time.Now(), ack: time.Now(), entry: got})
-			break
-		}
-		time.Sleep(20 * time.Millisecond) // NATS is down: retry
+	if got, rerr := d.readAccount(rctx, id); rerr == nil {
+		// Possible, not proven: see writeKey.
+		d.truth.recordAccount(id, change[authz.AccountEntry]{from: time.Now(), entry: got, id: changeIDs.Add(1), doubt: true})
 	}
 	return d.fail(err)
+}
+
+// readAccount reads an account back, retrying while NATS is away.
+func (d *driver) readAccount(ctx context.Context, id string) (authz.AccountEntry, error) {
+	for {
+		got, err := d.pub.GetAccount(ctx, id)
+		switch {
+		case errors.Is(err, events.ErrNotFound):
+			return absentAccount, nil
+		case err == nil:
+			got.Revision = 0
+			return got, nil
+		case ctx.Err() != nil:
+			return authz.AccountEntry{}, err
+		}
+		time.Sleep(20 * time.Millisecond) // NATS is down: retry, not waiting on an effect
+	}
 }
 
 func (d *driver) count(definite bool) {

@@ -3,9 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,16 +17,7 @@ import (
 
 // failoverTrials is how many revocations each node-kill case times; set
 // FOOTSTEP_FAILOVER_TRIALS for a longer run (make failover runs 20).
-func failoverTrials(tb testing.TB) int {
-	if s := os.Getenv("FOOTSTEP_FAILOVER_TRIALS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			tb.Fatalf("FOOTSTEP_FAILOVER_TRIALS=%q: want a positive number", s)
-		}
-		return n
-	}
-	return 2
-}
+func failoverTrials(tb testing.TB) int { return testkit.EnvCount(tb, "FOOTSTEP_FAILOVER_TRIALS", 2) }
 
 // failoverMax is the most a revocation may take to be enforced after its
 // write was acknowledged while a node is down (the issue's hard bound).
@@ -41,7 +30,9 @@ var failoverRoles = []string{"client's node", "watch consumer's node", "stream l
 // turn the one the replica is connected to, the one holding its watch's
 // consumer, the bucket stream's leader and the JetStream meta leader, then
 // revokes a hot key through a surviving node: the replica must deny it soon
-// after the write is acknowledged. The node is restarted between trials.
+// after the write is acknowledged, and in the first trial a replica started
+// while the node is still down must deny it too. The node is restarted
+// between trials.
 func TestRevocationSurvivesNodeLoss(t *testing.T) {
 	c := testkit.StartCluster(t)
 	conns := []*events.Conn{connectMember(t, c, 0), connectMember(t, c, 1), connectMember(t, c, 2)}
@@ -68,6 +59,16 @@ func TestRevocationSurvivesNodeLoss(t *testing.T) {
 			}
 			took[role] = append(took[role], d)
 			t.Logf("trial %d, %s (n%d) killed: revocation enforced %s after its acknowledgement", trial, role, victim, d.Round(time.Millisecond))
+			if trial == 0 {
+				// A replica started now, with the node still down, knows
+				// the revocation from the bucket alone.
+				late := startInstance(t, instanceConfig{URLs: c.URLs(), Replicas: 3})
+				late.waitReady(20 * time.Second)
+				if got := codeOf2(late, key); got != authz.CodeKeyRevoked {
+					t.Errorf("%s killed: a replica started after the revocation answers %v; want key_revoked", role, got)
+				}
+				late.stop()
+			}
 			c.Start(victim)
 			waitHealthy(t, c, conns[alive], in)
 		}

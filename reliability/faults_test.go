@@ -79,6 +79,7 @@ func mismatch(in *instance, tr *truth, keys []string) string {
 // returns how long that took.
 func waitConverged(tb testing.TB, in *instance, tr *truth, keys []string, within time.Duration, what string) time.Duration {
 	tb.Helper()
+	tr.confirm(tb)
 	start := time.Now()
 	var last string
 	if !testkit.Poll(within, func() bool { last = mismatch(in, tr, keys); return last == "" }) {

@@ -223,9 +223,10 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// soakChecker checks random keys on in until stop closes: a decision must
-// match a state no older than bound; a 503 fails closed and is only counted.
-func soakChecker(in *instance, tr *truth, d *driver, bound time.Duration, rng *rand.Rand, stats *soakStats, stop <-chan struct{}) {
+// soakChecker checks random keys on in (named name in failures) until stop
+// closes: a decision must match a state no older than bound; a 503 fails
+// closed and is only counted.
+func soakChecker(in *instance, name string, tr *truth, d *driver, bound time.Duration, rng *rand.Rand, stats *soakStats, stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
@@ -245,7 +246,8 @@ func soakChecker(in *instance, tr *truth, d *driver, bound time.Duration, rng *r
 		case got == authz.CodeUnavailable:
 			stats.unavailable.Add(1)
 		case !tr.acceptable(k, s, e, bound)[got]:
-			stats.violation(fmt.Sprintf("%s at %s: got %v, acceptable %v", k, s.Format("15:04:05.000"), got, tr.acceptable(k, s, e, bound)))
+			stats.violation(fmt.Sprintf("%s on %s, sent %s, answered %s: got %v, acceptable %v; history %s",
+				k, name, s.Format("15:04:05.000"), e.Format("15:04:05.000"), got, tr.acceptable(k, s, e, bound), tr.describe(k)))
 		case got == authz.CodeOK:
 			stats.allowed.Add(1)
 		}
@@ -259,7 +261,7 @@ func startCheckers(n int, ins []*instance, tr *truth, d *driver, bound time.Dura
 	var wg sync.WaitGroup
 	for g := range n {
 		wg.Go(func() {
-			soakChecker(ins[g%len(ins)], tr, d, bound, rand.New(rand.NewPCG(uint64(g), seed)), stats, done)
+			soakChecker(ins[g%len(ins)], fmt.Sprintf("replica %d", g%len(ins)), tr, d, bound, rand.New(rand.NewPCG(uint64(g), seed)), stats, done)
 		})
 	}
 	return func() {

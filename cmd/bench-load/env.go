@@ -38,11 +38,11 @@ type env struct {
 	logs     *os.File
 }
 
-func newEnv(ctx context.Context, o *options) (e *env, err error) {
-	e = &env{o: o}
+func newEnv(ctx context.Context, o *options) (_ *env, err error) {
+	e := &env{o: o}
 	defer func() {
 		if err != nil {
-			e.close()
+			e.close() // e, not the nil the error returns
 		}
 	}()
 	if e.dir, err = os.MkdirTemp("", "bench-load-"); err != nil {

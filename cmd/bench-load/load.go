@@ -140,6 +140,9 @@ func (e *env) loadComparison(ctx context.Context) error {
 	defer floor.stop()
 	var extra []string
 	if e.o.profileDir != "" {
+		if err := os.MkdirAll(e.o.profileDir, 0o755); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
 		extra = []string{"--pprof"}
 	}
 	fa, _, err := e.startAuthz(ctx, extra...)

@@ -26,18 +26,29 @@ func pcts(d []time.Duration) string {
 	return fmt.Sprintf("p50 %.0fµs  p99 %.0fµs  max %.0fµs  (n=%d)", us(at(50)), us(at(99)), us(d[len(d)-1]), len(d))
 }
 
+// startWithNewKeys starts footstep-authz, then writes n keys named after
+// prefix through the Publisher.
+func (e *env) startWithNewKeys(ctx context.Context, prefix string, n int) (*server, []authz.APIKey, error) {
+	fa, _, err := e.startAuthz(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := e.putKeys(ctx, prefix, n)
+	if err != nil {
+		fa.stop()
+		return nil, nil, err
+	}
+	return fa, keys, nil
+}
+
 // revocation measures the time from the acknowledgement of a revoke in the
 // bucket to the first denial of a key that was hot in the cache.
 func (e *env) revocation(ctx context.Context) error {
-	fa, _, err := e.startAuthz(ctx)
+	fa, keys, err := e.startWithNewKeys(ctx, "rev", e.o.trials)
 	if err != nil {
 		return err
 	}
 	defer fa.stop()
-	keys, err := e.putKeys(ctx, "rev", e.o.trials)
-	if err != nil {
-		return err
-	}
 	client := fa.clients[0]
 	check := func(k authz.APIKey) (*authv3.CheckResponse, error) { return client.Check(ctx, checkRequest(k)) }
 	for _, k := range keys { // read each once, so that the janitor keeps it cached
@@ -77,15 +88,11 @@ func (e *env) revocation(ctx context.Context) error {
 // coldPath checks keys that are in the bucket but not in the cache, once
 // each: a KV Get and a fill.
 func (e *env) coldPath(ctx context.Context) error {
-	fa, _, err := e.startAuthz(ctx)
+	fa, keys, err := e.startWithNewKeys(ctx, "cold", e.o.coldKeys)
 	if err != nil {
 		return err
 	}
 	defer fa.stop()
-	keys, err := e.putKeys(ctx, "cold", e.o.coldKeys)
-	if err != nil {
-		return err
-	}
 	time.Sleep(settle) // unread changes leave the cache
 	client := fa.clients[0]
 	hot := checkRequest(e.hot[0])

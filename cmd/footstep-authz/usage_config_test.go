@@ -2,7 +2,9 @@ package main
 
 import (
 	"io"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestUsageTrackingFlag: usage tracking is on by default and turned off by
@@ -31,5 +33,35 @@ func TestUsageTrackingFlag(t *testing.T) {
 		return map[string]string{"FOOTSTEP_USAGE_TRACKING": "maybe"}[k]
 	}, io.Discard); err == nil {
 		t.Error("FOOTSTEP_USAGE_TRACKING=maybe: accepted; want an error")
+	}
+}
+
+// TestUsageIntervalFlag: the interval defaults to a minute, is set by the
+// flag or its environment variable, and is refused outside 1s to 24h.
+func TestUsageIntervalFlag(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"default", nil, nil, time.Minute},
+		{"flag", []string{"--usage-interval", "5m"}, nil, 5 * time.Minute},
+		{"env", nil, map[string]string{"FOOTSTEP_USAGE_INTERVAL": "30s"}, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		c, err := parseConfig(tt.args, env(tt.env), io.Discard)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		} else if c.UsageInterval != tt.want {
+			t.Errorf("%s: usage interval %s; want %s", tt.name, c.UsageInterval, tt.want)
+		}
+	}
+	for _, bad := range []string{"0s", "500ms", "25h", "-1m"} {
+		_, err := parseConfig([]string{"--usage-interval", bad}, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--usage-interval") {
+			t.Errorf("--usage-interval %s: %v; want an error naming the flag", bad, err)
+		}
 	}
 }

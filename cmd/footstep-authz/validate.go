@@ -53,6 +53,8 @@ func (c *config) validateLimits() error {
 		return fmt.Errorf("--http-path-prefix %q: %w", authz.Clip(c.HTTPPathPrefix), envoy.CheckPathPrefix(c.HTTPPathPrefix))
 	case c.MaxStaleness < server.MinMaxStaleness:
 		return fmt.Errorf("--max-staleness %s: want at least %s", c.MaxStaleness, server.MinMaxStaleness)
+	case c.UsageInterval < server.MinUsageInterval || c.UsageInterval > server.MaxUsageInterval:
+		return fmt.Errorf("--usage-interval %s: want %s to %s", c.UsageInterval, server.MinUsageInterval, server.MaxUsageInterval)
 	}
 	return nil
 }

@@ -161,3 +161,66 @@ func TestOutputFormats(t *testing.T) {
 		t.Error("export -o json without --file succeeded; the records are JSON Lines")
 	}
 }
+
+// TestBadInputWritesNothing checks each refusal and that the bucket's stream
+// is unchanged by all of them.
+func TestBadInputWritesNothing(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "key", "put", "--key", testKey, "--account", "a")
+	c.ok("", "key", "revoke", "--key", testKey)
+	before := lastSeq(t, c.url)
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"key"},
+		{"key", "rename", "--key", testKey},
+		{"key", "put", "--key", testKey},
+		{"key", "put", "--account", "a"},
+		{"key", "put", "--key", "sk_live_bad key", "--account", "a"},
+		{"key", "put", "--key", "pk_live_abc", "--account", "a"},
+		{"key", "put", "--key", "sk_live_new", "--account", "a b"},
+		{"key", "put", "--key", "sk_live_new", "--account", "a", "--id", "key.1"},
+		{"key", "put", "--key", "sk_live_new", "--account", "a", "--state", "revoked"},
+		{"key", "put", "--key", testKey, "--account", "a"},
+		{"key", "reactivate", "--key", testKey},
+		{"key", "suspend", "--key", testKey, "--hash", strings.Repeat("a", 64)},
+		{"key", "suspend", "--hash", strings.Repeat("A", 64)},
+		{"key", "suspend", "--hash", "abc"},
+		{"key", "suspend", "--key", "sk_live_unknown"},
+		{"key", "get", "--key", "sk_live_unknown"},
+		{"key", "get", "--key", testKey, "extra"},
+		{"account", "set-balance", "--account", "a", "--balance", "1e3"},
+		{"account", "set-balance", "--account", "a"},
+		{"account", "set-balance", "--balance", "1"},
+		{"account", "get"},
+		{"--bucket", "bad.name", "account", "set-balance", "--account", "a", "--balance", "1"},
+		{"key", "put", "--key", testKey, "--account", "a", "--nope"},
+	} {
+		_, err := c.run("", args...)
+		if err == nil {
+			t.Errorf("footstepctl %v succeeded; want an error", args)
+		} else if strings.Contains(err.Error(), "\n") {
+			t.Errorf("footstepctl %v: error spans lines: %q", args, err)
+		}
+	}
+	if _, err := c.run("", "key", "get", "--key", "-"); err == nil {
+		t.Errorf("key get --key - with empty stdin succeeded")
+	}
+	if after := lastSeq(t, c.url); after != before {
+		t.Errorf("stream last sequence %d -> %d: a refused command wrote", before, after)
+	}
+}
+
+func TestUnreachableNATS(t *testing.T) {
+	start := time.Now()
+	_, _, err := runAll(t, noEnv, "", "--nats-url", "nats://127.0.0.1:1", "account", "get", "--account", "a")
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("run against nothing = %v after %s; want a quick error", err, time.Since(start))
+	}
+}
+
+func TestHelp(t *testing.T) {
+	if out, _, err := runAll(t, noEnv, "", "-h"); err != nil || !strings.Contains(out, "footstepctl key put --key -") {
+		t.Errorf("-h = %v, %q", err, out)
+	}
+}

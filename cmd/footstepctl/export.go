@@ -22,29 +22,26 @@ import (
 func init() { register("", newExportCmd) }
 
 func newExportCmd(e *cmdEnv) *cobra.Command {
-	var file, output string
-	cmd := &cobra.Command{
-		Use:   "export",
-		Short: "Write every key and balance as JSON Lines, the import format",
-		Long: `Write every key and account record of the bucket in the import format (JSON
+	var file string
+	cmd := leaf{
+		use:   "export",
+		short: "Write every key and balance as JSON Lines, the import format",
+		long: `Write every key and account record of the bucket in the import format (JSON
 Lines): keys by hash, then accounts by id. A key with a revocation tombstone is
 exported revoked, as it is answered. A record that does not decode is named on
 standard error (by KV key, never its value) and skipped, and the command fails
 at the end. With --file the records go to that file, written atomically, and a
 summary is printed: one line of text unless -o asks for json, yaml or table.`,
-		Example: `  footstepctl export > keys.jsonl
+		example: `  footstepctl export > keys.jsonl
   footstepctl export --file keys.jsonl -o json
   footstepctl export --nats-url nats://old:4222 | footstepctl import --file -`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "" && file == "" {
-				return errors.New("--output: formats the summary printed with --file; the records themselves are always JSON Lines")
-			}
-			return e.exportRecords(cmd.Context(), file, output)
-		},
-	}
+	}.summaryCommand(func(cmd *cobra.Command, output string) error {
+		if output != "" && file == "" {
+			return errors.New("--output: formats the summary printed with --file; the records themselves are always JSON Lines")
+		}
+		return e.exportRecords(cmd.Context(), file, output)
+	})
 	cmd.Flags().StringVar(&file, "file", "", "write to this file (atomically) instead of standard output")
-	addSummaryOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -72,12 +69,7 @@ func (s exportSummary) row() []string {
 // exported revoked, as it is answered. Unreadable records are
 // reported on stderr and skipped, and make the command fail at the end.
 func (e *cmdEnv) exportRecords(ctx context.Context, file, output string) error {
-	conn, kv, err := e.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	recs, bad, err := readBucket(ctx, kv, e.stderr)
+	recs, bad, err := e.readBucket(ctx)
 	if err != nil {
 		return err
 	}
@@ -110,8 +102,14 @@ func (e *cmdEnv) exportRecords(ctx context.Context, file, output string) error {
 	return nil
 }
 
-// readBucket reads the latest value of every record, in sorted order.
-func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([]record, int, error) {
+// readBucket connects and reads the latest value of every record, in sorted
+// order. Unreadable records are named on stderr and counted.
+func (e *cmdEnv) readBucket(ctx context.Context) ([]record, int, error) {
+	conn, kv, err := e.open(ctx, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer conn.Close()
 	kw, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, 0, fmt.Errorf("watch bucket %s: %w", kv.Bucket(), err)
@@ -125,11 +123,11 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 		select {
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()
-		case e, ok := <-kw.Updates():
+		case next, ok := <-kw.Updates():
 			if !ok {
 				return nil, 0, errors.New("watch closed before the end of the bucket")
 			}
-			entry = e
+			entry = next
 		}
 		if entry == nil { // every record delivered
 			break
@@ -140,7 +138,7 @@ func readBucket(ctx context.Context, kv jetstream.KeyValue, stderr io.Writer) ([
 		}
 		rec, err := decodeEntry(entry)
 		if err != nil {
-			fmt.Fprintf(stderr, "footstepctl: export: %s: %s\n", safeKVKey(entry.Key()), problem(err))
+			fmt.Fprintf(e.stderr, "footstepctl: export: %s: %s\n", safeKVKey(entry.Key()), problem(err))
 			bad++
 			continue
 		}

@@ -27,12 +27,12 @@ type importStats struct {
 func init() { register("", newImportCmd) }
 
 func newImportCmd(e *cmdEnv) *cobra.Command {
-	var file, output string
+	var file string
 	var startLine int
-	cmd := &cobra.Command{
-		Use:   "import",
-		Short: "Load keys and balances from a JSON Lines file (by hash; safe to run again)",
-		Long: `Load keys and balances from a JSON Lines file, one object per line:
+	cmd := leaf{
+		use:   "import",
+		short: "Load keys and balances from a JSON Lines file (by hash; safe to run again)",
+		long: `Load keys and balances from a JSON Lines file, one object per line:
 
   {"type":"key","key_hash":"<64 hex>","key_id":"key_1","account_id":"acct_1","state":"active"}
   {"type":"account","account_id":"acct_1","balance":"12.50"}
@@ -43,17 +43,14 @@ order, skipping records already as in the file, so that running it again is
 safe and resumes an interrupted import; --start-line skips the lines before
 it. A key revoked in the bucket is never brought back: its line is refused.
 The summary is one line of text unless -o asks for json, yaml or table.`,
-		Example: `  footstepctl import --file keys.jsonl
+		example: `  footstepctl import --file keys.jsonl
   footstepctl export --nats-url nats://old:4222 | footstepctl import --file -
   footstepctl import --file keys.jsonl --start-line 5001 -o json`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.importKeys(cmd.Context(), file, startLine, output)
-		},
-	}
+	}.summaryCommand(func(cmd *cobra.Command, output string) error {
+		return e.importKeys(cmd.Context(), file, startLine, output)
+	})
 	cmd.Flags().StringVar(&file, "file", "", "JSON Lines file of keys and accounts; - reads standard input (required)")
 	cmd.Flags().IntVar(&startLine, "start-line", 1, "skip the lines before this one (resume an interrupted import)")
-	addSummaryOutputFlag(cmd, &output)
 	return cmd
 }
 

@@ -7,13 +7,10 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
-	"github.com/spf13/cobra"
 )
 
-func init() { register("", newKeyCmd) }
-
-func newKeyCmd(e *cmdEnv) *cobra.Command {
-	return newGroup(e, "key", "Put, change, read and delete API keys (by hash: the key never leaves this process)",
+func init() {
+	registerGroup("key", "Put, change, read and delete API keys (by hash: the key never leaves this process)",
 		`  read -rs KEY && printf '%s\n' "$KEY" | footstepctl key put --key - --account acct_9
   footstepctl key revoke --hash 5e8f...
   FOOTSTEP_API_KEY=... footstepctl key get -o table`)

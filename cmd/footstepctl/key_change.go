@@ -34,39 +34,30 @@ func (c changeOut) row() []string {
 	return []string{c.Op, c.KeyHash, strconv.FormatUint(c.Revision, 10)}
 }
 
-// newKeyStateCmd returns a command that applies one change to an existing
-// key, revision-checked.
+// newKeyStateCmd returns the command of a change of a key's state, with an
+// example of each way to name the key.
 func newKeyStateCmd(op, short string, change func(*events.Publisher) keyOp) commandFactory {
-	return func(e *cmdEnv) *cobra.Command {
-		var k keyFlags
-		var output string
-		cmd := &cobra.Command{
-			Use:   op,
-			Short: short,
-			Example: "  printf '%s\\n' \"$KEY\" | footstepctl key " + op + " --key -\n" +
-				"  FOOTSTEP_API_KEY=... footstepctl key " + op + "\n" +
-				"  footstepctl key " + op + " --hash 5e8f... -o table",
-			Args: noArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return runKeyChange(cmd.Context(), e, op, &k, output, change)
-			},
-		}
-		k.register(cmd)
-		addOutputFlag(cmd, &output)
-		return cmd
-	}
+	return newKeyChangeCmd(leaf{
+		use:   op,
+		short: short,
+		example: "  printf '%s\\n' \"$KEY\" | footstepctl key " + op + " --key -\n" +
+			"  FOOTSTEP_API_KEY=... footstepctl key " + op + "\n" +
+			"  footstepctl key " + op + " --hash 5e8f... -o table",
+	}, change)
 }
 
-func runKeyChange(ctx context.Context, e *cmdEnv, op string, k *keyFlags, output string, change func(*events.Publisher) keyOp) error {
-	h, err := k.resolve(e)
-	if err != nil {
-		return err
+// newKeyChangeCmd returns a command that applies one change to an existing
+// key, revision-checked, and prints the key's new revision.
+func newKeyChangeCmd(l leaf, change func(*events.Publisher) keyOp) commandFactory {
+	return func(e *cmdEnv) *cobra.Command {
+		return l.keyCommand(e, func(ctx context.Context, h authz.KeyHash, output string) error {
+			return e.withPublisher(ctx, true, func(p *events.Publisher, _ jetstream.KeyValue) error {
+				rev, err := change(p)(ctx, h)
+				if err != nil {
+					return keyError(err)
+				}
+				return printOne(e.stdout, output, changeOut{Op: l.use, KeyHash: h.String(), Revision: rev})
+			})
+		})
 	}
-	return e.withPublisher(ctx, true, func(p *events.Publisher, _ jetstream.KeyValue) error {
-		rev, err := change(p)(ctx, h)
-		if err != nil {
-			return keyError(err)
-		}
-		return printOne(e.stdout, output, changeOut{Op: op, KeyHash: h.String(), Revision: rev})
-	})
 }

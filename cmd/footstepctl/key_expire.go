@@ -30,34 +30,32 @@ func (o expireOut) row() []string {
 
 func newKeyExpireCmd(e *cmdEnv) *cobra.Command {
 	var k keyFlags
-	var at, output string
+	var at string
 	var in time.Duration
-	cmd := &cobra.Command{
-		Use:   "expire",
-		Short: "Set the instant from which a key answers as revoked (expires_at)",
-		Long: `Set a key's expires_at. From that instant every footstep-authz replica answers
+	cmd := leaf{
+		use:   "expire",
+		short: "Set the instant from which a key answers as revoked (expires_at)",
+		long: `Set a key's expires_at. From that instant every footstep-authz replica answers
 the key 403 key_revoked, with no further event, and the key is then terminal like
 a revoked one: only key revoke and key delete are accepted. Before the instant,
 expire may move it. A revoked or already expired key is refused.`,
-		Example: `  printf '%s\n' "$KEY" | footstepctl key expire --key - --in 30d
+		example: `  printf '%s\n' "$KEY" | footstepctl key expire --key - --in 30d
   footstepctl key expire --hash 5e8f... --at 2026-12-31T00:00:00Z -o table`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			when, err := expiryFlags(cmd, at, in, time.Now())
-			if err != nil {
-				return err
-			}
-			h, err := k.resolve(e)
-			if err != nil {
-				return err
-			}
-			return e.expireKey(cmd.Context(), h, when, output)
-		},
-	}
+	}.command(func(cmd *cobra.Command, output string) error {
+		// The instant is checked before the key is read.
+		when, err := expiryFlags(cmd, at, in, time.Now())
+		if err != nil {
+			return err
+		}
+		h, err := k.resolve(e)
+		if err != nil {
+			return err
+		}
+		return e.expireKey(cmd.Context(), h, when, output)
+	})
 	k.register(cmd)
 	cmd.Flags().StringVar(&at, "at", "", "the instant, RFC 3339 in UTC, e.g. 2026-12-31T00:00:00Z")
 	cmd.Flags().Var(daysValue{&in}, "in", "how long from now, e.g. 90d, 36h or 1d12h")
-	addOutputFlag(cmd, &output)
 	return cmd
 }
 

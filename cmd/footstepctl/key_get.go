@@ -13,34 +13,23 @@ import (
 func init() { register("key", newKeyGetCmd) }
 
 func newKeyGetCmd(e *cmdEnv) *cobra.Command {
-	var k keyFlags
-	var output string
-	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "Print a key's record and effective state",
-		Long: `Print a key's record. Its state is the effective one: revoked when the key has a
+	return leaf{
+		use:   "get",
+		short: "Print a key's record and effective state",
+		long: `Print a key's record. Its state is the effective one: revoked when the key has a
 revocation tombstone, whatever the record says (stored_state then shows what is
 written). A record that does not decode is described by its KV entry (KV key,
 revision, created time, size, why it does not decode; never its value) and the
 command fails. last_used is when a footstep-authz replica last decided on the
 key (from the footstep-usage bucket); empty when none recorded a use.`,
-		Example: `  printf '%s\n' "$KEY" | footstepctl key get --key -
+		example: `  printf '%s\n' "$KEY" | footstepctl key get --key -
   FOOTSTEP_API_KEY=... footstepctl key get -o yaml
   footstepctl key get --hash 5e8f... -o table`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := k.resolve(e)
-			if err != nil {
-				return err
-			}
-			return e.withPublisher(cmd.Context(), false, func(p *events.Publisher, kv jetstream.KeyValue) error {
-				return keyGet(cmd.Context(), e, p, kv, h, output)
-			})
-		},
-	}
-	k.register(cmd)
-	addOutputFlag(cmd, &output)
-	return cmd
+	}.keyCommand(e, func(ctx context.Context, h authz.KeyHash, output string) error {
+		return e.withPublisher(ctx, false, func(p *events.Publisher, kv jetstream.KeyValue) error {
+			return keyGet(ctx, e, p, kv, h, output)
+		})
+	})
 }
 
 func keyGet(ctx context.Context, e *cmdEnv, p *events.Publisher, kv jetstream.KeyValue, h authz.KeyHash, output string) error {

@@ -34,28 +34,24 @@ func (k listedKey) row() []string {
 }
 
 func newKeyListCmd(e *cmdEnv) *cobra.Command {
-	var output string
 	var unused time.Duration
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List keys with their last use; --unused-for lists those not used for that long",
-		Long: `List every key of the bucket, by hash, with its id, account, effective state,
+	cmd := leaf{
+		use:   "list",
+		short: "List keys with their last use; --unused-for lists those not used for that long",
+		long: `List every key of the bucket, by hash, with its id, account, effective state,
 expiry and last use (from the footstep-usage bucket that footstep-authz replicas
 fill once a minute). With --unused-for, only the keys not used for at least that
 long, or never used, are listed: candidates for revocation.`,
-		Example: `  footstepctl key list -o table
+		example: `  footstepctl key list -o table
   footstepctl key list --unused-for 90d -o table`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cutoff time.Time
-			if cmd.Flags().Changed("unused-for") {
-				cutoff = time.Now().Add(-unused)
-			}
-			return e.listKeys(cmd.Context(), cutoff, output)
-		},
-	}
+	}.command(func(cmd *cobra.Command, output string) error {
+		var cutoff time.Time
+		if cmd.Flags().Changed("unused-for") {
+			cutoff = time.Now().Add(-unused)
+		}
+		return e.listKeys(cmd.Context(), cutoff, output)
+	})
 	cmd.Flags().Var(daysValue{&unused}, "unused-for", "list only keys not used for this long or never used, e.g. 90d")
-	addOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -64,12 +60,7 @@ long, or never used, are listed: candidates for revocation.`,
 func (e *cmdEnv) listKeys(ctx context.Context, cutoff time.Time, output string) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	conn, kv, err := e.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	recs, _, err := readBucket(ctx, kv, e.stderr)
+	recs, _, err := e.readBucket(ctx)
 	if err != nil {
 		return err
 	}

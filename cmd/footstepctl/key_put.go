@@ -12,46 +12,38 @@ import (
 
 func init() { register("key", newKeyPutCmd) }
 
-// keyPut holds the flags of key put.
+// keyPut holds the flags of key put besides the key and -o.
 type keyPut struct {
-	key                keyFlags
 	id, account, state string
 	forceOverwrite     bool
-	output             string
 }
 
 func newKeyPutCmd(e *cmdEnv) *cobra.Command {
 	var p keyPut
-	cmd := &cobra.Command{
-		Use:   "put",
-		Short: "Create or replace a key's record (refused for a revoked key)",
-		Long: `Create or replace a key's record, checked against the KV revision so that two
+	cmd := leaf{
+		use:   "put",
+		short: "Create or replace a key's record (refused for a revoked key)",
+		long: `Create or replace a key's record, checked against the KV revision so that two
 writers cannot lose each other's change. A revoked key is never brought back:
 its put is refused. A record that does not decode is replaced only with
 --force-overwrite (still revision-checked); key delete removes it.`,
-		Example: `  read -rs KEY && printf '%s\n' "$KEY" | footstepctl key put --key - --account acct_9 --id key_123
+		example: `  read -rs KEY && printf '%s\n' "$KEY" | footstepctl key put --key - --account acct_9 --id key_123
   FOOTSTEP_API_KEY=... footstepctl key put --account acct_9 --state suspended
   footstepctl key put --hash 5e8f... --account acct_9 --force-overwrite`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return p.run(cmd.Context(), e) },
-	}
-	p.key.register(cmd)
+	}.keyCommand(e, func(ctx context.Context, h authz.KeyHash, output string) error {
+		return p.run(ctx, e, h, output)
+	})
 	f := cmd.Flags()
 	f.StringVar(&p.id, "id", "", `key id (default "key_" and the first 12 hex digits of the hash)`)
 	f.StringVar(&p.account, "account", "", "account id (required)")
 	f.StringVar(&p.state, "state", string(authz.StateActive), "active or suspended")
 	f.BoolVar(&p.forceOverwrite, "force-overwrite", false, "replace a record that does not decode (revision-checked)")
-	addOutputFlag(cmd, &p.output)
 	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(
 		[]string{string(authz.StateActive), string(authz.StateSuspended)}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-func (p *keyPut) run(ctx context.Context, e *cmdEnv) error {
-	h, err := p.key.resolve(e)
-	if err != nil {
-		return err
-	}
+func (p *keyPut) run(ctx context.Context, e *cmdEnv, h authz.KeyHash, output string) error {
 	rec, err := putRecord(h, p.id, p.account, p.state)
 	if err != nil {
 		return err
@@ -67,7 +59,7 @@ func (p *keyPut) run(ctx context.Context, e *cmdEnv) error {
 		if err != nil {
 			return keyError(err)
 		}
-		return printOne(e.stdout, p.output, recordOut(h, rec, rev))
+		return printOne(e.stdout, output, recordOut(h, rec, rev))
 	})
 }
 

@@ -47,12 +47,12 @@ func (o rotateOut) row() []string {
 }
 
 func newKeyRotateCmd(e *cmdEnv) *cobra.Command {
-	var newID, output string
+	var newID string
 	grace := defaultGrace
-	cmd := &cobra.Command{
-		Use:   "rotate",
-		Short: "Replace a key by a new one on the same account; the old one expires after a grace period",
-		Long: `Rotate a key: the new key is put active on the old key's account (refused when
+	cmd := leaf{
+		use:   "rotate",
+		short: "Replace a key by a new one on the same account; the old one expires after a grace period",
+		long: `Rotate a key: the new key is put active on the old key's account (refused when
 it exists already), then the old key's expires_at is set to now plus --grace (an
 earlier expiry is kept), both revision-checked. It prints both key ids, the
 account and the instant from which the old key answers key_revoked.
@@ -60,23 +60,20 @@ account and the instant from which the old key answers key_revoked.
 The keys are read from standard input, the old key on the first line and the
 new key on the second, or from ` + apiKeyEnv + ` (old) and ` + newAPIKeyEnv + ` (new)
 when both are set; never from the command line.`,
-		Example: `  printf '%s\n%s\n' "$OLD_KEY" "$NEW_KEY" | footstepctl key rotate --new-id key_124
+		example: `  printf '%s\n%s\n' "$OLD_KEY" "$NEW_KEY" | footstepctl key rotate --new-id key_124
   FOOTSTEP_API_KEY=... FOOTSTEP_NEW_API_KEY=... footstepctl key rotate --new-id key_124 --grace 7d -o table`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := authz.CheckID("--new-id", newID); err != nil {
-				return err
-			}
-			oldH, newH, err := rotationKeys(e)
-			if err != nil {
-				return err
-			}
-			return e.rotateKey(cmd.Context(), oldH, newH, newID, grace, output)
-		},
-	}
+	}.command(func(cmd *cobra.Command, output string) error {
+		if err := authz.CheckID("--new-id", newID); err != nil {
+			return err
+		}
+		oldH, newH, err := rotationKeys(e)
+		if err != nil {
+			return err
+		}
+		return e.rotateKey(cmd.Context(), oldH, newH, newID, grace, output)
+	})
 	cmd.Flags().StringVar(&newID, "new-id", "", "key_id of the new key (required)")
 	cmd.Flags().Var(daysValue{&grace}, "grace", "how long the old key keeps working, e.g. 24h or 7d")
-	addOutputFlag(cmd, &output)
 	return cmd
 }
 

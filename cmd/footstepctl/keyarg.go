@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,21 @@ func (k *keyFlags) register(cmd *cobra.Command) {
 		"the API key; - reads it from the first line of standard input; default $"+apiKeyEnv+
 			" (a key typed here stays in shell history and ps output)")
 	cmd.Flags().StringVar(&k.hash, "hash", "", "the key's SHA-256 as 64 lowercase hex digits, instead of the key")
+}
+
+// keyCommand is leaf.command for a command that acts on one key, named with
+// --key or --hash: run gets the key's hash.
+func (l leaf) keyCommand(e *cmdEnv, run func(ctx context.Context, h authz.KeyHash, output string) error) *cobra.Command {
+	var k keyFlags
+	cmd := l.command(func(cmd *cobra.Command, output string) error {
+		h, err := k.resolve(e)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), h, output)
+	})
+	k.register(cmd)
+	return cmd
 }
 
 // resolve returns the key's hash. The plaintext key is hashed and dropped.

@@ -4,8 +4,10 @@
 // and exports its records. Keys are sent as SHA-256 hashes only; the
 // plaintext key never leaves this process.
 //
-// Each command lives in a file of its own that registers its constructor
-// (register, in root.go); the tree of commands is built anew for every run.
+// Each command, or a family of small ones that share their code (the account
+// commands; key suspend, reactivate and revoke), lives in a file of its own
+// that registers the constructors (register, in root.go); the tree of
+// commands is built anew for every run.
 //
 // Exit status: 0 on success, 1 on any error (bad flags or arguments, a
 // refused change, a record not found or unreadable, NATS unreachable), with

@@ -104,12 +104,42 @@ func addChildren(e *cmdEnv, parent *cobra.Command, path string) {
 	}
 }
 
-// newGroup returns a command that only holds subcommands, such as key.
-func newGroup(e *cmdEnv, name, short, example string) *cobra.Command {
-	return &cobra.Command{
-		Use: name, Short: short, Example: example,
-		Args: commandArgs, RunE: missingCommand(e),
+// registerGroup registers a command under the root that only holds
+// subcommands, such as key.
+func registerGroup(name, short, example string) {
+	register("", func(e *cmdEnv) *cobra.Command {
+		return &cobra.Command{
+			Use: name, Short: short, Example: example,
+			Args: commandArgs, RunE: missingCommand(e),
+		}
+	})
+}
+
+// leaf is the help of a command that takes flags only, never positional
+// arguments, and prints its result in the format of -o/--output.
+type leaf struct{ use, short, long, example string }
+
+// command returns the command with -o/--output; run gets the format asked
+// for.
+func (l leaf) command(run func(cmd *cobra.Command, output string) error) *cobra.Command {
+	return l.build(addOutputFlag, run)
+}
+
+// summaryCommand is command for a command that prints a summary: one line
+// of text unless -o asks for a format.
+func (l leaf) summaryCommand(run func(cmd *cobra.Command, output string) error) *cobra.Command {
+	return l.build(addSummaryOutputFlag, run)
+}
+
+func (l leaf) build(addOutput func(*cobra.Command, *string), run func(*cobra.Command, string) error) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use: l.use, Short: l.short, Long: l.long, Example: l.example,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd, output) },
 	}
+	addOutput(cmd, &output)
+	return cmd
 }
 
 // missingCommand prints the usage of a group run without a subcommand on

@@ -47,26 +47,22 @@ var watchWidths = []int{5, 8, 72}
 
 func newWatchCmd(e *cmdEnv) *cobra.Command {
 	var updatesOnly bool
-	var output string
-	cmd := &cobra.Command{
-		Use:   "watch",
-		Short: "Print the latest value of every record, then each change as it happens",
-		Long: `Print the latest value of every record of the bucket (deletions included), then
+	cmd := leaf{
+		use:   "watch",
+		short: "Print the latest value of every record, then each change as it happens",
+		long: `Print the latest value of every record of the bucket (deletions included), then
 a marker, {"type":"replay_done","entries":N} (in table output a line starting
 with #), then each change as it happens, until Ctrl-C or SIGTERM.
 With --updates-only, print the marker at once and only the changes made from
 then on. A value that does not decode, or a KV key outside the schema, is not
 shown (it might hold a key written there by mistake): "unreadable" says why.`,
-		Example: `  footstepctl watch
+		example: `  footstepctl watch
   footstepctl watch --updates-only -o table
   footstepctl watch | jq -c 'select(.op == "DEL")'`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.watch(cmd.Context(), updatesOnly, &streamPrinter{w: e.stdout, format: output, widths: watchWidths})
-		},
-	}
+	}.command(func(cmd *cobra.Command, output string) error {
+		return e.watch(cmd.Context(), updatesOnly, &streamPrinter{w: e.stdout, format: output, widths: watchWidths})
+	})
 	cmd.Flags().BoolVar(&updatesOnly, "updates-only", false, "print only changes made from now on, no replay")
-	addOutputFlag(cmd, &output)
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/testkit"
@@ -23,6 +24,30 @@ func startWatch(t *testing.T, c *cli, args ...string) *testkit.LogBuffer {
 		}
 	})
 	return out
+}
+
+// waitFor waits until the watch has written s, and shows what it wrote
+// when it does not.
+func waitFor(t *testing.T, out *testkit.LogBuffer, s string) {
+	t.Helper()
+	if !testkit.Poll(5*time.Second, func() bool { return strings.Contains(out.String(), s) }) {
+		t.Fatalf("watch output %q lacks %s", out.String(), s)
+	}
+}
+
+func TestWatch(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "account", "set-balance", "--account", "a", "--balance", "1")
+	out := startWatch(t, c)
+	waitFor(t, out, `"key":"account.a"`)
+	c.ok("", "key", "put", "--key", testKey, "--account", "a")
+	c.ok("", "key", "delete", "--key", testKey)
+	h := hashOf(testKey)
+	waitFor(t, out, `{"op":"DEL","key":"key.`+h+`"`)
+	want := `{"op":"PUT","key":"key.` + h + `","revision":2,"value":{"key_id":"key_` + h[:12] + `","account_id":"a","state":"active"}}`
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("watch output %s; want a line %s", out.String(), want)
+	}
 }
 
 func TestWatchReplayMarker(t *testing.T) {

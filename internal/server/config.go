@@ -26,6 +26,10 @@ const (
 	DefaultMaxStaleness = 5 * time.Minute
 	// MinMaxStaleness keeps MaxStaleness above the health loop's period.
 	MinMaxStaleness = time.Second
+	// MinUsageInterval and MaxUsageInterval bound UsageInterval: one
+	// summary per key per second at most, and a day at most between two.
+	MinUsageInterval = time.Second
+	MaxUsageInterval = 24 * time.Hour
 	// DefaultLookupBudget bounds KV lookups for misses: far above what real
 	// traffic misses once the cache is warm, and far below what one NATS
 	// server answers.

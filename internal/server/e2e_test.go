@@ -21,11 +21,21 @@ import (
 	"github.com/footstep/authz/internal/testkit"
 )
 
-func putKey(tb testing.TB, p *events.Publisher, key, keyID, account string, state authz.KeyState) {
+// putKey writes a key and returns the revision of its record.
+func putKey(tb testing.TB, p *events.Publisher, key, keyID, account string, state authz.KeyState) uint64 {
 	tb.Helper()
 	rec := authz.KeyRecord{KeyID: keyID, AccountID: account, State: state}
-	if _, err := p.PutKey(context.Background(), authz.APIKey(key).Hash(), rec); err != nil {
+	rev, err := p.PutKey(context.Background(), authz.APIKey(key).Hash(), rec)
+	if err != nil {
 		tb.Fatalf("PutKey(%s): %v", keyID, err)
+	}
+	return rev
+}
+
+func setBalance(tb testing.TB, p *events.Publisher, account, balance string) {
+	tb.Helper()
+	if _, err := p.SetBalance(context.Background(), account, testkit.Balance(tb, balance)); err != nil {
+		tb.Fatal(err)
 	}
 }
 
@@ -85,9 +95,7 @@ func TestEveryDecisionOverGRPC(t *testing.T) {
 	p := s.publisher()
 	ctx := context.Background()
 	for account, balance := range map[string]string{"acct_rich": "12.50", "acct_zero": "0.00", "acct_debt": "-3"} {
-		if _, err := p.SetBalance(ctx, account, testkit.Balance(t, balance)); err != nil {
-			t.Fatal(err)
-		}
+		setBalance(t, p, account, balance)
 	}
 	putKey(t, p, "sk_live_active1", "key_active", "acct_rich", authz.StateActive)
 	putKey(t, p, "sk_live_zero1", "key_zero", "acct_zero", authz.StateActive)
@@ -161,9 +169,7 @@ func TestRevocationReachesHotKey(t *testing.T) {
 	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
-	if _, err := p.SetBalance(ctx, "acct_hot", testkit.Balance(t, "5")); err != nil {
-		t.Fatal(err)
-	}
+	setBalance(t, p, "acct_hot", "5")
 	const trials = 30
 	var delays []time.Duration
 	for i := 0; i < trials; i++ {
@@ -195,9 +201,7 @@ func TestFailsClosedWithoutNATS(t *testing.T) {
 	s := startServer(t)
 	p := s.publisher()
 	ctx := context.Background()
-	if _, err := p.SetBalance(ctx, "acct_c", testkit.Balance(t, "1")); err != nil {
-		t.Fatal(err)
-	}
+	setBalance(t, p, "acct_c", "1")
 	putKey(t, p, "sk_live_cached1", "key_cached", "acct_c", authz.StateActive)
 	cached := testkit.CheckRequest("/", map[string]string{"x-api-key": "sk_live_cached1"})
 	// Allowed, and answered from memory: ristretto applies a fill
@@ -253,9 +257,7 @@ func TestNoPlaintextKeyLeaves(t *testing.T) {
 	for k, state := range keys {
 		putKey(t, p, k, "key_"+strings.ToLower(k[8:]), "acct_s", state)
 	}
-	if _, err := p.SetBalance(ctx, "acct_s", testkit.Balance(t, "1")); err != nil {
-		t.Fatal(err)
-	}
+	setBalance(t, p, "acct_s", "1")
 	if _, err := s.app.nats.kv.Put(ctx, events.KeyKVKey(authz.APIKey("sk_live_secretG1").Hash()), []byte(`garbage`)); err != nil {
 		t.Fatal(err)
 	}

@@ -46,9 +46,7 @@ func TestExpiryAtTheInstant(t *testing.T) {
 	ctx := context.Background()
 	p := replicas[0].publisher()
 	const key = "sk_live_expires_at_the_instant"
-	if _, err := p.SetBalance(ctx, "acct_exp", testkit.Balance(t, "10")); err != nil {
-		t.Fatal(err)
-	}
+	setBalance(t, p, "acct_exp", "10")
 	rev, err := p.PutKey(ctx, authz.APIKey(key).Hash(), authz.KeyRecord{KeyID: "key_exp", AccountID: "acct_exp", State: authz.StateActive, ExpiresAt: exp})
 	if err != nil {
 		t.Fatal(err)
@@ -92,9 +90,7 @@ func TestExpiredKeyPutBackActive(t *testing.T) {
 	p := s1.publisher()
 	const key = "sk_live_expired_then_revived"
 	h := authz.APIKey(key).Hash()
-	if _, err := p.SetBalance(ctx, "acct_rev", testkit.Balance(t, "10")); err != nil {
-		t.Fatal(err)
-	}
+	setBalance(t, p, "acct_rev", "10")
 	rec := authz.KeyRecord{KeyID: "key_rev", AccountID: "acct_rev", State: authz.StateActive}
 	rev, err := p.PutKey(ctx, h, rec)
 	if err != nil {

@@ -83,12 +83,17 @@ func (s *testServer) addr(name string) string { return s.app.Addr(name).String()
 func (s *testServer) publisher() *events.Publisher { return s.app.nats.publisher }
 
 // put writes a key and its account's balance.
+// put writes an account's balance and a key, and waits until the server's
+// watch has applied them: from then on the server knows the key (before,
+// its index of existing keys may answer 403 without a lookup, as a real
+// replica does for the moment between a put and its arrival).
 func (s *testServer) put(tb testing.TB, key, keyID, account, balance string, state authz.KeyState) {
 	tb.Helper()
-	if _, err := s.publisher().SetBalance(context.Background(), account, testkit.Balance(tb, balance)); err != nil {
-		tb.Fatal(err)
-	}
-	putKey(tb, s.publisher(), key, keyID, account, state)
+	setBalance(tb, s.publisher(), account, balance)
+	rev := putKey(tb, s.publisher(), key, keyID, account, state)
+	testkit.Eventually(tb, 15*time.Second, "the key's put applied by the watch", func() bool {
+		return s.app.nats.watcher.LastRevision() >= rev
+	})
 }
 
 // waitCached repeats check until it passes and was answered from memory,

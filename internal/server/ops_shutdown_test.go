@@ -44,6 +44,20 @@ type checkResult struct {
 	err  error
 }
 
+// checkBlocked starts a Check of key on s in the background and returns once
+// the lookup is held by blocker; the Check's outcome comes on the channel.
+func checkBlocked(t *testing.T, s *testServer, blocker *blockingStates, key string) <-chan checkResult {
+	t.Helper()
+	conn := dialGRPC(t, s.addr("grpc"), nil)
+	result := make(chan checkResult, 1)
+	go func() {
+		code, _, err := checkCode(t, conn, key, "")
+		result <- checkResult{code, err}
+	}()
+	<-blocker.entered
+	return result
+}
+
 // TestShutdownDrainsInFlight: when the context ends (SIGTERM), health turns
 // NOT_SERVING at once, a Check in flight is still answered, and only then
 // does the server stop.
@@ -51,13 +65,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	blocker := newBlockingStates()
 	s := startServer(t, withStates(blocker.wrap), func(c *Config) { c.ShutdownTimeout = 10 * time.Second })
 	s.put(t, "sk_live_drain_1", "key_d1", "acct_d", "5.00", authz.StateActive)
-	conn := dialGRPC(t, s.addr("grpc"), nil)
-	result := make(chan checkResult, 1)
-	go func() {
-		code, _, err := checkCode(t, conn, "sk_live_drain_1", "")
-		result <- checkResult{code, err}
-	}()
-	<-blocker.entered
+	result := checkBlocked(t, s, blocker, "sk_live_drain_1")
 
 	s.cancel() // what SIGTERM does to run's context
 	testkit.Eventually(t, 15*time.Second, "NOT_SERVING", func() bool {
@@ -89,13 +97,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 func TestShutdownTimeoutBoundsDrain(t *testing.T) {
 	blocker := newBlockingStates()
 	s := startServer(t, withStates(blocker.wrap), func(c *Config) { c.ShutdownTimeout = 300 * time.Millisecond })
-	conn := dialGRPC(t, s.addr("grpc"), nil)
-	result := make(chan checkResult, 1)
-	go func() {
-		code, _, err := checkCode(t, conn, "sk_live_stuck_1", "")
-		result <- checkResult{code, err}
-	}()
-	<-blocker.entered
+	result := checkBlocked(t, s, blocker, "sk_live_stuck_1")
 	start := time.Now()
 	s.cancel()
 	select {

@@ -1,10 +1,13 @@
 package testkit
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,9 +168,23 @@ func (c *Cluster) WaitJetStream() {
 	})
 }
 
-// freePort returns a loopback port nothing listens on right now.
+// freePort returns a loopback port nothing listens on right now, below the
+// kernel's ephemeral range where it can: a server restarted on its port
+// (cluster members, restart tests) must find it free again, and every
+// connection and port-0 listener of every process on the machine draws from
+// the ephemeral range, so a port there can be taken while its server is
+// down (seen with two test suites side by side).
 func freePort(tb testing.TB) int {
 	tb.Helper()
+	if low, ok := ephemeralLow(); ok && low > fixedPortMin+1000 {
+		for range 100 {
+			port := fixedPortMin + rand.IntN(low-fixedPortMin)
+			if l, err := net.Listen("tcp", loopback(port)); err == nil {
+				l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -176,11 +193,30 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// fixedPortMin is the lowest port freePort picks outside the ephemeral range.
+const fixedPortMin = 10000
+
+// ephemeralLow returns the first port of the kernel's ephemeral range
+// (Linux); ok is false where it cannot be read.
+func ephemeralLow() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, false
+	}
+	low, err := strconv.Atoi(f[0])
+	return low, err == nil
+}
+
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// FreeAddr returns a loopback host:port that nothing listens on right now,
-// for a process that must be told its address before it starts; prefer port
-// 0 wherever the listener's address can be read back.
+// FreeAddr returns a loopback host:port that nothing listens on right now
+// (freePort), for a process that must be told its address before it starts
+// or that restarts on it; prefer port 0 wherever the listener's address can
+// be read back and nothing restarts.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
 	return loopback(freePort(tb))

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -23,4 +25,19 @@ func WantError(tb testing.TB, what string, err error, want string) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		tb.Errorf("%s = %v; want an error containing %q", what, err, want)
 	}
+}
+
+// EnvCount returns the positive whole number in the environment variable
+// name, or def when it is unset; any other value fails the test.
+func EnvCount(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		tb.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
 }

@@ -2,8 +2,9 @@
 // a deadline, a log sink that tests read while servers write, embedded NATS
 // servers (one, or a cluster of three whose routes can be cut), a cuttable
 // TCP proxy, ext_authz CheckRequest builders, in-memory key and account
-// states, a hand-moved clock, a once-per-process build of a command, and the
-// "change a good configuration, expect this error" shape.
+// states, a hand-moved clock, a once-per-process build of a command, an HTTP
+// request read to its end, and the "change a good configuration, expect this
+// error" shape.
 //
 // Only tests import it. Every helper that starts something takes a
 // testing.TB, calls tb.Helper, and stops what it started with tb.Cleanup, so

@@ -2,15 +2,16 @@ package testkit
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// natsReady bounds the wait for a started nats-server to accept connections.
-const natsReady = 10 * time.Second
+// natsReady bounds the wait for a started nats-server to accept connections:
+// a restarted cluster member recovering its store under two test suites on
+// two cores has taken more than 10 s.
+const natsReady = 30 * time.Second
 
 // NATSOption changes the options of an embedded nats-server before it
 // first starts.
@@ -27,12 +28,13 @@ type NATS struct {
 	node
 }
 
-// StartNATS starts a nats-server with JetStream on a random loopback port
-// and a store in a temporary directory. It is stopped when the test ends.
+// StartNATS starts a nats-server with JetStream on a free loopback port
+// (freePort) and a store in a temporary directory. It is stopped when the test ends.
 func StartNATS(tb testing.TB, opts ...NATSOption) *NATS {
 	tb.Helper()
 	o := &server.Options{
-		ServerName: "testkit", Host: "127.0.0.1", Port: -1,
+		// A fixed port, so that restarts listen where the first start did.
+		ServerName: "testkit", Host: "127.0.0.1", Port: freePort(tb),
 		JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true,
 	}
 	for _, opt := range opts {
@@ -40,8 +42,6 @@ func StartNATS(tb testing.TB, opts ...NATSOption) *NATS {
 	}
 	n := &NATS{node{tb: tb, opts: o}}
 	n.Start()
-	// Restarts listen where the first start did.
-	n.opts.Port = n.srv.Addr().(*net.TCPAddr).Port
 	tb.Cleanup(n.Stop)
 	return n
 }
