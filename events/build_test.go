@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -330,3 +331,110 @@ func TestLazyStartCompletesWithManyKeys(t *testing.T) {
 }
 
 func key(i int) string { return fmt.Sprintf("sk_live_many_%d", i) }
+
+// raisedFloor is a replica's watcher, as a Loader's index, with the floor
+// of one KV key raised past what the bucket holds: a server behind the watch
+// answering every read of that record.
+type raisedFloor struct {
+	*events.Watcher
+	kvKey string
+}
+
+func (r raisedFloor) Floor(kvKey string) uint64 {
+	f := r.Watcher.Floor(kvKey)
+	if kvKey == r.kvKey {
+		f++
+	}
+	return f
+}
+
+// TestLazyStartFloors: the revision floors hold during and after the index
+// build. A record changed after a lazy start has the change's revision as
+// its floor at once, while the pass has not read anything; the pass's older
+// history (it may have been sent the record's superseded message already)
+// does not lower it; a record the pass reads gets the floor a replay gives
+// it; and the Loader refuses a read below the watcher's floor, with the
+// snapshot read while the index builds and with readFresh after.
+func TestLazyStartFloors(t *testing.T) {
+	c := connect(t, startServer(t))
+	ctx := testCtx(t)
+	kv := openBucket(t, c)
+	changed, unchanged, created := hashOf("sk_live_floor_changed"), hashOf("sk_live_floor_unchanged"), hashOf("sk_live_floor_created")
+	put(t, kv, events.KeyKVKey(changed), activeJSON)
+	unchangedRev := put(t, kv, events.KeyKVKey(unchanged), activeJSON)
+	put(t, kv, events.AccountKVKey("a1"), `{"balance":"5"}`)
+
+	r := startLazyReplica(t, c, kv)
+	suspension := put(t, kv, events.KeyKVKey(changed), `{"key_id":"k1","account_id":"a1","state":"suspended"}`)
+	creation, err := kv.Create(ctx, events.KeyKVKey(created), []byte(activeJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	balance := put(t, kv, events.AccountKVKey("a1"), `{"balance":"0"}`)
+	r.applied(t, balance)
+	if !r.w.Building() {
+		t.Fatal("the index build ended while held")
+	}
+	floors := func(when string) {
+		t.Helper()
+		for what, want := range map[string]struct {
+			kvKey string
+			rev   uint64
+		}{
+			"key changed":     {events.KeyKVKey(changed), suspension},
+			"key created":     {events.KeyKVKey(created), creation},
+			"account changed": {events.AccountKVKey("a1"), balance},
+		} {
+			if got := r.w.Floor(want.kvKey); got != want.rev {
+				t.Errorf("%s: floor of the %s after the start = %d; want %d", when, what, got, want.rev)
+			}
+		}
+	}
+	floors("while building")
+
+	reads := func(when string) {
+		t.Helper()
+		e, err := r.loader.LoadKey(ctx, created)
+		wantState(t, when+": created", e, err, authz.Present, authz.StateActive, creation)
+		a, err := r.loader.LoadAccount(ctx, "a1")
+		if err != nil || a.Presence != authz.Present || a.Revision != balance || a.Account.Balance.Positive() {
+			t.Errorf("%s: LoadAccount = %+v, %v; want the zero balance at revision %d", when, a, err, balance)
+		}
+		for what, kvKey := range map[string]string{"key": events.KeyKVKey(created), "account": events.AccountKVKey("a1")} {
+			behind := events.NewLoader(kv, events.ReadFromLeader(c.NATS()))
+			behind.UseIndex(raisedFloor{Watcher: r.w, kvKey: kvKey})
+			short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+			var err error
+			var p authz.Presence
+			if what == "key" {
+				var e authz.KeyEntry
+				e, err = behind.LoadKey(short, created)
+				p = e.Presence
+			} else {
+				var a authz.AccountEntry
+				a, err = behind.LoadAccount(short, "a1")
+				p = a.Presence
+			}
+			cancel()
+			if !errors.Is(err, events.ErrBehindWatch) || p != authz.Unreadable || behind.BehindReads() == 0 {
+				t.Errorf("%s: %s read below the floor = %v, %v (%d reads behind); want Unreadable, ErrBehindWatch", when, what, p, err, behind.BehindReads())
+			}
+		}
+	}
+	reads("while building")
+	// Its first change after the start replaced a record the pass had not
+	// read: it fails closed until the build completes (errHistoryLost).
+	if e, err := r.loader.LoadKey(ctx, changed); err == nil || e.Presence != authz.Unreadable {
+		t.Errorf("while building: changed = %+v, %v; want unreadable and an error (fail closed)", e, err)
+	}
+
+	r.release()
+	testkit.Eventually(t, 10*time.Second, "index complete", r.indexComplete)
+	floors("after the build")
+	if got := r.w.Floor(events.KeyKVKey(unchanged)); got != unchangedRev {
+		t.Errorf("after the build: floor of a key the pass read = %d; want %d", got, unchangedRev)
+	}
+	reads("after the build")
+	e, err := r.loader.LoadKey(ctx, changed)
+	wantState(t, "after the build: changed", e, err, authz.Present, authz.StateSuspended, suspension)
+}
