@@ -5,18 +5,16 @@ import (
 	"strconv"
 
 	"github.com/footstep/authz/authz"
-	"github.com/footstep/authz/events"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
 
 func init() {
 	register("key", newKeyStateCmd("suspend", "Suspend a key: it answers 403 key_suspended until reactivated",
-		func(p *events.Publisher) keyOp { return p.Suspend }))
+		func(b bucket) keyOp { return b.Suspend }))
 	register("key", newKeyStateCmd("reactivate", "Reactivate a suspended key (refused for a revoked key)",
-		func(p *events.Publisher) keyOp { return p.Reactivate }))
+		func(b bucket) keyOp { return b.Reactivate }))
 	register("key", newKeyStateCmd("revoke", "Revoke a key for good: revoked is terminal, only key delete follows",
-		func(p *events.Publisher) keyOp { return p.Revoke }))
+		func(b bucket) keyOp { return b.Revoke }))
 }
 
 // keyOp is one change of an existing key; it returns the new revision.
@@ -36,7 +34,7 @@ func (c changeOut) row() []string {
 
 // newKeyStateCmd returns the command of a change of a key's state, with an
 // example of each way to name the key.
-func newKeyStateCmd(op, short string, change func(*events.Publisher) keyOp) commandFactory {
+func newKeyStateCmd(op, short string, change func(bucket) keyOp) commandFactory {
 	return newKeyChangeCmd(leaf{
 		use:   op,
 		short: short,
@@ -48,11 +46,11 @@ func newKeyStateCmd(op, short string, change func(*events.Publisher) keyOp) comm
 
 // newKeyChangeCmd returns a command that applies one change to an existing
 // key, revision-checked, and prints the key's new revision.
-func newKeyChangeCmd(l leaf, change func(*events.Publisher) keyOp) commandFactory {
+func newKeyChangeCmd(l leaf, change func(bucket) keyOp) commandFactory {
 	return func(e *cmdEnv) *cobra.Command {
 		return l.keyCommand(e, func(ctx context.Context, h authz.KeyHash, output string) error {
-			return e.withPublisher(ctx, true, func(p *events.Publisher, _ jetstream.KeyValue) error {
-				rev, err := change(p)(ctx, h)
+			return e.withBucket(ctx, true, func(b bucket) error {
+				rev, err := change(b)(ctx, h)
 				if err != nil {
 					return keyError(err)
 				}

@@ -6,11 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/footstep/authz/authz"
-	"github.com/footstep/authz/events"
 )
 
 func init() { register("key", newKeyExpireCmd) }
@@ -76,8 +74,8 @@ func expiryFlags(cmd *cobra.Command, at string, in time.Duration, now time.Time)
 }
 
 func (e *cmdEnv) expireKey(ctx context.Context, h authz.KeyHash, at time.Time, output string) error {
-	return e.withPublisher(ctx, true, func(p *events.Publisher, _ jetstream.KeyValue) error {
-		rev, err := p.Expire(ctx, h, at)
+	return e.withBucket(ctx, true, func(b bucket) error {
+		rev, err := b.Expire(ctx, h, at)
 		if err != nil {
 			return keyError(err)
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
 
@@ -26,17 +25,17 @@ key (from the footstep-usage bucket); empty when none recorded a use.`,
   FOOTSTEP_API_KEY=... footstepctl key get -o yaml
   footstepctl key get --hash 5e8f... -o table`,
 	}.keyCommand(e, func(ctx context.Context, h authz.KeyHash, output string) error {
-		return e.withPublisher(ctx, false, func(p *events.Publisher, kv jetstream.KeyValue) error {
-			return keyGet(ctx, e, p, kv, h, output)
+		return e.withBucket(ctx, false, func(b bucket) error {
+			return keyGet(ctx, e, b, h, output)
 		})
 	})
 }
 
-func keyGet(ctx context.Context, e *cmdEnv, p *events.Publisher, kv jetstream.KeyValue, h authz.KeyHash, output string) error {
-	v, err := p.InspectKey(ctx, h)
+func keyGet(ctx context.Context, e *cmdEnv, b bucket, h authz.KeyHash, output string) error {
+	v, err := b.InspectKey(ctx, h)
 	switch {
 	case errors.Is(err, events.ErrBadRecord):
-		raw, rerr := inspectRaw(ctx, kv, events.KeyKVKey(h), v.Stored.Revision, decodeKeyValue)
+		raw, rerr := b.inspectRaw(ctx, events.KeyKVKey(h), v.Stored.Revision, decodeKeyValue)
 		if rerr != nil {
 			return rerr
 		}

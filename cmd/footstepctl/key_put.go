@@ -5,8 +5,6 @@ import (
 	"errors"
 
 	"github.com/footstep/authz/authz"
-	"github.com/footstep/authz/events"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
 
@@ -48,12 +46,10 @@ func (p *keyPut) run(ctx context.Context, e *cmdEnv, h authz.KeyHash, output str
 	if err != nil {
 		return err
 	}
-	return e.withPublisher(ctx, true, func(pub *events.Publisher, kv jetstream.KeyValue) error {
-		put := pub.PutKey
+	return e.withBucket(ctx, true, func(b bucket) error {
+		put := b.PutKey
 		if p.forceOverwrite {
-			put = func(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
-				return overwriteUnreadable(ctx, pub, kv, h, rec)
-			}
+			put = b.overwriteUnreadable
 		}
 		rev, err := put(ctx, h, rec)
 		if err != nil {
@@ -78,31 +74,4 @@ func putRecord(h authz.KeyHash, id, account, state string) (authz.KeyRecord, err
 		return authz.KeyRecord{}, errors.New("--state: want active or suspended (use key revoke to revoke)")
 	}
 	return authz.KeyRecord{KeyID: id, AccountID: account, State: authz.KeyState(state)}, nil
-}
-
-// errTombstoned refuses to overwrite the unreadable record of a revoked key.
-var errTombstoned = errors.New("the key has a revocation tombstone and revoked is terminal: key delete, then key put")
-
-// overwriteUnreadable replaces a key's record that does not decode with rec,
-// only if the record is unchanged since read and the key has no tombstone.
-// A readable or missing record gets an ordinary put, with all its checks.
-func overwriteUnreadable(ctx context.Context, p *events.Publisher, kv jetstream.KeyValue, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
-	v, err := p.InspectKey(ctx, h)
-	switch {
-	case errors.Is(err, events.ErrNotFound) || err == nil:
-		return p.PutKey(ctx, h, rec)
-	case !errors.Is(err, events.ErrBadRecord):
-		return 0, err
-	case v.Tombstone != nil:
-		return 0, errTombstoned
-	}
-	val, err := events.EncodeKey(rec)
-	if err != nil {
-		return 0, err
-	}
-	rev, err := kv.Update(ctx, events.KeyKVKey(h), val, v.Stored.Revision)
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, errChangedWhileRead
-	}
-	return rev, err
 }
