@@ -254,24 +254,29 @@ func (s *Store) Close() {
 	s.accounts.close()
 }
 
+// janitor tidies both tables every tick while either holds something, and
+// sleeps until woken when neither does, until Close.
 func (s *Store) janitor(every time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		keys, accounts := s.keys.tidy(), s.accounts.tidy()
-		if keys || accounts {
+	for receive(s.stop, t.C) {
+		if keys, accounts := s.keys.tidy(), s.accounts.tidy(); keys || accounts {
 			continue
 		}
-		select { // nothing held: sleep until a table holds something
-		case <-s.stop:
+		if !receive(s.stop, s.wake) { // nothing held: sleep until a table holds something
 			return
-		case <-s.wake:
 		}
+	}
+}
+
+// receive waits for a value from c and reports true, or reports false when
+// stop is closed first.
+func receive[T any](stop <-chan struct{}, c <-chan T) bool {
+	select {
+	case <-stop:
+		return false
+	case <-c:
+		return true
 	}
 }

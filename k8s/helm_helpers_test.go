@@ -135,6 +135,17 @@ func loadChart(tb testing.TB, values string, extra ...string) (*deployment, []ru
 	return d, objs
 }
 
+// loadChartContainer is loadChart with the server's container and its settings.
+func loadChartContainer(tb testing.TB, values string) (*deployment, []runtime.Object, corev1.Container, map[string]string) {
+	tb.Helper()
+	d, objs := loadChart(tb, values)
+	c, s, err := d.containerSettings()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d, objs, c, s
+}
+
 // ofKind returns the objects of a kind, as unstructured maps.
 func ofKind(tb testing.TB, objs []runtime.Object, kind string) []map[string]any {
 	tb.Helper()

@@ -159,11 +159,7 @@ func TestHelmMatchesBase(t *testing.T) {
 // TestHelmAllOn checks what the all-on values add: TLS on the server and to NATS,
 // user and password from a Secret, extra settings and env, the namespace.
 func TestHelmAllOn(t *testing.T) {
-	d, objs := loadChart(t, "ci/all-on-values.yaml")
-	c, s, err := d.containerSettings()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, objs, c, s := loadChartContainer(t, "ci/all-on-values.yaml")
 	spec := d.dep.Spec.Template.Spec
 	mounted := func(key, secret string) error {
 		if got := secretVolumeFor(spec, c, s[key]); got != secret {
@@ -238,11 +234,7 @@ func TestHelmAllOn(t *testing.T) {
 
 // TestHelmAllOff checks that each optional part really goes away.
 func TestHelmAllOff(t *testing.T) {
-	d, objs := loadChart(t, "ci/all-off-values.yaml")
-	c, s, err := d.containerSettings()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, objs, c, s := loadChartContainer(t, "ci/all-off-values.yaml")
 	_, hasHTTP := containerPort(c, intstr.FromString("http"))
 	checks := []error{
 		want(len(d.hpas)+len(d.pdbs)+len(d.nps) == 0, "HPA, PDB, NetworkPolicy: %d, %d, %d; want none", len(d.hpas), len(d.pdbs), len(d.nps)),

@@ -7,32 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
-	"github.com/footstep/authz/internal/testkit"
 )
-
-// seed writes n active keys with a funded account and returns them.
-func seed(tb testing.TB, d *driver, prefix string, n int) []string {
-	tb.Helper()
-	ctx := context.Background()
-	if _, err := d.pub.SetBalance(ctx, prefix+"_acct", testkit.Balance(tb, "10")); err != nil {
-		tb.Fatal(err)
-	}
-	d.truth.recordAccount(prefix+"_acct", change[authz.AccountEntry]{from: time.Now(), ack: time.Now(),
-		entry: authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: testkit.Balance(tb, "10")}}})
-	var keys []string
-	for i := range n {
-		key := "sk_live_" + prefix + "_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
-		rec := authz.KeyRecord{KeyID: "key_" + prefix, AccountID: prefix + "_acct", State: authz.StateActive}
-		if _, err := d.pub.PutKey(ctx, authz.APIKey(key).Hash(), rec); err != nil {
-			tb.Fatal(err)
-		}
-		d.truth.recordKey(key, change[authz.KeyEntry]{from: time.Now(), ack: time.Now(), entry: authz.KeyEntry{Presence: authz.Present, Record: rec}})
-		keys = append(keys, key)
-	}
-	return keys
-}
 
 // TestBucketRecreatedResyncs deletes the bucket under a running instance and
 // creates it again with other keys: the instance forgets every old key (they

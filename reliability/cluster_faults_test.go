@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/testkit"
 )
@@ -29,20 +31,54 @@ func stepdown(tb testing.TB, conn *events.Conn, subject string) {
 	})
 }
 
+// bucketStream reads the info of the bucket's stream.
+func bucketStream(ctx context.Context, conn *events.Conn) (*jetstream.StreamInfo, error) {
+	s, err := conn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}
+
 // streamLeader returns the member that leads the bucket's stream.
 func streamLeader(tb testing.TB, conn *events.Conn) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s, err := conn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
-	if err != nil {
-		return ""
-	}
-	info, err := s.Info(ctx)
+	info, err := bucketStream(ctx, conn)
 	if err != nil || info.Cluster == nil {
 		return ""
 	}
 	return info.Cluster.Leader
+}
+
+// moveStreamLeader steps the bucket's stream leader down until node i leads
+// it (lead) or does not.
+func moveStreamLeader(tb testing.TB, conn *events.Conn, c *testkit.Cluster, i int, lead bool) {
+	tb.Helper()
+	testkit.Eventually(tb, 60*time.Second, "stream leader placement", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		info, err := bucketStream(ctx, conn)
+		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
+			return false
+		}
+		if (info.Cluster.Leader == c.Name(i)) == lead && allCurrent(info) {
+			return true
+		}
+		_, _ = conn.NATS().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+events.DefaultBucket, nil)
+		time.Sleep(200 * time.Millisecond) // let the election settle before asking again
+		return false
+	})
+}
+
+func allCurrent(info *jetstream.StreamInfo) bool {
+	for _, p := range info.Cluster.Replicas {
+		if p == nil || !p.Current || p.Offline {
+			return false
+		}
+	}
+	return len(info.Cluster.Replicas) == 2
 }
 
 // TestLeaderMovesWhileChangesFlow moves the bucket's stream leader three

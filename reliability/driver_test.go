@@ -7,10 +7,12 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
+	"github.com/footstep/authz/internal/testkit"
 )
 
 // driver publishes random changes through the real events.Publisher and
@@ -301,4 +303,59 @@ func (d *driver) wipe() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.live = nil
+}
+
+// seed writes n active keys with a funded account and returns them.
+func seed(tb testing.TB, d *driver, prefix string, n int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := d.pub.SetBalance(ctx, prefix+"_acct", testkit.Balance(tb, "10")); err != nil {
+		tb.Fatal(err)
+	}
+	d.truth.recordAccount(prefix+"_acct", change[authz.AccountEntry]{from: time.Now(), ack: time.Now(),
+		entry: authz.AccountEntry{Presence: authz.Present, Account: authz.Account{Balance: testkit.Balance(tb, "10")}}})
+	var keys []string
+	for i := range n {
+		key := "sk_live_" + prefix + "_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		rec := authz.KeyRecord{KeyID: "key_" + prefix, AccountID: prefix + "_acct", State: authz.StateActive}
+		if _, err := d.pub.PutKey(ctx, authz.APIKey(key).Hash(), rec); err != nil {
+			tb.Fatal(err)
+		}
+		d.truth.recordKey(key, change[authz.KeyEntry]{from: time.Now(), ack: time.Now(), entry: authz.KeyEntry{Presence: authz.Present, Record: rec}})
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// putActive writes an active key on an account with credit.
+func putActive(tb testing.TB, pub *events.Publisher, key, keyID, account string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := authz.ParseBalance("10.00")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := pub.SetBalance(ctx, account, b); err != nil {
+		tb.Fatalf("set balance: %v", err)
+	}
+	rec := authz.KeyRecord{KeyID: keyID, AccountID: account, State: authz.StateActive}
+	if _, err := pub.PutKey(ctx, authz.APIKey(key).Hash(), rec); err != nil {
+		tb.Fatalf("put key: %v", err)
+	}
+}
+
+// revokeRetrying revokes key, retrying while the cluster elects a leader.
+func revokeRetrying(tb testing.TB, pub *events.Publisher, key string) {
+	tb.Helper()
+	var err error
+	ok := testkit.Poll(30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = pub.Revoke(ctx, authz.APIKey(key).Hash())
+		return err == nil || errors.Is(err, authz.ErrRevokedTerminal)
+	})
+	if !ok {
+		tb.Fatalf("revoke: %v", err)
+	}
 }

@@ -172,11 +172,7 @@ func waitHealthy(tb testing.TB, c *testkit.Cluster, conn *events.Conn, in *insta
 	testkit.Eventually(tb, 30*time.Second, "stream replicas current", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		s, err := conn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(ctx)
+		info, err := bucketStream(ctx, conn)
 		return err == nil && info.Cluster != nil && info.Cluster.Leader != "" && allCurrent(info)
 	})
 	testkit.Eventually(tb, 20*time.Second, "replica synced and fresh", func() bool {

@@ -1,13 +1,9 @@
 package reliability
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
@@ -92,82 +88,4 @@ func testPartition(t *testing.T, cutLeads bool) {
 	})
 	testkit.Eventually(t, 10*time.Second, "ready after the heal", func() bool { return in.status().Ready })
 	t.Logf("revocations enforced and ready %s after the heal", time.Since(healedAt).Round(time.Millisecond))
-}
-
-// codeOf2 asks in about key, reading a transport error as 503.
-func codeOf2(in *instance, key string) authz.Code {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	got, err := in.check(ctx, key)
-	if err != nil {
-		return authz.CodeUnavailable
-	}
-	return got
-}
-
-// putActive writes an active key on an account with credit.
-func putActive(tb testing.TB, pub *events.Publisher, key, keyID, account string) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := authz.ParseBalance("10.00")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := pub.SetBalance(ctx, account, b); err != nil {
-		tb.Fatalf("set balance: %v", err)
-	}
-	rec := authz.KeyRecord{KeyID: keyID, AccountID: account, State: authz.StateActive}
-	if _, err := pub.PutKey(ctx, authz.APIKey(key).Hash(), rec); err != nil {
-		tb.Fatalf("put key: %v", err)
-	}
-}
-
-// revokeRetrying revokes key, retrying while the cluster elects a leader.
-func revokeRetrying(tb testing.TB, pub *events.Publisher, key string) {
-	tb.Helper()
-	var err error
-	ok := testkit.Poll(30*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, err = pub.Revoke(ctx, authz.APIKey(key).Hash())
-		return err == nil || errors.Is(err, authz.ErrRevokedTerminal)
-	})
-	if !ok {
-		tb.Fatalf("revoke: %v", err)
-	}
-}
-
-// moveStreamLeader steps the bucket's stream leader down until node i leads
-// it (lead) or does not.
-func moveStreamLeader(tb testing.TB, conn *events.Conn, c *testkit.Cluster, i int, lead bool) {
-	tb.Helper()
-	js := conn.JetStream()
-	testkit.Eventually(tb, 60*time.Second, "stream leader placement", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		s, err := js.Stream(ctx, "KV_"+events.DefaultBucket)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(ctx)
-		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
-			return false
-		}
-		if (info.Cluster.Leader == c.Name(i)) == lead && allCurrent(info) {
-			return true
-		}
-		_, _ = conn.NATS().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+events.DefaultBucket, nil)
-		time.Sleep(200 * time.Millisecond) // let the election settle before asking again
-		return false
-	})
-}
-
-func allCurrent(info *jetstream.StreamInfo) bool {
-	for _, p := range info.Cluster.Replicas {
-		if p == nil || !p.Current || p.Offline {
-			return false
-		}
-	}
-	return len(info.Cluster.Replicas) == 2
 }

@@ -38,7 +38,7 @@ func (e *env) usageTracking(ctx context.Context) error {
 	// Many short paired slices rather than a few long rounds: a burst of
 	// another process on this shared machine then skews one slice of many,
 	// which the median ignores.
-	pairs, slice := max(6*e.o.rounds, usageMinPairs), max(e.o.duration/8, 500*time.Millisecond)
+	pairs, slice := max(24*e.o.rounds, usageMinPairs), max(e.o.duration/16, 500*time.Millisecond)
 	var cpuOn, cpuOff, ratios []float64
 	for r := range pairs {
 		var offUs, onUs float64
@@ -128,8 +128,10 @@ func cpuIn(p *profile.Profile, fn string) (in, total time.Duration, err error) {
 	return in, total, nil
 }
 
-// usageMinPairs is the fewest paired slices the usage comparison runs: a 2%
-// effect needs many to stand out of this machine's noise.
+// usageMinPairs is the fewest paired slices the usage comparison runs. On
+// a quiet 2-core machine one pair's ratio spreads by about 5% (standard
+// deviation), so the median of n pairs is known to about 6%/√n: 96 pairs,
+// the default run, put it within ±0.7%, fine enough to judge a 2% target.
 const usageMinPairs = 24
 
 // middle returns the median of v (the mean of the two middle values for an

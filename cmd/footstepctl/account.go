@@ -8,7 +8,6 @@ import (
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
 
@@ -78,10 +77,10 @@ not decode; never its value) and the command fails.`,
 		example: `  footstepctl account get --account acct_9
   footstepctl account get --account acct_9 -o table`,
 	}.accountCommand(func(ctx context.Context, account, output string) error {
-		return e.withPublisher(ctx, false, func(p *events.Publisher, kv jetstream.KeyValue) error {
-			entry, err := p.GetAccount(ctx, account)
+		return e.withBucket(ctx, false, func(b bucket) error {
+			entry, err := b.GetAccount(ctx, account)
 			if errors.Is(err, events.ErrBadRecord) {
-				raw, rerr := inspectRaw(ctx, kv, events.AccountKVKey(account), entry.Revision, decodeAccountValue)
+				raw, rerr := b.inspectRaw(ctx, events.AccountKVKey(account), entry.Revision, decodeAccountValue)
 				if rerr != nil {
 					return rerr
 				}
@@ -112,16 +111,16 @@ wins; a record that does not decode is replaced too.`,
 		if balance == "" {
 			return errors.New("missing --balance")
 		}
-		b, err := authz.ParseBalance(balance)
+		bal, err := authz.ParseBalance(balance)
 		if err != nil {
 			return fmt.Errorf("--balance: %w", err)
 		}
-		return e.withPublisher(ctx, true, func(p *events.Publisher, _ jetstream.KeyValue) error {
-			rev, err := p.SetBalance(ctx, account, b)
+		return e.withBucket(ctx, true, func(b bucket) error {
+			rev, err := b.SetBalance(ctx, account, bal)
 			if err != nil {
 				return err
 			}
-			return printOne(e.stdout, output, accountOut{AccountID: account, Balance: b.String(), Revision: rev})
+			return printOne(e.stdout, output, accountOut{AccountID: account, Balance: bal.String(), Revision: rev})
 		})
 	})
 	cmd.Flags().StringVar(&balance, "balance", "", `balance, a decimal such as 12.50 or -3 (required)`)

@@ -148,9 +148,17 @@ func (e *cmdEnv) open(ctx context.Context, create bool) (*events.Conn, jetstream
 	return conn, kv, nil
 }
 
-// withPublisher connects, runs f with a Publisher and a bounded context, and
+// bucket is the records bucket as a command works on it: a Publisher for
+// the records, and the raw key-value bucket for those that do not decode
+// (unreadable.go).
+type bucket struct {
+	*events.Publisher
+	kv jetstream.KeyValue
+}
+
+// withBucket connects, runs f on the bucket with a bounded context, and
 // closes the connection.
-func (e *cmdEnv) withPublisher(ctx context.Context, create bool, f func(*events.Publisher, jetstream.KeyValue) error) error {
+func (e *cmdEnv) withBucket(ctx context.Context, create bool, f func(bucket) error) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	conn, kv, err := e.open(ctx, create)
@@ -158,5 +166,5 @@ func (e *cmdEnv) withPublisher(ctx context.Context, create bool, f func(*events.
 		return err
 	}
 	defer conn.Close()
-	return f(events.NewPublisher(conn.JetStream(), kv), kv)
+	return f(bucket{Publisher: events.NewPublisher(conn.JetStream(), kv), kv: kv})
 }

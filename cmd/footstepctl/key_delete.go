@@ -1,7 +1,5 @@
 package main
 
-import "github.com/footstep/authz/events"
-
 func init() {
 	register("key", newKeyChangeCmd(leaf{
 		use:   "delete",
@@ -11,5 +9,5 @@ tombstone, each only if unchanged since read. The key then answers 403
 invalid_api_key. Deleting a key that does not exist succeeds with revision 0.`,
 		example: `  printf '%s\n' "$KEY" | footstepctl key delete --key -
   footstepctl key delete --hash 5e8f...`,
-	}, func(p *events.Publisher) keyOp { return p.DeleteKey }))
+	}, func(b bucket) keyOp { return b.DeleteKey }))
 }

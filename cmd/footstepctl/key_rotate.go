@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/footstep/authz/authz"
@@ -116,8 +115,8 @@ func readTwoKeys(r io.Reader) (oldKey, newKey string, err error) {
 }
 
 func (e *cmdEnv) rotateKey(ctx context.Context, oldH, newH authz.KeyHash, newID string, grace time.Duration, output string) error {
-	return e.withPublisher(ctx, true, func(p *events.Publisher, _ jetstream.KeyValue) error {
-		r, err := p.Rotate(ctx, oldH, newH, newID, grace, time.Now())
+	return e.withBucket(ctx, true, func(b bucket) error {
+		r, err := b.Rotate(ctx, oldH, newH, newID, grace, time.Now())
 		switch {
 		case errors.Is(err, events.ErrKeyExists):
 			return errors.New("the new key exists already (or has a revocation tombstone): rotate to a key never used")

@@ -90,7 +90,7 @@ func TestKeyExpire(t *testing.T) {
 			t.Errorf("footstepctl %v = %v; want a one-line error that quotes nothing", args, err)
 		}
 	}
-	var out expireOut
+	var out changeOut
 	decodeJSON(t, c.ok(testKey+"\n", "key", "expire", "--key", "-", "--at", "2030-01-01T00:00:00Z"), &out)
 	if out.Op != "expire" || out.ExpiresAt != "2030-01-01T00:00:00Z" || out.KeyHash != authz.APIKey(testKey).Hash().String() {
 		t.Errorf("key expire = %+v", out)

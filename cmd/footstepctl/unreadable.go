@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -40,8 +41,8 @@ var errChangedWhileRead = errors.New("the record changed while it was read: run 
 
 // inspectRaw reads revision rev of kvKey, which decode refused, and
 // describes it.
-func inspectRaw(ctx context.Context, kv jetstream.KeyValue, kvKey string, rev uint64, decode func([]byte) error) (rawOut, error) {
-	entry, err := kv.GetRevision(ctx, kvKey, rev)
+func (b bucket) inspectRaw(ctx context.Context, kvKey string, rev uint64, decode func([]byte) error) (rawOut, error) {
+	entry, err := b.kv.GetRevision(ctx, kvKey, rev)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return rawOut{}, errChangedWhileRead
 	}
@@ -56,6 +57,33 @@ func inspectRaw(ctx context.Context, kv jetstream.KeyValue, kvKey string, rev ui
 		KVKey: kvKey, Unreadable: true, Problem: problem(derr), Revision: entry.Revision(),
 		Created: entry.Created().UTC(), SizeBytes: len(entry.Value()),
 	}, nil
+}
+
+// errTombstoned refuses to overwrite the unreadable record of a revoked key.
+var errTombstoned = errors.New("the key has a revocation tombstone and revoked is terminal: key delete, then key put")
+
+// overwriteUnreadable replaces a key's record that does not decode with rec,
+// only if the record is unchanged since read and the key has no tombstone.
+// A readable or missing record gets an ordinary put, with all its checks.
+func (b bucket) overwriteUnreadable(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
+	v, err := b.InspectKey(ctx, h)
+	switch {
+	case errors.Is(err, events.ErrNotFound) || err == nil:
+		return b.PutKey(ctx, h, rec)
+	case !errors.Is(err, events.ErrBadRecord):
+		return 0, err
+	case v.Tombstone != nil:
+		return 0, errTombstoned
+	}
+	val, err := events.EncodeKey(rec)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := b.kv.Update(ctx, events.KeyKVKey(h), val, v.Stored.Revision)
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, errChangedWhileRead
+	}
+	return rev, err
 }
 
 // problem is the part of a decoding error after "bad record: ": it names

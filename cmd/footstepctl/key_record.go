@@ -1,16 +1,62 @@
 package main
 
+// key get and key put: a key's record read back and written, an unreadable
+// one described (get) or replaced (put --force-overwrite).
+
 import (
 	"context"
 	"errors"
 
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
 
-func init() { register("key", newKeyPutCmd) }
+func init() {
+	register("key", newKeyGetCmd)
+	register("key", newKeyPutCmd)
+}
+
+func newKeyGetCmd(e *cmdEnv) *cobra.Command {
+	return leaf{
+		use:   "get",
+		short: "Print a key's record and effective state",
+		long: `Print a key's record. Its state is the effective one: revoked when the key has a
+revocation tombstone, whatever the record says (stored_state then shows what is
+written). A record that does not decode is described by its KV entry (KV key,
+revision, created time, size, why it does not decode; never its value) and the
+command fails. last_used is when a footstep-authz replica last decided on the
+key (from the footstep-usage bucket); empty when none recorded a use.`,
+		example: `  printf '%s\n' "$KEY" | footstepctl key get --key -
+  FOOTSTEP_API_KEY=... footstepctl key get -o yaml
+  footstepctl key get --hash 5e8f... -o table`,
+	}.keyCommand(e, func(ctx context.Context, h authz.KeyHash, output string) error {
+		return e.withBucket(ctx, false, func(b bucket) error {
+			return keyGet(ctx, e, b, h, output)
+		})
+	})
+}
+
+func keyGet(ctx context.Context, e *cmdEnv, b bucket, h authz.KeyHash, output string) error {
+	v, err := b.InspectKey(ctx, h)
+	switch {
+	case errors.Is(err, events.ErrBadRecord):
+		raw, rerr := b.inspectRaw(ctx, events.KeyKVKey(h), v.Stored.Revision, decodeKeyValue)
+		if rerr != nil {
+			return rerr
+		}
+		raw.Tombstone = v.Tombstone != nil
+		if perr := printOne(e.stdout, output, raw); perr != nil {
+			return perr
+		}
+		return keyError(err)
+	case err != nil:
+		return keyError(err)
+	case v.Stored.Presence == authz.Absent:
+		return errors.New("key not found (the tombstone of an earlier revocation remains: key delete clears it)")
+	}
+	return printOne(e.stdout, output, e.withLastUsed(ctx, h, viewOut(h, v)))
+}
 
 // keyPut holds the flags of key put besides the key and -o.
 type keyPut struct {
@@ -48,12 +94,10 @@ func (p *keyPut) run(ctx context.Context, e *cmdEnv, h authz.KeyHash, output str
 	if err != nil {
 		return err
 	}
-	return e.withPublisher(ctx, true, func(pub *events.Publisher, kv jetstream.KeyValue) error {
-		put := pub.PutKey
+	return e.withBucket(ctx, true, func(b bucket) error {
+		put := b.PutKey
 		if p.forceOverwrite {
-			put = func(ctx context.Context, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
-				return overwriteUnreadable(ctx, pub, kv, h, rec)
-			}
+			put = b.overwriteUnreadable
 		}
 		rev, err := put(ctx, h, rec)
 		if err != nil {
@@ -78,31 +122,4 @@ func putRecord(h authz.KeyHash, id, account, state string) (authz.KeyRecord, err
 		return authz.KeyRecord{}, errors.New("--state: want active or suspended (use key revoke to revoke)")
 	}
 	return authz.KeyRecord{KeyID: id, AccountID: account, State: authz.KeyState(state)}, nil
-}
-
-// errTombstoned refuses to overwrite the unreadable record of a revoked key.
-var errTombstoned = errors.New("the key has a revocation tombstone and revoked is terminal: key delete, then key put")
-
-// overwriteUnreadable replaces a key's record that does not decode with rec,
-// only if the record is unchanged since read and the key has no tombstone.
-// A readable or missing record gets an ordinary put, with all its checks.
-func overwriteUnreadable(ctx context.Context, p *events.Publisher, kv jetstream.KeyValue, h authz.KeyHash, rec authz.KeyRecord) (uint64, error) {
-	v, err := p.InspectKey(ctx, h)
-	switch {
-	case errors.Is(err, events.ErrNotFound) || err == nil:
-		return p.PutKey(ctx, h, rec)
-	case !errors.Is(err, events.ErrBadRecord):
-		return 0, err
-	case v.Tombstone != nil:
-		return 0, errTombstoned
-	}
-	val, err := events.EncodeKey(rec)
-	if err != nil {
-		return 0, err
-	}
-	rev, err := kv.Update(ctx, events.KeyKVKey(h), val, v.Stored.Revision)
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, errChangedWhileRead
-	}
-	return rev, err
 }
