@@ -63,7 +63,11 @@ type build struct {
 	baseRev  map[authz.KeyHash]uint64
 	pos      uint64             // highest revision the pass has applied
 	consumer jetstream.Consumer // the pass reads from it; nil between consumers
-	waiters  int                // reads waiting for the pass (passCaughtUp)
+	// sentBy and sentSeq are the server consumer that sent the message the
+	// pass took last, and that message's consumer sequence (passCaughtUp).
+	sentBy  string
+	sentSeq uint64
+	waiters int // reads waiting for the pass (passCaughtUp)
 	// progress is closed, and replaced, when the pass applies an entry while
 	// reads wait for it, and when the build ends.
 	progress chan struct{}

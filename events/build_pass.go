@@ -106,16 +106,19 @@ func (w *Watcher) passNext(ctx context.Context, b *build, it jetstream.MessagesC
 	case err != nil:
 		return false, err
 	}
-	e, pending, err := passEntry(msg, w.kv.Bucket())
+	e, md, err := passEntry(msg, w.kv.Bucket())
 	switch {
 	case err != nil:
 		w.log.Warn("building the key index: unreadable message skipped", "err", err)
+		w.mu.Lock()
+		b.took(md)
+		w.mu.Unlock()
 		return false, nil
 	case e.revision > b.upTo:
 		return w.finishPass(b), nil
-	case !w.applyBase(b, e):
+	case !w.applyBase(b, e, md):
 		return true, nil
-	case e.revision == b.upTo || pending == 0:
+	case e.revision == b.upTo || md.NumPending == 0:
 		return w.finishPass(b), nil
 	}
 	return false, nil
@@ -133,19 +136,19 @@ func (w *Watcher) passGateOpen(ctx context.Context) bool {
 	}
 }
 
-// passEntry turns a message of the pass into a bucket entry, with the
-// number of messages after it.
-func passEntry(msg jetstream.Msg, bucket string) (*seqEntry, uint64, error) {
+// passEntry turns a message of the pass into a bucket entry, with its
+// metadata (nil when it has none).
+func passEntry(msg jetstream.Msg, bucket string) (*seqEntry, *jetstream.MsgMetadata, error) {
 	md, err := msg.Metadata()
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	key, ok := strings.CutPrefix(msg.Subject(), "$KV."+bucket+".")
 	if !ok || key == "" {
-		return nil, 0, errors.New("message of another bucket")
+		return nil, md, errors.New("message of another bucket")
 	}
 	return &seqEntry{bucket: bucket, key: key, value: msg.Data(),
-		revision: md.Sequence.Stream, created: md.Timestamp, op: markerOp(msg.Headers())}, md.NumPending, nil
+		revision: md.Sequence.Stream, created: md.Timestamp, op: markerOp(msg.Headers())}, md, nil
 }
 
 // nothingLeft reports whether the bucket holds no message after the pass's
@@ -158,8 +161,9 @@ func (w *Watcher) nothingLeft(ctx context.Context, b *build) bool {
 	return errors.Is(err, errNoMessage) || err == nil && e.Revision() > b.upTo
 }
 
-// applyBase applies one entry of the history, unless b has ended.
-func (w *Watcher) applyBase(b *build, e *seqEntry) bool {
+// applyBase applies one entry of the history, unless b has ended; md is
+// the metadata of its message (nil when none).
+func (w *Watcher) applyBase(b *build, e *seqEntry, md *jetstream.MsgMetadata) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.build != b {
@@ -182,6 +186,7 @@ func (w *Watcher) applyBase(b *build, e *seqEntry) bool {
 		w.badRecord(e, "kv key is neither key.<sha256 hex>, revoked.<sha256 hex> nor account.<id>")
 	}
 	b.pos = e.revision
+	b.took(md)
 	if b.waiters > 0 {
 		close(b.progress)
 		b.progress = make(chan struct{})
@@ -224,7 +229,7 @@ func (w *Watcher) passCaughtUp(ctx context.Context, b *build) error {
 	}()
 	for {
 		w.mu.Lock()
-		ok, progress := b.ended || b.pos >= info.Delivered.Stream, b.progress
+		ok, progress := b.ended || b.pos >= info.Delivered.Stream || b.tookAll(info), b.progress
 		w.mu.Unlock()
 		if ok {
 			return nil
@@ -235,6 +240,24 @@ func (w *Watcher) passCaughtUp(ctx context.Context, b *build) error {
 		case <-progress:
 		}
 	}
+}
+
+// took records that the pass took the message described by md from its
+// consumer. Callers hold mu.
+func (b *build) took(md *jetstream.MsgMetadata) {
+	if md != nil {
+		b.sentBy, b.sentSeq = md.Consumer, md.Sequence.Consumer
+	}
+}
+
+// tookAll reports whether the pass has taken every message the server
+// consumer described by info had sent: it sent none, or the last one it
+// sent was taken. The consumer's delivered stream sequence alone does not
+// tell: a consumer starts past the messages already removed from the stream
+// (superseded by a later change of their KV key), and counts them as
+// delivered though it never sent them. Callers hold mu.
+func (b *build) tookAll(info *jetstream.ConsumerInfo) bool {
+	return info.Delivered.Consumer == 0 || b.sentBy == info.Name && b.sentSeq >= info.Delivered.Consumer
 }
 
 // setPassConsumer records the consumer the pass reads from; nil between

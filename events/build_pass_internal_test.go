@@ -33,7 +33,7 @@ func TestPassKeepsTheWatchFloors(t *testing.T) {
 		{key: KeyKVKey(readOnly), value: []byte(`{"key_id":"k2","account_id":"a1","state":"active"}`), revision: 5, op: jetstream.KeyValuePut},
 	}
 	for _, e := range history {
-		if !w.applyBase(b, e) {
+		if !w.applyBase(b, e, nil) {
 			t.Fatalf("applyBase(%s) = false with the build in progress", e.key)
 		}
 	}
