@@ -66,7 +66,9 @@ func (e *env) usageTracking(ctx context.Context) error {
 // is a percent or two. It runs after the paired slices, so that profiling
 // the one server skews none of them.
 func (e *env) recorderShare(ctx context.Context, on *server, load caller) error {
-	d := max(2*e.o.duration, 6*time.Second)
+	// At 100 samples a second, a cost near 1% gets one sample a second: 30
+	// seconds put it within about ±20% of itself.
+	d := max(4*e.o.duration, 12*time.Second)
 	prof := make(chan *profile.Profile, 1)
 	errc := make(chan error, 1)
 	go func() {
