@@ -54,6 +54,9 @@ type options struct {
 	// profileDir, when set, receives CPU and allocation profiles of the
 	// footstep-authz server taken during the last load round.
 	profileDir string
+	// usageControl runs the usage comparison with tracking off on both
+	// servers (an A/A run), to show the method's own bias.
+	usageControl bool
 	// failoverTrials is how many revocations each node-kill case times.
 	failoverTrials int
 	only           map[string]bool
@@ -74,6 +77,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.bulkKeys, "bulk-keys", 0, "keys in the bucket for start-up and memory (default 1000000, quick 100000)")
 	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory")
 	fs.BoolVar(&o.sweep, "startup-sweep", true, "after start-up, read every bulk key to measure memory per key (false: start-up times and memory only)")
+	fs.BoolVar(&o.usageControl, "usage-control", false, "usage comparison with tracking off on both servers: the method's own bias (A/A)")
 	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof and allocs.pprof of the server, taken during the last load round (go tool pprof reads them)")
 	fs.IntVar(&o.stormBudget, "storm-budget", 1000, "--max-kv-lookups-per-second of the miss storm's server (0: the server's default)")
 	fs.IntVar(&o.failoverTrials, "failover-trials", 0, "revocations timed per node-kill case of a three-node cluster (default 20, quick 5)")

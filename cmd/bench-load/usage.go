@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,45 +19,85 @@ import (
 // Each pair runs both for a short slice, in an order that alternates from
 // one pair to the next so that a drift of the machine favours neither, and
 // yields one on/off ratio; the result is the median of those ratios, with
-// their quartiles.
+// their quartiles. The pairs are spread over several pairs of freshly
+// started servers, started in turn in one order and the other: a control
+// run with tracking off on both (-usage-control) showed the server started
+// first costing about 1% more for as long as both ran.
 func (e *env) usageTracking(ctx context.Context) error {
 	// Summaries are published once a day, so that no publication falls in a
 	// round: this compares the hot path. A publication's own cost is
 	// measured by BenchmarkUsageFlush in package events.
-	on, _, err := e.startAuthz(ctx, "--usage-interval=24h", "--pprof")
-	if err != nil {
-		return err
+	tracking := "--usage-interval=24h"
+	if e.o.usageControl {
+		tracking = "--usage-tracking=false"
+		fmt.Println("   control run: usage tracking is off on both servers")
 	}
-	defer on.stop()
-	off, _, err := e.startAuthz(ctx, "--usage-tracking=false", "--pprof")
-	if err != nil {
-		return err
-	}
-	defer off.stop()
-	load := e.hotCallers(e.o.callers)
-	drive(ctx, on, 2*e.o.duration/3, load)
-	drive(ctx, off, 2*e.o.duration/3, load)
-	// Many short paired slices rather than a few long rounds: a burst of
-	// another process on this shared machine then skews one slice of many,
-	// which the median ignores.
-	pairs, slice := max(24*e.o.rounds, usageMinPairs), max(e.o.duration/16, 500*time.Millisecond)
-	var cpuOn, cpuOff, ratios []float64
-	for r := range pairs {
-		var offUs, onUs float64
-		if r%2 == 0 {
-			offUs = us(drive(ctx, off, slice, load).cpuPerCall())
-			onUs = us(drive(ctx, on, slice, load).cpuPerCall())
-		} else {
-			onUs = us(drive(ctx, on, slice, load).cpuPerCall())
-			offUs = us(drive(ctx, off, slice, load).cpuPerCall())
+	if e.o.profileDir != "" {
+		if err := os.MkdirAll(e.o.profileDir, 0o755); err != nil {
+			return fmt.Errorf("profile: %w", err)
 		}
-		cpuOn, cpuOff, ratios = append(cpuOn, onUs), append(cpuOff, offUs), append(ratios, onUs/offUs)
 	}
-	slices.Sort(ratios)
-	q := func(p float64) float64 { return ratios[int(p*float64(len(ratios)-1))] }
-	fmt.Printf("== usage tracking: server CPU per check, off %.2fµs, on %.2fµs (medians); on/off %.3fx, median of %d paired slices of %s (quartiles %.3f to %.3f; target ≤1.02x)\n",
-		middle(cpuOff), middle(cpuOn), middle(ratios), pairs, slice, q(0.25), q(0.75))
-	return e.recorderShare(ctx, on, load)
+	load := e.hotCallers(e.o.callers)
+	groups := max(e.o.rounds, 2)
+	pairs, slice := max(24*e.o.rounds, usageMinPairs)/groups, max(e.o.duration/16, 500*time.Millisecond)
+	var cpuOn, cpuOff, ratios []float64
+	for g := range groups {
+		on, off, err := e.startUsagePair(ctx, tracking, g%2 == 1)
+		if err != nil {
+			return err
+		}
+		drive(ctx, on, 2*e.o.duration/3, load)
+		drive(ctx, off, 2*e.o.duration/3, load)
+		// Many short paired slices rather than a few long rounds: a burst
+		// of another process on this shared machine then skews one slice
+		// of many, which the median ignores.
+		for r := range pairs {
+			var offUs, onUs float64
+			if r%2 == 0 {
+				offUs = us(drive(ctx, off, slice, load).cpuPerCall())
+				onUs = us(drive(ctx, on, slice, load).cpuPerCall())
+			} else {
+				onUs = us(drive(ctx, on, slice, load).cpuPerCall())
+				offUs = us(drive(ctx, off, slice, load).cpuPerCall())
+			}
+			cpuOn, cpuOff, ratios = append(cpuOn, onUs), append(cpuOff, offUs), append(ratios, onUs/offUs)
+		}
+		if g < groups-1 {
+			on.stop()
+			off.stop()
+			continue
+		}
+		defer on.stop()
+		defer off.stop()
+		fmt.Printf("== usage tracking: server CPU per check, off %.2fµs, on %.2fµs (medians); on/off %.3fx, median of %d paired slices of %s over %d pairs of servers (quartiles %.3f to %.3f; target ≤1.02x)\n",
+			middle(cpuOff), middle(cpuOn), middle(ratios), len(ratios), slice, groups, quantile(ratios, 0.25), quantile(ratios, 0.75))
+		return e.recorderShare(ctx, on, off, load)
+	}
+	return nil
+}
+
+// startUsagePair starts a server with the tracking flag and one with tracking
+// off, the second first when offFirst is set.
+func (e *env) startUsagePair(ctx context.Context, tracking string, offFirst bool) (on, off *server, err error) {
+	flags := [2][]string{{tracking, "--pprof"}, {"--usage-tracking=false", "--pprof"}}
+	var s [2]*server
+	for _, i := range map[bool][]int{false: {0, 1}, true: {1, 0}}[offFirst] {
+		if s[i], _, err = e.startAuthz(ctx, flags[i]...); err != nil {
+			for _, started := range s {
+				if started != nil {
+					started.stop()
+				}
+			}
+			return nil, nil, err
+		}
+	}
+	return s[0], s[1], nil
+}
+
+// quantile returns the q quantile of v (nearest rank); v is sorted in place.
+func quantile(v []float64, q float64) float64 {
+	slices.Sort(v)
+	return v[int(q*float64(len(v)-1))]
 }
 
 // recorderShare prints the share of the tracking server's CPU spent in
@@ -64,20 +106,12 @@ func (e *env) usageTracking(ctx context.Context) error {
 // does not see what recording does to the rest of the server (its cache
 // lines), but its sampling error is a tenth of a percent where the ratio's
 // is a percent or two. It runs after the paired slices, so that profiling
-// the one server skews none of them.
-func (e *env) recorderShare(ctx context.Context, on *server, load caller) error {
+// skews none of them. With -profile, both servers' profiles are written.
+func (e *env) recorderShare(ctx context.Context, on, off *server, load caller) error {
 	// At 100 samples a second, a cost near 1% gets one sample a second: 30
 	// seconds put it within about ±20% of itself.
 	d := max(4*e.o.duration, 12*time.Second)
-	prof := make(chan *profile.Profile, 1)
-	errc := make(chan error, 1)
-	go func() {
-		p, err := cpuProfile(on, d-time.Second)
-		prof <- p
-		errc <- err
-	}()
-	drive(ctx, on, d, load)
-	p, err := <-prof, <-errc
+	p, err := profileUnderLoad(ctx, on, d, load)
 	if err != nil {
 		return err
 	}
@@ -87,7 +121,46 @@ func (e *env) recorderShare(ctx context.Context, on *server, load caller) error 
 	}
 	fmt.Printf("   profile of the tracking server under the same load: UsageRecorder.Record %.2f%% of its CPU (%s of %s sampled; target ≤2%%)\n",
 		100*in.Seconds()/total.Seconds(), in.Round(time.Millisecond), total.Round(time.Millisecond))
-	return nil
+	if e.o.profileDir == "" {
+		return nil
+	}
+	// For a function by function comparison:
+	// go tool pprof -top -diff_base usage-off.pprof BINARY usage-on.pprof
+	q, err := profileUnderLoad(ctx, off, d, load)
+	if err != nil {
+		return err
+	}
+	return errors.Join(writeProfile(p, filepath.Join(e.o.profileDir, "usage-on.pprof")),
+		writeProfile(q, filepath.Join(e.o.profileDir, "usage-off.pprof")))
+}
+
+// profileUnderLoad drives load against s for d and returns a CPU profile of
+// s taken meanwhile.
+func profileUnderLoad(ctx context.Context, s *server, d time.Duration, load caller) (*profile.Profile, error) {
+	type answer struct {
+		p   *profile.Profile
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		p, err := cpuProfile(s, d-time.Second)
+		got <- answer{p, err}
+	}()
+	drive(ctx, s, d, load)
+	a := <-got
+	return a.p, a.err
+}
+
+func writeProfile(p *profile.Profile, file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if err := p.Write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("profile: %w", err)
+	}
+	return f.Close()
 }
 
 // cpuProfile takes a CPU profile of s lasting d (whole seconds, at least
