@@ -115,17 +115,24 @@ func (u *UsageRecorder) Record(h authz.KeyHash, rec authz.KeyRecord, code authz.
 		code = authz.CodeUnavailable
 	}
 	ns := at.UnixNano()
-	e := u.table.Load().find(h)
-	for n := uint64(1); n > 0; n, e = e.counts[countIndex(code)].Swap(0), nil {
-		if e == nil {
-			if e = u.add(h, rec); e == nil {
+	t := u.table.Load()
+	s := t.find(h)
+	for n := uint64(1); n > 0; {
+		if s == nil {
+			if s, t = u.add(h, rec); s == nil {
 				u.overflow()
 				return
 			}
 		}
-		if e.record(code, ns, n) {
+		c := s.counter(code)
+		s.record(c, ns, n)
+		if !t.retired.Load() {
 			return
 		}
+		// A flush replaced t, and may have drained it before this count:
+		// take back what is left of it (Swap, so that neither this nor
+		// the flush counts a use twice) and record it in the new table.
+		n, s = c.Swap(0), nil
 	}
 }
 
@@ -135,20 +142,19 @@ func (u *UsageRecorder) overflow() {
 	}
 }
 
-// add tracks h, unless MaxKeys keys are tracked already.
-func (u *UsageRecorder) add(h authz.KeyHash, rec authz.KeyRecord) *usageEntry {
+// add tracks h in the current table, unless MaxKeys keys are tracked
+// already, and returns its slot and the table.
+func (u *UsageRecorder) add(h authz.KeyHash, rec authz.KeyRecord) (*usageSlot, *usageTable) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	t := u.table.Load()
-	if e := t.find(h); e != nil {
-		return e
+	if s := t.find(h); s != nil {
+		return s, t
 	}
 	if t.n >= u.cfg.MaxKeys {
-		return nil
+		return nil, t
 	}
-	e := &usageEntry{hash: h, keyID: rec.KeyID, accountID: rec.AccountID}
-	t.insert(e)
-	return e
+	return t.insert(h, &usageKey{keyID: rec.KeyID, accountID: rec.AccountID}), t
 }
 
 // Run publishes every interval until ctx ends, then publishes what is left
@@ -195,33 +201,40 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// take drains every tracked key and returns the summaries of those used
-// since the last flush. The next table drops the keys unused for two
-// intervals in a row; a Record that still finds one moves its use to the
-// key's live entry (usageEntry.record).
+// take replaces the table with a new one and returns the summaries of the
+// keys used in the old. The new table keeps every key but those unused for
+// two intervals in a row; a key dropped and used again is added again.
+// The old table is retired once the new one is in place and drained after
+// that, so that a use counted in it is either drained or moved to the new
+// table by its Record.
 func (u *UsageRecorder) take() []KeyUsage {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	old, next := u.table.Load(), newUsageTable(u.cfg.MaxKeys)
-	var sums []KeyUsage
 	for i := range old.slots {
-		e := old.slots[i].Load()
-		if e == nil {
+		s := &old.slots[i]
+		k := s.key.Load()
+		if k == nil {
 			continue
 		}
-		if s, used := e.drain(u.cfg.Replica); used {
-			sums = append(sums, s)
-			e.idle = 0
-		} else if e.idle++; e.idle >= usageIdleIntervals {
-			e.retired.Store(true)
-			if s, used := e.drain(u.cfg.Replica); used { // a use that raced the retirement
-				sums = append(sums, s)
+		idle := 0
+		if !s.used() {
+			if idle = k.idle + 1; idle >= usageIdleIntervals {
+				continue
 			}
-			continue
 		}
-		next.insert(e)
+		next.insert(s.hash, &usageKey{keyID: k.keyID, accountID: k.accountID, idle: idle})
 	}
 	u.table.Store(next)
+	old.retired.Store(true)
+	var sums []KeyUsage
+	for i := range old.slots {
+		if s := &old.slots[i]; s.key.Load() != nil {
+			if sum, used := s.drain(u.cfg.Replica); used {
+				sums = append(sums, sum)
+			}
+		}
+	}
 	return sums
 }
 

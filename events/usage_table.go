@@ -12,117 +12,147 @@ import (
 // most once a millisecond per key keeps Record to one atomic write.
 const lastSeenPrecision = time.Millisecond
 
-// usageTable is the set of keys a UsageRecorder tracks: open addressing over
-// twice as many slots as keys, so that Record finds a key with no lock and
-// a probe or two. Entries are only added (under the recorder's mu); a flush
-// builds the next table from the entries used in its interval.
-type usageTable struct {
-	slots []atomic.Pointer[usageEntry]
-	mask  uint64
-	n     int // entries; under the recorder's mu
-}
-
-// usageEntry is one tracked key. Its counters are drained by each flush.
+// usageTable is the set of keys a UsageRecorder tracks in one interval:
+// open addressing over at least twice as many slots as keys, so that Record
+// finds a key with no lock and a probe or two.
 //
-// Record runs on every Check, so its fields are laid out for the cache: what
-// Record reads and writes for an allowed request (the hash it compares, first,
-// last, retired and the count of CodeOK) lies in the first 64 bytes, and the
-// entry is padded to 192 bytes, a size class whose objects start on a 64-byte
-// boundary. Counts are kept in reverse code order for that (countIndex).
-type usageEntry struct {
-	hash  authz.KeyHash
-	first atomic.Int64 // Unix ns of the first use since the last flush; 0: none yet
-	last  atomic.Int64 // Unix ns of the last use, to lastSeenPrecision
-	// retired is set when a flush drops the entry from the table; a Record
-	// that finds it set moves its count to the key's live entry.
-	retired          atomic.Bool
-	counts           [numCodes]atomic.Uint64 // by countIndex
-	keyID, accountID string
-	idle             int // intervals in a row without a use; under the recorder's mu
-	_                [usageEntryPad]byte
+// Record runs on every Check, and in a busy server the table is rarely in
+// the processor's cache: each line it touches is a wait on memory. What it
+// touches for an allowed request (the hash it compares, first and last use,
+// the count of CodeOK, and whether the slot is filled) therefore lies inline
+// in the slot, one 64-byte line; the rest of a key's usage, touched by a
+// denial or a flush, is in the slot's usageKey.
+//
+// Slots are filled only under the recorder's mu, the key pointer stored
+// last, so that a Record that loads a non-nil key reads a complete hash. A
+// flush retires the whole table and goes on with a new one: a Record that
+// finds its table retired after counting takes its count back and records
+// it in the new table (UsageRecorder.Record).
+type usageTable struct {
+	slots   []usageSlot
+	mask    uint64
+	n       int         // filled slots; under the recorder's mu
+	retired atomic.Bool // set by the flush that replaced this table
 }
 
-// usageEntryPad fills a usageEntry up to 192 bytes (usage_table_test.go
-// checks the layout).
-const usageEntryPad = 32
+// usageSlot is one tracked key's hot part: 64 bytes (usage_table_test.go
+// checks it). A table's slots array is larger than 32 KiB, so the
+// allocator starts it on a page boundary and every slot on a line of its
+// own.
+type usageSlot struct {
+	hash  authz.KeyHash
+	first atomic.Int64             // Unix ns of the first use in this table; 0: none yet
+	last  atomic.Int64             // Unix ns of the last use, to lastSeenPrecision
+	ok    atomic.Uint64            // uses answered CodeOK
+	key   atomic.Pointer[usageKey] // nil: the slot is empty
+}
 
-// countIndex is where code's count is in usageEntry.counts: CodeOK, the
-// most frequent, first, beside the fields Record touches anyway.
-func countIndex(code authz.Code) int { return numCodes - 1 - int(code) }
+// usageKey is the rest of a tracked key: what names it in a summary, and
+// the uses answered with any other code than CodeOK, which is the last code.
+type usageKey struct {
+	keyID, accountID string
+	denied           [numCodes - 1]atomic.Uint64 // by code
+	idle             int                         // intervals in a row without a use; under the recorder's mu
+}
 
 func newUsageTable(maxKeys int) *usageTable {
 	size := 2
 	for size < 2*maxKeys {
 		size <<= 1
 	}
-	return &usageTable{slots: make([]atomic.Pointer[usageEntry], size), mask: uint64(size - 1)}
+	return &usageTable{slots: make([]usageSlot, size), mask: uint64(size - 1)}
 }
 
-// find returns h's entry, or nil when h is not tracked. At least half the
+// find returns h's slot, or nil when h is not tracked. At least half the
 // slots are empty, so the probe ends.
-func (t *usageTable) find(h authz.KeyHash) *usageEntry {
+func (t *usageTable) find(h authz.KeyHash) *usageSlot {
 	for i := binary.LittleEndian.Uint64(h[:8]) & t.mask; ; i = (i + 1) & t.mask {
-		if e := t.slots[i].Load(); e == nil || sameHash(&e.hash, &h) {
-			return e
+		s := &t.slots[i]
+		if s.key.Load() == nil {
+			return nil
+		}
+		if sameHash(&s.hash, &h) {
+			return s
 		}
 	}
 }
 
 // sameHash reports whether a and b are equal, a word at a time: unlike ==
-// on the arrays, which calls the runtime's memequal, it is inlined, and find
-// runs on every Check.
+// on the arrays, which calls the runtime's memequal, it is inlined.
 func sameHash(a, b *authz.KeyHash) bool {
 	le := binary.LittleEndian
 	return le.Uint64(a[0:]) == le.Uint64(b[0:]) && le.Uint64(a[8:]) == le.Uint64(b[8:]) &&
 		le.Uint64(a[16:]) == le.Uint64(b[16:]) && le.Uint64(a[24:]) == le.Uint64(b[24:])
 }
 
-// insert adds e, which t does not hold; the caller holds the recorder's mu.
-func (t *usageTable) insert(e *usageEntry) {
-	for i := binary.LittleEndian.Uint64(e.hash[:8]) & t.mask; ; i = (i + 1) & t.mask {
-		if t.slots[i].Load() == nil {
-			t.slots[i].Store(e)
+// insert fills a slot for h, which t does not hold, and returns it; the
+// caller holds the recorder's mu.
+func (t *usageTable) insert(h authz.KeyHash, k *usageKey) *usageSlot {
+	for i := binary.LittleEndian.Uint64(h[:8]) & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		if s.key.Load() == nil {
+			s.hash = h
+			s.key.Store(k) // publishes the hash
 			t.n++
-			return
+			return s
 		}
 	}
 }
 
-// record counts n uses of e at ns with code. It reports false when e is
-// retired: the caller then takes back what the retired entry still holds of
-// code (Swap, so that neither it nor the flush counts a use twice) and
-// records it on the key's live entry.
-func (e *usageEntry) record(code authz.Code, ns int64, n uint64) bool {
-	for f := e.first.Load(); f == 0 || ns < f; f = e.first.Load() { // rarely true: no write
-		if e.first.CompareAndSwap(f, ns) {
+// counter is where s counts the uses answered with code.
+func (s *usageSlot) counter(code authz.Code) *atomic.Uint64 {
+	if code == authz.CodeOK {
+		return &s.ok
+	}
+	return &s.key.Load().denied[code]
+}
+
+// record counts n uses of s at ns on c, one of s's counters.
+func (s *usageSlot) record(c *atomic.Uint64, ns int64, n uint64) {
+	for f := s.first.Load(); f == 0 || ns < f; f = s.first.Load() { // rarely true: no write
+		if s.first.CompareAndSwap(f, ns) {
 			break
 		}
 	}
-	e.counts[countIndex(code)].Add(n)
-	if ns-e.last.Load() >= int64(lastSeenPrecision) {
-		e.last.Store(ns)
+	c.Add(n)
+	if ns-s.last.Load() >= int64(lastSeenPrecision) {
+		s.last.Store(ns)
 	}
-	return !e.retired.Load()
 }
 
-// drain takes e's use since the last drain; used is false when there was none.
-func (e *usageEntry) drain(replica string) (s KeyUsage, used bool) {
-	first := e.first.Swap(0)
+// used reports whether s counted a use, without taking it.
+func (s *usageSlot) used() bool {
+	if s.ok.Load() > 0 || s.first.Load() != 0 {
+		return true
+	}
+	k := s.key.Load()
+	for i := range k.denied {
+		if k.denied[i].Load() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// drain takes s's uses; used is false when there was none.
+func (s *usageSlot) drain(replica string) (u KeyUsage, used bool) {
+	first := s.first.Swap(0)
+	k := s.key.Load()
 	counts := make(map[string]uint64, 2)
 	for c := range numCodes {
-		if n := e.counts[countIndex(authz.Code(c))].Swap(0); n > 0 {
+		if n := s.counter(authz.Code(c)).Swap(0); n > 0 {
 			counts[authz.Code(c).String()] = n
 		}
 	}
 	if len(counts) == 0 {
 		return KeyUsage{}, false
 	}
-	last := max(e.last.Load(), first)
+	last := max(s.last.Load(), first)
 	if first == 0 { // a use counted before its first was set: a race with this drain
 		first = last
 	}
 	return KeyUsage{
-		KeyID: e.keyID, AccountID: e.accountID, KeyHash: e.hash.String(),
+		KeyID: k.keyID, AccountID: k.accountID, KeyHash: s.hash.String(),
 		FirstSeen: time.Unix(0, first).UTC(), LastSeen: time.Unix(0, last).UTC(),
 		Counts: counts, Replica: replica,
 	}, true
