@@ -139,10 +139,10 @@ func (e *env) loadComparison(ctx context.Context) error {
 	}
 	defer floor.stop()
 	var extra []string
+	if err := e.makeProfileDir(); err != nil {
+		return err
+	}
 	if e.o.profileDir != "" {
-		if err := os.MkdirAll(e.o.profileDir, 0o755); err != nil {
-			return fmt.Errorf("profile: %w", err)
-		}
 		extra = []string{"--pprof"}
 	}
 	fa, _, err := e.startAuthz(ctx, extra...)
@@ -228,21 +228,43 @@ func (p *profiling) wait() error {
 	return <-p.done
 }
 
-// fetch writes what url answers into file.
-func fetch(url, file string) error {
-	resp, err := http.Get(url)
-	if err != nil {
+// makeProfileDir creates the -profile directory, when one is asked for.
+func (e *env) makeProfileDir() error {
+	if e.o.profileDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(e.o.profileDir, 0o755); err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile: %s answered %s", url, resp.Status)
+	return nil
+}
+
+// getProfile asks a server's pprof endpoint for a profile; the caller
+// closes the body.
+func getProfile(url string) (io.ReadCloser, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
 	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("profile: %s answered %s", url, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// fetch writes what url answers into file.
+func fetch(url, file string) error {
+	body, err := getProfile(url)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
 	f, err := os.Create(file)
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	if _, err := io.Copy(f, body); err != nil {
 		f.Close()
 		return fmt.Errorf("profile: %w", err)
 	}

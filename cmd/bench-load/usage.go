@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,18 +31,21 @@ func (e *env) usageTracking(ctx context.Context) error {
 		tracking = "--usage-tracking=false"
 		fmt.Println("   control run: usage tracking is off on both servers")
 	}
-	if e.o.profileDir != "" {
-		if err := os.MkdirAll(e.o.profileDir, 0o755); err != nil {
-			return fmt.Errorf("profile: %w", err)
-		}
+	if err := e.makeProfileDir(); err != nil {
+		return err
 	}
 	load := e.hotCallers(e.o.callers)
 	groups := max(e.o.rounds, 2)
 	pairs, slice := max(24*e.o.rounds, usageMinPairs)/groups, max(e.o.duration/16, 500*time.Millisecond)
 	var cpuOn, cpuOff, ratios []float64
+	var on, off *server
 	for g := range groups {
-		on, off, err := e.startUsagePair(ctx, tracking, g%2 == 1)
-		if err != nil {
+		if on != nil {
+			on.stop()
+			off.stop()
+		}
+		var err error
+		if on, off, err = e.startUsagePair(ctx, tracking, g%2 == 1); err != nil {
 			return err
 		}
 		drive(ctx, on, 2*e.o.duration/3, load)
@@ -62,26 +64,24 @@ func (e *env) usageTracking(ctx context.Context) error {
 			}
 			cpuOn, cpuOff, ratios = append(cpuOn, onUs), append(cpuOff, offUs), append(ratios, onUs/offUs)
 		}
-		if g < groups-1 {
-			on.stop()
-			off.stop()
-			continue
-		}
-		defer on.stop()
-		defer off.stop()
-		fmt.Printf("== usage tracking: server CPU per check, off %.2fµs, on %.2fµs (medians); on/off %.3fx, median of %d paired slices of %s over %d pairs of servers (quartiles %.3f to %.3f; target ≤1.02x)\n",
-			middle(cpuOff), middle(cpuOn), middle(ratios), len(ratios), slice, groups, quantile(ratios, 0.25), quantile(ratios, 0.75))
-		return e.recorderShare(ctx, on, off, load)
 	}
-	return nil
+	defer on.stop()
+	defer off.stop()
+	fmt.Printf("== usage tracking: server CPU per check, off %.2fµs, on %.2fµs (medians); on/off %.3fx, median of %d paired slices of %s over %d pairs of servers (quartiles %.3f to %.3f; target ≤1.02x)\n",
+		middle(cpuOff), middle(cpuOn), middle(ratios), len(ratios), slice, groups, quantile(ratios, 0.25), quantile(ratios, 0.75))
+	return e.recorderShare(ctx, on, off, load) // on the last pair, still running
 }
 
 // startUsagePair starts a server with the tracking flag and one with tracking
 // off, the second first when offFirst is set.
 func (e *env) startUsagePair(ctx context.Context, tracking string, offFirst bool) (on, off *server, err error) {
 	flags := [2][]string{{tracking, "--pprof"}, {"--usage-tracking=false", "--pprof"}}
+	order := []int{0, 1}
+	if offFirst {
+		order = []int{1, 0}
+	}
 	var s [2]*server
-	for _, i := range map[bool][]int{false: {0, 1}, true: {1, 0}}[offFirst] {
+	for _, i := range order {
 		if s[i], _, err = e.startAuthz(ctx, flags[i]...); err != nil {
 			for _, started := range s {
 				if started != nil {
@@ -166,15 +166,12 @@ func writeProfile(p *profile.Profile, file string) error {
 // cpuProfile takes a CPU profile of s lasting d (whole seconds, at least
 // one).
 func cpuProfile(s *server, d time.Duration) (*profile.Profile, error) {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, max(1, int(d/time.Second))))
+	body, err := getProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, max(1, int(d/time.Second))))
 	if err != nil {
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("profile: %s answered %s", s.admin, resp.Status)
-	}
-	p, err := profile.Parse(resp.Body)
+	defer body.Close()
+	p, err := profile.Parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
