@@ -29,6 +29,13 @@
 // the entry is removed and the next read loads it. The same holds for a
 // change delivered out of order. Reset starts revisions over.
 //
+// A watch that starts from the bucket's current position instead of
+// replaying it empties the store and tells it where with StartAt (what
+// misses loaded before the start goes: no change up to it will come to
+// correct it), and removes with ForgetKeys the keys whose change it cannot
+// state yet (forget.go): their next read loads them, and a load of them in
+// flight is read again.
+//
 // A Store is safe for concurrent use. New starts a janitor goroutine that
 // Close stops.
 package cache

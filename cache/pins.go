@@ -182,6 +182,14 @@ func (t *table[K, V]) tidy() bool {
 // over. Loads in flight find their shard reset and load again. The watch
 // calls it between changes, never during one.
 func (t *table[K, V]) reset() {
+	t.forgetAll()
+	t.counts.resets.Add(1)
+}
+
+// forgetAll is reset without counting a resync: every entry, pin and floor
+// goes, the position goes back to 0, and loads in flight find their shard
+// reset and load again.
+func (t *table[K, V]) forgetAll() {
 	t.position.Store(0)
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -200,5 +208,4 @@ func (t *table[K, V]) reset() {
 		sh.resets.Add(1)
 		sh.mu.Unlock()
 	}
-	t.counts.resets.Add(1)
 }

@@ -32,6 +32,7 @@ type TableStats struct {
 	// nearest event.
 	Forgets     uint64
 	Resets      uint64 // full resets
+	Forgotten   uint64 // keys removed by ForgetKeys, so that their next read loads them
 	DroppedSets uint64 // Sets that ristretto refused at once (a later read misses)
 	Rejected    uint64 // Sets that ristretto's admission policy turned down
 	Evicted     uint64 // entries ristretto evicted to stay in budget
@@ -40,7 +41,7 @@ type TableStats struct {
 type counters struct {
 	hits, negativeHits, misses, loads, loadErrors, staleLoads, overruns atomic.Uint64
 	applied, staleChanges, withheld, overflows, drains                  atomic.Uint64
-	resets, droppedSets, throttled, unknownHits                         atomic.Uint64
+	resets, droppedSets, throttled, unknownHits, forgotten              atomic.Uint64
 }
 
 func (c *counters) hit(absent bool) {
@@ -59,7 +60,7 @@ func (t *table[K, V]) stats() TableStats {
 		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), Throttled: c.throttled.Load(), Unknown: c.unknownHits.Load(), StaleLoads: c.staleLoads.Load(),
 		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
 		Withheld: c.withheld.Load(), Overflows: c.overflows.Load(), Drains: c.drains.Load(),
-		Pins: uint64(max(0, t.pinned.Load())), Floors: uint64(max(0, t.floored.Load())), Resets: c.resets.Load(), DroppedSets: c.droppedSets.Load(),
+		Pins: uint64(max(0, t.pinned.Load())), Floors: uint64(max(0, t.floored.Load())), Resets: c.resets.Load(), Forgotten: c.forgotten.Load(), DroppedSets: c.droppedSets.Load(),
 		Rejected: m.SetsRejected(), Evicted: m.KeysEvicted(),
 	}
 }

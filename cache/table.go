@@ -86,6 +86,9 @@ type call[V any] struct {
 	entry   V
 	err     error
 	applied uint64 // newest revision applied while the load ran; guarded by the shard lock
+	// forgotten is set when the key was forgotten while the load ran
+	// (ForgetKeys): what it read is not cached; guarded by the shard lock.
+	forgotten bool
 }
 
 func newTable[K comparable, V any](tc tableConfig[K, V]) (*table[K, V], error) {
@@ -238,7 +241,7 @@ func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load fun
 // settle decides, under the shard lock, what a load that read e yields and
 // what is cached. A pin at least as new wins; an older one is replaced. A
 // newer change applied during the load but not shown asks for another load,
-// as does a Reset. A load at or behind the watch's position is simply
+// as do a Reset and a ForgetKeys of the key. A load at or behind the watch's position is simply
 // stored; one ahead of it leaves a floor (floors.go), so that the watch
 // catching up with older revisions cannot take the key backwards.
 func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
@@ -246,7 +249,8 @@ func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, s
 	if sh.closed {
 		return e, nil
 	}
-	if sh.resets.Load() != start {
+	if sh.resets.Load() != start || c.forgotten {
+		c.forgotten = false
 		t.counts.overruns.Add(1)
 		return zero, ErrOverrun
 	}

@@ -5,8 +5,10 @@
 // (OpenBucket), encodes and strictly decodes its records (schema.go,
 // tombstone.go), loads single records on a cache miss through the stream
 // leader (Loader), applies every change of the bucket to a consumer's Sink in
-// revision order (Watcher), and writes changes with optimistic concurrency
-// (Publisher) and key exposure events (ExposurePublisher).
+// revision order (Watcher; with a LazySink, from the bucket's current
+// revision while it indexes the history in the background), and writes
+// changes with optimistic concurrency (Publisher) and key exposure events
+// (ExposurePublisher).
 //
 // # Revoked is terminal, durably
 //
@@ -26,7 +28,9 @@
 //     is counted (WatchObserver.Refused) and logged with the hash and key_id.
 //   - Loader.LoadKey reads the tombstone of a present record that is not
 //     revoked, unless the watcher's index (Store.UseIndex) has applied the
-//     record's revision and can answer without a read.
+//     record's revision and can answer without a read; while the watcher
+//     builds its index after a lazy start, it reads both together and the
+//     watcher judges them (below).
 //   - A delete or purge of key.<hash> ends the key: watchers forget its
 //     guard at once and remove the tombstone they know (Delete with that
 //     tombstone's revision, never a newer one); Publisher.DeleteKey deletes
@@ -43,6 +47,22 @@
 // while no replica runs leave the tombstone in place, so the new key answers
 // revoked (and footstepctl key put refuses it) until footstepctl key delete
 // is run, which always clears both.
+//
+// # Starting without a replay
+//
+// A Watcher whose sink is a LazySink (the cache) does not replay the bucket
+// before it is ready (build.go). It watches from the bucket's current
+// revision at once and is ready once the probe proves that watch current;
+// the sink starts empty and loads keys on demand; a background pass reads
+// the history up to the start into the key index and the terminal state,
+// which vouch for nothing until it is done (IndexedKeys reports it). Until
+// then a miss is read with a snapshot read (snapshot_read.go) that proves
+// the server answering had applied the start, and the key's verdict runs
+// the rules, without writing, over the history read so far, the key's live
+// changes and the snapshot (build_verdict.go). A key whose first change
+// after the start is a put that may have replaced a record the pass had not
+// read (the bucket keeps one value per key) fails closed until the build is
+// done: its revocation or expiry could be in the record it replaced.
 //
 // Every exported type is safe for concurrent use unless its documentation
 // says otherwise. An Embedded server runs until Shutdown, a Conn until Close,

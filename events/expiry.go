@@ -20,12 +20,12 @@ import (
 // putAfterExpiry records the expiry of a key's new record and reports
 // whether the key had already expired, by its previous record, when the put
 // was made at created. It runs under the watcher's mu.
-func (w *Watcher) putAfterExpiry(h authz.KeyHash, rec authz.KeyRecord, created time.Time) bool {
-	prev, had := w.terminal.expiring[h]
+func (r *rules) putAfterExpiry(h authz.KeyHash, rec authz.KeyRecord, created time.Time) bool {
+	prev, had := r.t.expiring[h]
 	if rec.ExpiresAt.IsZero() {
-		delete(w.terminal.expiring, h)
+		delete(r.t.expiring, h)
 	} else {
-		w.terminal.expiring[h] = rec.ExpiresAt
+		r.t.expiring[h] = rec.ExpiresAt
 	}
 	return had && !created.Before(prev) && rec.State != authz.StateRevoked
 }

@@ -196,10 +196,16 @@ func (c *counts) observer() events.WatchObserver {
 // alone brings the watch back.
 func runWatcher(tb testing.TB, c *events.Conn, kv jetstream.KeyValue, sink events.Sink, obs events.WatchObserver, check time.Duration) *events.Watcher {
 	tb.Helper()
-	w, err := events.NewWatcher(c, kv, sink, events.WatcherConfig{
+	return runWatcherWith(tb, c, kv, sink, events.WatcherConfig{
 		Observer: obs, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		ProbeInterval: check,
 	})
+}
+
+// runWatcherWith is runWatcher with a configuration of the test's own.
+func runWatcherWith(tb testing.TB, c *events.Conn, kv jetstream.KeyValue, sink events.Sink, cfg events.WatcherConfig) *events.Watcher {
+	tb.Helper()
+	w, err := events.NewWatcher(c, kv, sink, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -28,6 +28,10 @@ type rawEntry struct {
 	value    []byte
 	subject  string    // the message's subject, $KV.<bucket>.<kv key>
 	created  time.Time // when the stream stored it
+	// created only if the KV key had no message: written with an expected
+	// last subject sequence of 0 (a KV Create), which the server enforces.
+	// Known from snapshot reads only.
+	firstOfKey bool
 }
 
 // msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.

@@ -18,6 +18,8 @@ import (
 // that is behind or partitioned never answers; without it, it reads with the
 // client's direct get (any replica). A key's answer is its effective state:
 // a present record is revoked while the key has a tombstone (tombstone.go).
+// While the watcher given to UseIndex builds its key index after a lazy
+// start, the Loader reads through it instead (loader_build.go).
 type Loader struct {
 	kv    jetstream.KeyValue
 	nc    *nats.Conn // nil: direct gets through kv
@@ -77,6 +79,11 @@ func (s *Loader) UseIndex(idx WatchIndex) {
 // revision and an error wrapping ErrBadRecord. A NATS failure, including one
 // reading the tombstone, is Unreadable and the error: it fails closed.
 func (s *Loader) LoadKey(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
+	if b := s.builder(); b != nil {
+		if e, building, err := s.loadKeyWhileBuilding(ctx, b, h); building {
+			return e, err
+		}
+	}
 	e, err := s.loadStored(ctx, h)
 	if err != nil || e.Presence != authz.Present || e.Record.State == authz.StateRevoked {
 		return e, err
@@ -104,26 +111,32 @@ func revokedEntry(e authz.KeyEntry, at uint64, revoked bool) authz.KeyEntry {
 
 // loadStored reads a key's record as stored, ignoring its tombstone.
 func (s *Loader) loadStored(ctx context.Context, h authz.KeyHash) (authz.KeyEntry, error) {
-	rec, rev, p, err := loadRecord(ctx, s, KeyKVKey(h), DecodeKey, func() string { return "key " + h.String() })
-	return authz.KeyEntry{Revision: rev, Presence: p, Record: rec}, err
+	e, err := s.readFresh(ctx, KeyKVKey(h))
+	return keyEntryOf(h, e, err)
 }
 
-// loadRecord reads the record at kvKey, no older than the index's floor,
-// and decodes it: Present with its revision, Absent with the marker's revision (or 0),
-// or Unreadable with the error (a record that does not decode keeps its
-// revision, and its error names the record as what describes).
-func loadRecord[T any](ctx context.Context, s *Loader, kvKey string, decode func([]byte) (T, error),
-	what func() string) (T, uint64, authz.Presence, error) {
+// keyEntryOf turns the last message of key.<h>, or the failure to read it,
+// into the record as stored.
+func keyEntryOf(h authz.KeyHash, e rawEntry, err error) (authz.KeyEntry, error) {
+	rec, p, err := decodeRecord(e, err, DecodeKey, func() string { return "key " + h.String() })
+	return authz.KeyEntry{Revision: e.revision, Presence: p, Record: rec}, err
+}
+
+// decodeRecord decodes the last message of a record, read no older than the
+// index's floor (readFresh, readRecord), or the failure to read it: Present
+// with its revision, Absent with the marker's revision (or 0), or Unreadable
+// with the error (a record that does not decode keeps its revision, and its
+// error names the record as what describes).
+func decodeRecord[T any](e rawEntry, err error, decode func([]byte) (T, error), what func() string) (T, authz.Presence, error) {
 	var zero T
-	e, err := s.readFresh(ctx, kvKey)
 	if err != nil || e.op != jetstream.KeyValuePut {
-		return zero, e.revision, absentIf(err), err
+		return zero, absentIf(err), err
 	}
 	rec, err := decode(e.value)
 	if err != nil {
-		return zero, e.revision, authz.Unreadable, fmt.Errorf("load %s: %w", what(), err)
+		return zero, authz.Unreadable, fmt.Errorf("load %s: %w", what(), err)
 	}
-	return rec, e.revision, authz.Present, nil
+	return rec, authz.Present, nil
 }
 
 // storedTombstone is a tombstone as read from the bucket.
@@ -153,8 +166,9 @@ func (s *Loader) LoadAccount(ctx context.Context, id string) (authz.AccountEntry
 	if !authz.ValidID(id) {
 		return authz.AccountEntry{}, fmt.Errorf("load account: %w: invalid account id", ErrBadRecord)
 	}
-	acct, rev, p, err := loadRecord(ctx, s, AccountKVKey(id), DecodeAccount, func() string { return "account " + id })
-	return authz.AccountEntry{Revision: rev, Presence: p, Account: acct}, err
+	e, err := s.readRecord(ctx, AccountKVKey(id))
+	acct, p, err := decodeRecord(e, err, DecodeAccount, func() string { return "account " + id })
+	return authz.AccountEntry{Revision: e.revision, Presence: p, Account: acct}, err
 }
 
 // ErrBehindWatch is returned for a record whose every read within the load's

@@ -135,12 +135,12 @@ func (w *Watcher) onProbe(ctx context.Context, p probeResult) {
 	case target <= last:
 		w.progressed(last)
 		if initial && !replaying {
-			w.freshAt.Store(p.sent.UnixNano())
+			w.markFresh(p.sent)
 		}
 	case !w.stalled(last):
 	case initial && !replaying:
 		if w.fillGap(ctx, last, target) {
-			w.freshAt.Store(p.sent.UnixNano())
+			w.markFresh(p.sent)
 		}
 		w.restart(restartStalled)
 	default:
@@ -206,6 +206,13 @@ func (w *Watcher) probeOK() {
 	if w.probeDown.CompareAndSwap(true, false) {
 		w.log.Info("jetstream answers again")
 	}
+}
+
+// markFresh records that every change acknowledged before at is applied;
+// the first time, the watcher is ready.
+func (w *Watcher) markFresh(at time.Time) {
+	w.freshAt.Store(at.UnixNano())
+	w.readyOnce.Do(func() { close(w.ready) })
 }
 
 // FreshAt returns the time up to which the cached states are known to be

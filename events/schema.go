@@ -52,13 +52,16 @@ func EncodeKey(r authz.KeyRecord) ([]byte, error) {
 // be missing, null or empty: no expiry). Fields it does not know are ignored, so
 // that writers can add fields before every reader knows them.
 func DecodeKey(data []byte) (authz.KeyRecord, error) {
-	var v keyJSON
-	err := decodeStrict(data, map[string]*string{
-		"key_id": &v.KeyID, "account_id": &v.AccountID, "state": &v.State, "expires_at": &v.ExpiresAt,
-	}, optionalKeyFields)
-	if err != nil {
-		return authz.KeyRecord{}, fmt.Errorf("decode key: %w", err)
+	v, ok := decodeKeyCanonical(data)
+	if !ok {
+		err := decodeStrict(data, map[string]*string{
+			"key_id": &v.KeyID, "account_id": &v.AccountID, "state": &v.State, "expires_at": &v.ExpiresAt,
+		}, optionalKeyFields)
+		if err != nil {
+			return authz.KeyRecord{}, fmt.Errorf("decode key: %w", err)
+		}
 	}
+	var err error
 	r := authz.KeyRecord{KeyID: v.KeyID, AccountID: v.AccountID, State: authz.KeyState(v.State)}
 	if v.ExpiresAt != "" {
 		if r.ExpiresAt, err = authz.ParseExpiry(v.ExpiresAt); err != nil {

@@ -19,23 +19,29 @@ var errNoMessage = errors.New("no message at or after that sequence")
 // seqReader reads a bucket's stream by sequence through the stream leader,
 // without a consumer: the watcher uses it to fill a gap when its watch went
 // quiet behind the stream (its consumer's node died), since creating a new
-// consumer can wait for a JetStream meta leader election.
+// consumer can wait for a JetStream meta leader election, and at a lazy
+// start to find the bucket's first message and whether history is left to
+// read (build.go).
 //
 // It sends STREAM.MSG.GET requests, which only the stream leader answers; a
 // direct get could be answered by a follower that is behind.
 type seqReader struct {
 	nc      *nats.Conn
 	subject string // $JS.API.STREAM.MSG.GET.<stream>
-	filter  string // $KV.<bucket>.>
 	prefix  string // $KV.<bucket>.
 	bucket  string
 }
+
+// nextFilter is the subject filter of the reads: every subject. The bucket's
+// stream holds only $KV.<bucket>.>, and a read with that filter from the
+// start of the stream costs the server a walk over every KV key, where ">"
+// costs nothing.
+const nextFilter = ">"
 
 func newSeqReader(nc *nats.Conn, bucket string) *seqReader {
 	return &seqReader{
 		nc:      nc,
 		subject: "$JS.API.STREAM.MSG.GET.KV_" + bucket,
-		filter:  "$KV." + bucket + ".>",
 		prefix:  "$KV." + bucket + ".",
 		bucket:  bucket,
 	}
@@ -48,7 +54,7 @@ type seqGetRequest struct {
 
 // next returns the first entry of the bucket at sequence seq or after it.
 func (r *seqReader) next(ctx context.Context, seq uint64) (jetstream.KeyValueEntry, error) {
-	req, err := json.Marshal(seqGetRequest{Seq: seq, NextFor: r.filter})
+	req, err := json.Marshal(seqGetRequest{Seq: seq, NextFor: nextFilter})
 	if err != nil {
 		return nil, err
 	}

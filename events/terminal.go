@@ -40,6 +40,10 @@ type terminal struct {
 	guards  map[authz.KeyHash]guard
 	through uint64 // every change up to this revision is applied; under mu
 
+	// contested holds the keys with live changes kept while the index is
+	// being built (build.go): the bucket writes for them wait until then.
+	contested map[authz.KeyHash]struct{} // under mu
+
 	// Guarded by the watcher's mu alone.
 	deleted map[authz.KeyHash]struct{} // keys whose last entry seen is a delete or purge marker
 	// expiring holds the expires_at of each key whose last put seen carries
@@ -52,9 +56,10 @@ type terminal struct {
 
 func newTerminal() *terminal {
 	return &terminal{
-		guards:   make(map[authz.KeyHash]guard),
-		deleted:  make(map[authz.KeyHash]struct{}),
-		expiring: make(map[authz.KeyHash]time.Time),
+		guards:    make(map[authz.KeyHash]guard),
+		contested: make(map[authz.KeyHash]struct{}),
+		deleted:   make(map[authz.KeyHash]struct{}),
+		expiring:  make(map[authz.KeyHash]time.Time),
 	}
 }
 
@@ -81,6 +86,7 @@ func (t *terminal) advance(rev uint64) {
 func (t *terminal) reset() {
 	t.mu.Lock()
 	clear(t.guards)
+	clear(t.contested)
 	t.through = 0
 	t.mu.Unlock()
 	clear(t.deleted)
@@ -100,18 +106,53 @@ func (t *terminal) lookup(h authz.KeyHash, rev uint64) (at uint64, revoked, know
 }
 
 // current returns the guard of h, for a bucket write deciding whether it is
-// still needed; ok is false after a reset of another epoch.
+// still needed; ok is false after a reset of another epoch, and while h has
+// live changes kept during an index build (they decide at its end).
 func (t *terminal) current(h authz.KeyHash, epoch uint64) (g guard, guarded, ok bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	g, guarded = t.guards[h]
-	return g, guarded, t.epoch.Load() == epoch
+	_, contested := t.contested[h]
+	return g, guarded, t.epoch.Load() == epoch && !contested
+}
+
+// sameEpoch reports whether no reset came since epoch.
+func (t *terminal) sameEpoch(epoch uint64) bool { return t.epoch.Load() == epoch }
+
+// contest holds back the bucket writes decided for h until uncontest.
+func (t *terminal) contest(h authz.KeyHash) {
+	t.mu.Lock()
+	t.contested[h] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *terminal) uncontest() {
+	t.mu.Lock()
+	clear(t.contested)
+	t.mu.Unlock()
+}
+
+// factsOf returns a terminal holding only what t holds of h, for a dry run
+// of the rules. Callers hold the watcher's mu.
+func (t *terminal) factsOf(h authz.KeyHash) *terminal {
+	f := &terminal{guards: make(map[authz.KeyHash]guard, 1), deleted: make(map[authz.KeyHash]struct{}, 1),
+		expiring: make(map[authz.KeyHash]time.Time, 1)}
+	if g, ok := t.guards[h]; ok {
+		f.guards[h] = g
+	}
+	if _, ok := t.deleted[h]; ok {
+		f.deleted[h] = struct{}{}
+	}
+	if at, ok := t.expiring[h]; ok {
+		f.expiring[h] = at
+	}
+	return f
 }
 
 // Revoked implements WatchIndex: it reports whether the watcher holds h as
 // revoked for good, knowing every change up to revision rev. Until the first
-// full sync, during a resync, and for revisions the watch has not delivered
-// yet, known is false.
+// full sync, during a resync, while the index is being built after a lazy
+// start, and for revisions the watch has not delivered yet, known is false.
 func (w *Watcher) Revoked(h authz.KeyHash, rev uint64) (at uint64, revoked, known bool) {
 	return w.terminal.lookup(h, rev)
 }

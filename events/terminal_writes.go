@@ -135,7 +135,7 @@ func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
 // removeTombstone deletes a key's tombstone if it is still the one at rev.
 func (w *Watcher) removeTombstone(h authz.KeyHash, rev uint64) {
 	w.spawn("remove tombstone", h, 0, func(ctx context.Context, epoch uint64) error {
-		if _, _, ok := w.terminal.current(h, epoch); !ok {
+		if !w.terminal.sameEpoch(epoch) {
 			return nil
 		}
 		return w.kv.Delete(ctx, TombstoneKVKey(h), jetstream.LastRevision(rev))
@@ -146,7 +146,7 @@ func (w *Watcher) removeTombstone(h authz.KeyHash, rev uint64) {
 // one at rev.
 func (w *Watcher) repairRecord(h authz.KeyHash, revoked authz.KeyRecord, rev uint64) {
 	w.spawn("repair record", h, 0, func(ctx context.Context, epoch uint64) error {
-		if _, _, ok := w.terminal.current(h, epoch); !ok {
+		if !w.terminal.sameEpoch(epoch) {
 			return nil
 		}
 		return w.updateRevoked(ctx, h, revoked, rev)

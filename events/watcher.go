@@ -15,7 +15,7 @@ import (
 )
 
 // Sink receives every change the watcher sees, in revision order. Its methods
-// are called from the goroutine running Watcher.Run, one at a time.
+// are called one at a time, under the watcher's lock.
 type Sink interface {
 	// ApplyKey applies a key change: Present for a put that decodes,
 	// Unreadable for one that does not, Absent (with the marker's revision)
@@ -25,6 +25,24 @@ type Sink interface {
 	ApplyAccount(id string, e authz.AccountEntry)
 	// Reset forgets everything: a full resync follows.
 	Reset()
+}
+
+// LazySink is a Sink that can start empty at a revision and forget keys.
+// With one, the watcher starts at the bucket's current revision and builds
+// its key index in the background, instead of replaying every value of the
+// bucket before it is ready (build.go). The cache's Store is one.
+type LazySink interface {
+	Sink
+	// StartAt empties the sink and tells it that the watch starts after
+	// revision rev: no change up to rev will be applied to it. What it
+	// holds from anything but the watch (loads of misses, made while no
+	// watch had applied anything, so without a Reset since) must go too,
+	// loads in flight included, since no change will correct it.
+	StartAt(rev uint64)
+	// ForgetKeys removes keys whose state changed at revision rev or before
+	// in a way the watcher does not state, so that their next read loads
+	// them.
+	ForgetKeys(rev uint64, hs ...authz.KeyHash)
 }
 
 // WatchObserver receives what a Watcher does, for metrics. Nil funcs are
@@ -75,12 +93,22 @@ type WatcherConfig struct {
 	// progress before the gap is read from the stream leader and the watch
 	// re-created; default DefaultStallTimeout.
 	StallTimeout time.Duration
+	// FullSync makes the watcher replay every value of the bucket before
+	// it reports ready even when its sink is a LazySink; by default a
+	// LazySink gets a lazy start (build.go).
+	FullSync bool
+	// BuildGate, when set, holds the background index build before every
+	// batch it reads until the channel is closed, for tests that need a
+	// build in progress. Nil (the default): no wait.
+	BuildGate <-chan struct{}
 }
 
 // Watcher applies every change of a bucket to a Sink: first the latest value
-// of every key, then each change as it happens. It re-creates its watch at
-// once when the connection comes back, resuming after the last revision it
-// applied, and resyncs fully when the bucket was recreated or purged.
+// of every key (or, with a LazySink, nothing: it starts at the bucket's
+// current revision and reads the history in the background), then each
+// change as it happens. It re-creates its watch at once when the connection
+// comes back, resuming after the last revision it applied, and resyncs fully
+// when the bucket was recreated or purged.
 type Watcher struct {
 	conn *Conn
 	kv   jetstream.KeyValue
@@ -95,6 +123,10 @@ type Watcher struct {
 	live      atomic.Bool // the current watch has caught up
 	last      atomic.Uint64
 	activity  atomic.Int64 // unix nanoseconds
+
+	lazy    LazySink       // nil: every full sync is a replay
+	passes  sync.WaitGroup // index build passes running
+	discard *slog.Logger
 
 	// Written by the probe goroutine.
 	seq         *seqReader
@@ -112,9 +144,13 @@ type Watcher struct {
 	mu        sync.Mutex
 	epoch     uint64    // full resyncs begun
 	terminal  *terminal // revoked keys and tombstones (terminal.go); Store reads it
+	rules     *rules    // applies changes of keys and tombstones to terminal and the sink
+	quiet     *rules    // the same for history read by an index build: no sink
+	build     *build    // the index build in progress after a lazy start; nil when none
+	fullNext  bool      // the next full sync is a replay, not a lazy start
 	created   time.Time // creation time of the stream last subscribed to
 	needFull  bool
-	applied   bool // the sink holds something since its last Reset
+	applied   bool // the watch applied something since the sink's last Reset (loads fill it regardless: LazySink.StartAt empties it)
 	replaying bool // the current watch is a full replay not yet caught up
 }
 
@@ -131,7 +167,7 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{
+	w := &Watcher{
 		conn: conn, kv: kv, sink: sink, cfg: cfg,
 		log:      log.With("bucket", kv.Bucket()),
 		ready:    make(chan struct{}),
@@ -140,10 +176,19 @@ func NewWatcher(conn *Conn, kv jetstream.KeyValue, sink Sink, cfg WatcherConfig)
 		probeNow: make(chan struct{}, 1),
 		index:    newKeyIndex(),
 		terminal: newTerminal(),
-	}, nil
+	}
+	w.rules = &rules{t: w.terminal, keys: sink, writes: w, log: w.log, obs: &w.cfg.Observer}
+	w.quiet = &rules{t: w.terminal, keys: discardKeys{}, writes: w, log: w.log, obs: &w.cfg.Observer}
+	w.discard = slog.New(slog.DiscardHandler)
+	if lazy, ok := sink.(LazySink); ok && !cfg.FullSync {
+		w.lazy = lazy
+	}
+	return w, nil
 }
 
-// Ready returns a channel closed when the first full sync has completed.
+// Ready returns a channel closed once the first sync has completed (the
+// replay, or the live watch of a lazy start, has caught up) and JetStream
+// has then confirmed that the watch is current (FreshAt).
 func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 
 // Synced reports whether the first full sync has completed and the watch is
@@ -182,6 +227,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer func() {
 		stopProbe()
 		<-probeDone
+		w.passes.Wait()
 	}()
 	backoff := w.cfg.MinBackoff
 	for {

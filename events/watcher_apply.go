@@ -1,6 +1,7 @@
 package events
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/footstep/authz/authz"
@@ -13,14 +14,18 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	// Indexed before the sink: a Check must not miss a key the cache already
 	// has, and a miss must not take a read older than a change it can see.
 	fp, isKey := w.index.fingerprintOf(k, e.Key())
+	var prior uint64 // the revision the index held, for a change while building
+	if w.build != nil && isKey {
+		prior = w.index.floor(fp)
+	}
 	w.index.record(fp, isKey, e.Revision())
-	switch k.Kind {
-	case KindKey:
-		w.sink.ApplyKey(k.Hash, w.keyEntry(k.Hash, e))
-	case KindAccount:
+	switch {
+	case (k.Kind == KindKey || k.Kind == KindTombstone) && w.build != nil:
+		w.changeWhileBuilding(w.build, k, e, prior)
+	case k.Kind == KindKey || k.Kind == KindTombstone:
+		w.rules.change(k, e)
+	case k.Kind == KindAccount:
 		w.sink.ApplyAccount(k.AccountID, w.accountEntry(e))
-	case KindTombstone:
-		w.applyTombstone(k.Hash, e)
 	default:
 		w.badRecord(e, "kv key is neither key.<sha256 hex>, revoked.<sha256 hex> nor account.<id>")
 	}
@@ -28,7 +33,9 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry) {
 	if rev := e.Revision(); rev > w.last.Load() {
 		w.last.Store(rev)
 	}
-	w.terminal.advance(e.Revision())
+	if w.build == nil {
+		w.terminal.advance(e.Revision()) // while building, it vouches for nothing
+	}
 	w.touch()
 	if f := w.cfg.Observer.Applied; f != nil && !w.replaying {
 		f(time.Since(e.Created()))
@@ -50,10 +57,14 @@ func (w *Watcher) accountEntry(e jetstream.KeyValueEntry) authz.AccountEntry {
 // badRecord counts and logs a value that does not decode. Decode errors name
 // fields, never their values, so the log holds no secret.
 func (w *Watcher) badRecord(e jetstream.KeyValueEntry, reason string) {
-	w.log.Warn("unreadable kv record; failing closed",
+	logBadRecord(w.log, &w.cfg.Observer, e, reason)
+}
+
+func logBadRecord(log *slog.Logger, obs *WatchObserver, e jetstream.KeyValueEntry, reason string) {
+	log.Warn("unreadable kv record; failing closed",
 		"kv_key", safeKVKey(e.Key()), "revision", e.Revision(), "reason", reason)
-	if f := w.cfg.Observer.BadRecord; f != nil {
-		f()
+	if obs != nil && obs.BadRecord != nil {
+		obs.BadRecord()
 	}
 }
 

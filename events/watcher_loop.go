@@ -59,11 +59,15 @@ func (w *Watcher) subscribe(ctx context.Context) (jetstream.KeyWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	lazy, err := w.lazyFor(ctx, info)
+	if err != nil {
+		return nil, err
+	}
 	select {
-	case <-w.restarts: // asked of the watch being replaced
+	case <-w.restarts: // asked of the watch being replaced (a full resync also sets needFull)
 	default:
 	}
-	opts, full := w.watchFrom(info)
+	opts, full := w.watchFrom(ctx, info, lazy)
 	kw, err := w.kv.WatchAll(ctx, opts...)
 	if err != nil {
 		return nil, err
@@ -79,16 +83,22 @@ func (w *Watcher) subscribe(ctx context.Context) (jetstream.KeyWatcher, error) {
 }
 
 // watchFrom decides where a new watch starts: after the last applied
-// revision, or from scratch after resetting the sink. A full watch replays
+// revision, or from scratch after resetting the sink. From scratch is a
+// lazy start when lazy is set (build.go), else a full watch that replays
 // until it catches up; the probe fills no gap meanwhile.
-func (w *Watcher) watchFrom(info *jetstream.StreamInfo) ([]jetstream.WatchOpt, bool) {
+func (w *Watcher) watchFrom(ctx context.Context, info *jetstream.StreamInfo, lazy *lazyStart) ([]jetstream.WatchOpt, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	last := w.last.Load()
 	if w.needFull || last == 0 || cannotResume(info, w.created, last) || w.lostRecords(info) {
 		w.resetSink()
 		w.created = info.Created
-		w.needFull, w.replaying = true, true // until the replay is subscribed
+		if lazy != nil && !w.fullNext {
+			w.startBuild(ctx, lazy)
+			w.needFull, w.replaying = false, false
+			return []jetstream.WatchOpt{jetstream.ResumeFromRevision(lazy.upTo + 1)}, false
+		}
+		w.needFull, w.replaying, w.fullNext = true, true, false // until the replay is subscribed
 		return nil, true
 	}
 	w.replaying = false
@@ -120,6 +130,9 @@ func (w *Watcher) lostRecords(info *jetstream.StreamInfo) bool {
 }
 
 func (w *Watcher) resetSink() {
+	if w.build != nil {
+		w.endBuild(w.build, false)
+	}
 	w.epoch++
 	w.index.reset()
 	w.last.Store(0)
@@ -205,17 +218,16 @@ func (w *Watcher) lostReason() endReason {
 func (w *Watcher) caughtUp() {
 	w.mu.Lock()
 	w.replaying = false
-	w.index.complete.Store(true) // a full replay, or a resume of one, has caught up
+	if w.build == nil {
+		w.index.complete.Store(true) // a full replay, or a resume of one, has caught up
+	}
 	w.mu.Unlock()
+	w.live.Store(true)
+	w.touch()
+	w.initial.Store(true) // Ready follows once the probe proves the watch current
 	select {
 	case w.probeNow <- struct{}{}: // prove the states fresh now, not at the next tick
 	default:
-	}
-	w.live.Store(true)
-	w.touch()
-	if !w.initial.Load() {
-		w.initial.Store(true)
-		w.readyOnce.Do(func() { close(w.ready) })
 	}
 }
 

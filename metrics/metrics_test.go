@@ -108,6 +108,7 @@ func TestObserveAndWatch(t *testing.T) {
 		Staleness:    func() time.Duration { return 2500 * time.Millisecond },
 		Stale:        func() bool { return true },
 		Ready:        func() bool { return false },
+		IndexedKeys:  func() (int, bool) { return 42, true },
 		Now:          func() time.Time { return now },
 	})
 	if err != nil {
@@ -126,6 +127,8 @@ func TestObserveAndWatch(t *testing.T) {
 		{`footstep_authz_watch_synced`, "0"},
 		{`footstep_authz_stale`, "1"},
 		{`footstep_authz_ready`, "0"},
+		{`footstep_authz_watch_index_complete`, "1"},
+		{`footstep_authz_watch_indexed_keys`, "42"},
 		{`footstep_authz_staleness_seconds`, "2.5"},
 		{`footstep_authz_watch_last_activity_age_seconds`, "90"},
 		{`footstep_authz_watch_changes_applied_total`, "2"},

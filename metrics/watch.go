@@ -63,6 +63,9 @@ type Sources struct {
 	// BehindReads returns how many key-value reads came back older than a
 	// change the watch had applied, each read again.
 	BehindReads func() uint64
+	// IndexedKeys returns how many keys the watcher's index holds and
+	// whether it is complete (it is built in the background after a start).
+	IndexedKeys func() (n int, complete bool)
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -94,6 +97,13 @@ func (m *Metrics) Observe(src Sources) error {
 			Namespace: Namespace, Name: "kv_reads_behind_watch_total",
 			Help: "Key-value reads on cache misses that answered a state older than the watch had applied (a stream leader being replaced, say); each is read again, and the request fails closed if none catches up in time.",
 		}, func() float64 { return float64(src.BehindReads()) }))
+	}
+	if src.IndexedKeys != nil {
+		cs = append(cs,
+			boolGauge("watch_index_complete", "1 once the watcher's index of existing keys is complete (built in the background after a start or a resync); until then every miss is read from the bucket.",
+				func() bool { _, complete := src.IndexedKeys(); return complete }),
+			gaugeFunc("watch_indexed_keys", "Keys in the watcher's index of existing keys.",
+				func() float64 { n, _ := src.IndexedKeys(); return float64(n) }))
 	}
 	for _, c := range cs {
 		if c == nil {

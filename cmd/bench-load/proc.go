@@ -202,6 +202,25 @@ func (s *server) rss() uint64 {
 	return 0
 }
 
+// gauge reads one unlabelled sample from /metrics; false when the server
+// does not export it.
+func (s *server) gauge(name string) (float64, bool) {
+	resp, err := http.Get("http://" + s.admin + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
 // metric sums the samples of a Prometheus counter from /metrics whose name
 // and labels start with prefix.
 func (s *server) metric(prefix string) float64 {

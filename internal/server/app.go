@@ -17,6 +17,7 @@ import (
 
 	"github.com/footstep/authz/cache"
 	"github.com/footstep/authz/envoy"
+	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/metrics"
 )
 
@@ -109,14 +110,14 @@ func (a *Server) startState(ctx context.Context, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := a.nats.watch(a.store, a.metrics.WatchObserver()); err != nil {
+	if err := a.nats.watch(a.store, events.WatcherConfig{Logger: a.log, Observer: a.metrics.WatchObserver(), BuildGate: cfg.buildGate}); err != nil {
 		return err
 	}
 	a.staleness = newStaleness(cfg.MaxStaleness, cfg.StalePolicy, a.nats.watcher, time.Now)
 	err = a.metrics.Observe(metrics.Sources{
 		Cache: a.store, Connected: a.nats.conn.Connected, Synced: a.nats.synced,
 		LastActivity: a.nats.watcher.LastActivity, Staleness: a.staleness.Age, Stale: a.staleness.Stale, Ready: a.ready,
-		BehindReads: a.nats.loader.BehindReads,
+		BehindReads: a.nats.loader.BehindReads, IndexedKeys: a.nats.watcher.IndexedKeys,
 	})
 	if err != nil {
 		return err

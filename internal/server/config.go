@@ -124,6 +124,9 @@ type Config struct {
 	wrapStates func(envoy.States) envoy.States
 	// now, set only by tests, is the engine's clock (expiry); nil: time.Now.
 	now func() time.Time
+	// buildGate, set only by tests, holds the watcher's background key
+	// index build until it is closed.
+	buildGate <-chan struct{}
 }
 
 // DefaultConfig returns the configuration of a server started with no flags.

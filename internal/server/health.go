@@ -18,9 +18,11 @@ const healthInterval = 250 * time.Millisecond
 // server as a whole and the ext_authz service.
 var healthServices = []string{"", authv3.Authorization_ServiceDesc.ServiceName}
 
-// ready reports whether this replica should receive requests: the first full
-// sync with the bucket is done, it is not stopping, and the watch is live
-// (with --stale-policy deny; see staleness for the grace and for serve).
+// ready reports whether this replica should receive requests: the first sync
+// with the bucket is done (the watch caught up and JetStream proved it
+// current; the key index may still be building in the background), it is
+// not stopping, and the watch is live (with --stale-policy deny; see
+// staleness for the grace and for serve).
 func (a *Server) ready() bool {
 	return !a.stopping.Load() && a.nats.initialSynced() && !a.staleness.blocksReadiness()
 }

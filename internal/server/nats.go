@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/cache"
 	"github.com/footstep/authz/events"
 )
 
@@ -82,10 +83,14 @@ func (r *exposureReporter) ReportExposure(ctx context.Context, h authz.KeyHash, 
 	}
 }
 
-// watch starts applying the bucket's changes to sink, telling obs.
-func (n *natsLink) watch(sink events.Sink, obs events.WatchObserver) error {
+// The cache starts empty at the bucket's current revision and forgets keys
+// on the watcher's word, so the watcher starts lazily (events/build.go).
+var _ events.LazySink = (*cache.Store)(nil)
+
+// watch starts applying the bucket's changes to sink, configured by cfg.
+func (n *natsLink) watch(sink events.Sink, cfg events.WatcherConfig) error {
 	var err error
-	n.watcher, err = events.NewWatcher(n.conn, n.kv, sink, events.WatcherConfig{Logger: n.log, Observer: obs})
+	n.watcher, err = events.NewWatcher(n.conn, n.kv, sink, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,61 @@
+package cache
+
+import "github.com/footstep/authz/authz"
+
+// A watch may start from the bucket's current position instead of replaying
+// it (a lazy start): the store then starts empty and loads every key on
+// demand. StartAt empties it and tells it where the watch starts, and
+// ForgetKeys removes keys whose change the watch applies without stating
+// their new state (it may depend on history the watch has not read yet):
+// the next read loads them.
+
+// StartAt empties the store and tells it that the watch starts after
+// revision rev: every revision up to rev counts as delivered, so a load
+// that reads one is stored without a floor (floors.go). No change up to rev
+// will be applied, so nothing loaded before the start may stay: misses
+// load before any watch runs, and while a watch that has applied nothing
+// is lost, and a change up to rev may have outdated what they read (a key
+// allowed for good after its deletion, seen in TestFaultSchedule). Every
+// entry goes, and a load in flight loads again, as after Reset, without
+// counting as one.
+func (s *Store) StartAt(rev uint64) {
+	s.keys.forgetAll()
+	s.accounts.forgetAll()
+	s.keys.advance(rev)
+	s.accounts.advance(rev)
+}
+
+// ForgetKeys removes the keys hs, whose state changed at revision rev or
+// before in a way the watch does not state, so that the next read of each
+// loads it. A load of one of them in flight is not cached and is read again.
+// It returns once ristretto can no longer show a removed entry.
+func (s *Store) ForgetKeys(rev uint64, hs ...authz.KeyHash) { s.keys.forget(rev, hs) }
+
+func (t *table[K, V]) forget(rev uint64, ks []K) {
+	t.advance(rev)
+	for _, k := range ks {
+		t.forgetOne(k)
+	}
+	// A Set queued before a Del lands before it: once drained, neither shows.
+	t.drain()
+}
+
+func (t *table[K, V]) forgetOne(k K) {
+	hk := t.hash(k)
+	sh := t.shard(hk)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return
+	}
+	t.counts.forgotten.Add(1)
+	if c, ok := sh.inflight[k]; ok {
+		c.forgotten = true
+	}
+	if _, ok := sh.pins[k]; ok {
+		delete(sh.pins, k)
+		sh.npins.Store(int32(len(sh.pins)))
+		t.pinned.Add(-1)
+	}
+	t.rc.Del(hk)
+}
