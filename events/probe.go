@@ -139,7 +139,7 @@ func (w *Watcher) onProbe(ctx context.Context, p probeResult) {
 		}
 	case !w.stalled(last):
 	case initial && !replaying:
-		if w.fillGap(ctx, last, target) {
+		if w.fillGap(ctx, epoch, last, target) {
 			w.markFresh(p.sent)
 		}
 		w.restart(restartStalled)
@@ -169,9 +169,11 @@ func (w *Watcher) stalled(last uint64) bool {
 const maxGapFill = 4096
 
 // fillGap reads the entries after revision from up to revision to from the
-// stream leader and applies them in order. It reports whether it applied
-// everything up to revision to.
-func (w *Watcher) fillGap(ctx context.Context, from, to uint64) bool {
+// stream leader and applies them in order, as long as the watch is still in
+// epoch (a full resync that begins meanwhile owns the store: an entry the
+// fill applied would raise the last revision past entries the replay must
+// still apply). It reports whether it applied everything up to revision to.
+func (w *Watcher) fillGap(ctx context.Context, epoch, from, to uint64) bool {
 	ctx, cancel := context.WithTimeout(ctx, max(4*w.cfg.ProbeInterval, time.Second))
 	defer cancel()
 	start := time.Now()
@@ -186,12 +188,29 @@ func (w *Watcher) fillGap(ctx context.Context, from, to uint64) bool {
 			w.log.Warn("kv watch stalled; reading the gap failed", "from", next, "to", to, "err", err)
 			return false
 		}
-		w.applyLive(e)
+		if !w.applyGap(epoch, e) {
+			w.log.Info("kv watch resyncing fully; the gap is left to the replay", "from", next, "to", to)
+			return false
+		}
 		next, n = e.Revision()+1, n+1
 	}
 	w.log.Warn("kv watch stalled behind the stream; applied the gap from the stream leader",
 		"from", from+1, "to", to, "entries", n, "took", time.Since(start).String())
 	return next > to
+}
+
+// applyGap applies an entry read by sequence unless a full resync began after
+// epoch or is replaying; it reports whether the watch is still in epoch.
+func (w *Watcher) applyGap(epoch uint64, e jetstream.KeyValueEntry) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.epoch != epoch || w.replaying {
+		return false
+	}
+	if e.Revision() > w.last.Load() {
+		w.apply(e)
+	}
+	return true
 }
 
 // probeFailed and probeOK log a change between a stream that answers and
