@@ -124,7 +124,7 @@ func (u *UsageRecorder) Record(h authz.KeyHash, rec authz.KeyRecord, code authz.
 				return
 			}
 		}
-		c := s.counter(code)
+		c := t.counter(s, code)
 		s.record(c, ns, n)
 		if !t.retired.Load() {
 			return
@@ -213,12 +213,11 @@ func (u *UsageRecorder) take() []KeyUsage {
 	old, next := u.table.Load(), newUsageTable(u.cfg.MaxKeys)
 	for i := range old.slots {
 		s := &old.slots[i]
-		k := s.key.Load()
-		if k == nil {
+		if s.key.Load() == 0 {
 			continue
 		}
-		idle := 0
-		if !s.used() {
+		k, idle := old.keyOf(s), 0
+		if !old.used(s) {
 			if idle = k.idle + 1; idle >= usageIdleIntervals {
 				continue
 			}
@@ -229,8 +228,8 @@ func (u *UsageRecorder) take() []KeyUsage {
 	old.retired.Store(true)
 	var sums []KeyUsage
 	for i := range old.slots {
-		if s := &old.slots[i]; s.key.Load() != nil {
-			if sum, used := s.drain(u.cfg.Replica); used {
+		if s := &old.slots[i]; s.key.Load() != 0 {
+			if sum, used := old.drain(s, u.cfg.Replica); used {
 				sums = append(sums, sum)
 			}
 		}
