@@ -43,11 +43,10 @@ func (t *table[K, V]) forget(rev uint64, ks []K) {
 func (t *table[K, V]) forgetOne(k K) {
 	hk := t.hash(k)
 	sh := t.shard(hk)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.closed {
+	if !sh.lockOpen() {
 		return
 	}
+	defer sh.mu.Unlock()
 	t.counts.forgotten.Add(1)
 	if c, ok := sh.inflight[k]; ok {
 		c.forgotten = true

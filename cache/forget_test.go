@@ -53,13 +53,7 @@ func TestStartAtForgetsLoads(t *testing.T) {
 	s.accounts.rc.Wait()
 
 	l.PutKey(loading, present(3, authz.StateActive))
-	release := l.Hold()
-	got := make(chan authz.KeyEntry, 1)
-	go func() {
-		e, _ := s.Key(ctx, loading)
-		got <- e
-	}()
-	testkit.Eventually(t, 10*time.Second, "load in flight", func() bool { return l.Lookups() == 3 })
+	release, got := loadInFlight(t, s, l, loading)
 
 	// Deleted, revoked and emptied up to the start: only loads tell.
 	l.PutKey(cached, authz.KeyEntry{Revision: 4, Presence: authz.Absent})
@@ -106,13 +100,7 @@ func TestForgetKeys(t *testing.T) {
 	}
 
 	l.PutKey(loading, present(6, authz.StateActive))
-	release := l.Hold()
-	got := make(chan authz.KeyEntry, 1)
-	go func() {
-		e, _ := s.Key(ctx, loading)
-		got <- e
-	}()
-	testkit.Eventually(t, 10*time.Second, "load in flight", func() bool { return l.Lookups() == 4 })
+	release, got := loadInFlight(t, s, l, loading)
 	l.PutKey(loading, present(7, authz.StateRevoked))
 	s.ForgetKeys(7, loading)
 	release()

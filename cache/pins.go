@@ -27,11 +27,10 @@ func (t *table[K, V]) apply(k K, e V) {
 	hk := t.hash(k)
 	sh := t.shard(hk)
 	rev := t.revision(e)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.closed {
+	if !sh.lockOpen() {
 		return
 	}
+	defer sh.mu.Unlock()
 	t.counts.applied.Add(1)
 	pos := t.advance(rev)
 	if c, ok := sh.inflight[k]; ok {

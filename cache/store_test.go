@@ -40,6 +40,22 @@ func present(rev uint64, state authz.KeyState) authz.KeyEntry {
 
 func hashOf(s string) authz.KeyHash { return authz.APIKey(s).Hash() }
 
+// loadInFlight holds l's loads and starts s.Key(h) in the background; it
+// returns once that load has begun, with the release of the hold and the
+// channel that yields what the call answered.
+func loadInFlight(t *testing.T, s *Store, l *testkit.States, h authz.KeyHash) (release func(), got <-chan authz.KeyEntry) {
+	t.Helper()
+	want := l.Lookups() + 1
+	release = l.Hold()
+	c := make(chan authz.KeyEntry, 1)
+	go func() {
+		e, _ := s.Key(context.Background(), h)
+		c <- e
+	}()
+	testkit.Eventually(t, 15*time.Second, "load in flight", func() bool { return l.Lookups() == want })
+	return release, c
+}
+
 func TestMissLoadsThenHits(t *testing.T) {
 	s, l, h := newStoreWith(t, "sk_live_a", present(3, authz.StateActive))
 	for i := 0; i < 3; i++ {
@@ -128,13 +144,7 @@ func TestNegativeEntryExpires(t *testing.T) {
 
 func TestApplyBeatsSlowerOlderLoad(t *testing.T) {
 	s, l, h := newStoreWith(t, "sk_live_f", present(1, authz.StateActive))
-	release := l.Hold()
-	got := make(chan authz.KeyEntry)
-	go func() {
-		e, _ := s.Key(context.Background(), h)
-		got <- e
-	}()
-	testkit.Eventually(t, 15*time.Second, "load in flight", func() bool { return s.Stats().Keys.Misses == 1 })
+	release, got := loadInFlight(t, s, l, h)
 	l.PutKey(h, present(2, authz.StateRevoked)) // the bucket, then the watch
 	s.ApplyKey(h, present(2, authz.StateRevoked))
 	release() // the load in flight read revision 1 and returns it now

@@ -128,6 +128,17 @@ func (t *table[K, V]) shard(hk uint64) *shard[K, V] {
 	return &t.shards[hk%shardCount]
 }
 
+// lockOpen locks sh and reports whether the store is still open; when it is
+// closed, sh is left unlocked and nothing may change.
+func (sh *shard[K, V]) lockOpen() bool {
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return false
+	}
+	return true
+}
+
 // cached returns the newest entry held in memory: a pin first, then
 // ristretto. The pin is looked up before ristretto, so that a Set still
 // queued when a change was applied cannot be read once the change is.
