@@ -106,7 +106,8 @@ func checkHeaderNames(http *authv3.AttributeContext_HttpRequest) []string {
 // one costs a single allocation (and the metadata map) instead of one per
 // message. The arrays fit every allowance allowanceOf builds.
 type okAnswer struct {
-	keyID, accountID string // what a cached answer was built for
+	answer                  // CheckResponse is &resp; wire is set once the answer is kept
+	keyID, accountID string // what a kept answer was built for
 	surface          authz.Surface
 	resp             authv3.CheckResponse
 	oneof            authv3.CheckResponse_OkResponse
@@ -153,6 +154,7 @@ func (a *allowance) grpc() *okAnswer {
 	o.oneof.OkResponse = &o.ok
 	o.resp.Status = okStatus
 	o.resp.HttpResponse = &o.oneof
+	o.CheckResponse = &o.resp
 	return o
 }
 

@@ -34,6 +34,12 @@ func NewServer(engine *Engine, log *slog.Logger) (*Server, error) {
 // never comes into play. Responses may be shared between calls: callers must
 // not modify them.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return s.answer(ctx, req).CheckResponse, nil
+}
+
+// answer decides req and returns the response with its wire form when it
+// is one kept for reuse.
+func (s *Server) answer(ctx context.Context, req *authv3.CheckRequest) *answer {
 	r, known := requestFromCheck(req)
 	if !known {
 		s.engine.logUnknownSurface(ctx, s.log, "context extensions", req.GetAttributes().GetContextExtensions()[surfaceExtension])
@@ -41,7 +47,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	res := s.engine.Authorize(ctx, r)
 	s.engine.logResult(ctx, s.log, &res, req.GetAttributes().GetRequest().GetHttp().GetId())
 	if res.Allowed() {
-		return s.ok.response(&res, checkHeaderNames(req.GetAttributes().GetRequest().GetHttp())), nil
+		return s.ok.response(&res, checkHeaderNames(req.GetAttributes().GetRequest().GetHttp()))
 	}
-	return deniedResponse(res.Code, res.Surface), nil
+	return deniedResponse(res.Code, res.Surface)
 }

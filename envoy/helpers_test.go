@@ -96,8 +96,9 @@ func decision(tb testing.TB, resp *authv3.CheckResponse) (string, int) {
 	return body.Error.Code, int(d.GetStatus().GetCode())
 }
 
-// serveGRPC serves srv's Check on 127.0.0.1:0, with serverOpts, and returns
-// a client dialled with dialOpts besides plaintext.
+// serveGRPC serves srv's Check on 127.0.0.1:0 with serverOpts (the server
+// passes envoy.ServerOption) and returns a client dialled with dialOpts
+// besides plaintext.
 func serveGRPC(tb testing.TB, srv *envoy.Server, serverOpts []grpc.ServerOption, dialOpts ...grpc.DialOption) authv3.AuthorizationClient {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,7 +106,7 @@ func serveGRPC(tb testing.TB, srv *envoy.Server, serverOpts []grpc.ServerOption,
 		tb.Fatal(err)
 	}
 	gs := grpc.NewServer(serverOpts...)
-	authv3.RegisterAuthorizationServer(gs, srv)
+	srv.Register(gs)
 	go func() { _ = gs.Serve(l) }()
 	tb.Cleanup(gs.Stop)
 	dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dialOpts...)

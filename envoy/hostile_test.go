@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/footstep/authz/authz"
+	"github.com/footstep/authz/envoy"
 )
 
 // maxMsg is the gRPC message size both ends accept: room for a 1 MiB header
@@ -22,7 +23,7 @@ const maxMsg = 8 << 20
 // maxMsg, and returns a client.
 func startGRPC(tb testing.TB) authv3.AuthorizationClient {
 	tb.Helper()
-	return serveGRPC(tb, newServer(tb, false), []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsg)},
+	return serveGRPC(tb, newServer(tb, false), []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsg), envoy.ServerOption()},
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxMsg), grpc.MaxCallRecvMsgSize(maxMsg)))
 }
 

@@ -119,20 +119,21 @@ func newOKAnswers() *okAnswers { return &okAnswers{seed: maphash.MakeSeed()} }
 // x-footstep-* headers named in seen. An ordinary request reuses a stored
 // answer; the rare others (shadow mode, no known key, x-footstep-* headers
 // to remove) get one rendered for them.
-func (o *okAnswers) response(r *Result, seen []string) *authv3.CheckResponse {
+func (o *okAnswers) response(r *Result, seen []string) *answer {
 	if r.Code != authz.CodeOK || r.Key.KeyID == "" || len(seen) > 0 {
 		a := allowanceOf(r, seen)
-		return &a.grpc().resp
+		return &a.grpc().answer
 	}
 	slot := &o.slots[(maphash.String(o.seed, r.Key.KeyID)^uint64(r.Surface))%okAnswerSlots]
 	if a := slot.Load(); a != nil && a.keyID == r.Key.KeyID && a.accountID == r.Key.AccountID && a.surface == r.Surface {
-		return &a.resp
+		return &a.answer
 	}
 	a := allowanceOf(r, nil)
-	answer := a.grpc()
-	answer.keyID, answer.accountID, answer.surface = r.Key.KeyID, r.Key.AccountID, r.Surface
-	slot.Store(answer)
-	return &answer.resp
+	kept := a.grpc()
+	kept.keyID, kept.accountID, kept.surface = r.Key.KeyID, r.Key.AccountID, r.Surface
+	kept.wire = encoded(&kept.resp).wire
+	slot.Store(kept)
+	return &kept.answer
 }
 
 func overwrite(name, value string) *corev3.HeaderValueOption {
@@ -145,10 +146,10 @@ func overwrite(name, value string) *corev3.HeaderValueOption {
 // deniedResponses holds the denial of every code on every surface, built
 // once: a denial carries nothing of the request, and proto messages that
 // nobody modifies are safe to marshal concurrently.
-var deniedResponses = func() (t [authz.CodeOK + 1][2]*authv3.CheckResponse) {
+var deniedResponses = func() (t [authz.CodeOK + 1][2]*answer) {
 	for c := range t {
 		for s := range t[c] {
-			t[c][s] = buildDeniedResponse(authz.Code(c), authz.Surface(s))
+			t[c][s] = encoded(buildDeniedResponse(authz.Code(c), authz.Surface(s)))
 		}
 	}
 	return t
@@ -156,11 +157,11 @@ var deniedResponses = func() (t [authz.CodeOK + 1][2]*authv3.CheckResponse) {
 
 // deniedResponse returns the shared, immutable denial of c on s. Callers
 // must not modify it.
-func deniedResponse(c authz.Code, s authz.Surface) *authv3.CheckResponse {
+func deniedResponse(c authz.Code, s authz.Surface) *answer {
 	if int(c) < len(deniedResponses) && int(s) < 2 {
 		return deniedResponses[c][s]
 	}
-	return buildDeniedResponse(c, s)
+	return &answer{CheckResponse: buildDeniedResponse(c, s)}
 }
 
 func buildDeniedResponse(c authz.Code, s authz.Surface) *authv3.CheckResponse {

@@ -9,6 +9,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
 
 	"github.com/footstep/authz/envoy"
 )
@@ -86,7 +87,8 @@ func TestNoClientFootstepHeaderUpstream(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	clients := map[bool]authv3.AuthorizationClient{false: serveGRPC(t, newServer(t, false), nil), true: serveGRPC(t, newServer(t, true), nil)}
+	opts := []grpc.ServerOption{envoy.ServerOption()}
+	clients := map[bool]authv3.AuthorizationClient{false: serveGRPC(t, newServer(t, false), opts), true: serveGRPC(t, newServer(t, true), opts)}
 	for _, tt := range tests {
 		headers := append(slices.Clone(spoofed), [2]string{"x-api-key", tt.key})
 		asMap := map[string]string{}

@@ -36,12 +36,13 @@ func (a *Server) listenGRPC(engine *envoy.Engine) error {
 	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(a.countChecks),
+		envoy.ServerOption(),
 	}
 	if cfg := a.serverTLS(); cfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
 	a.grpc = grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(a.grpc, srv)
+	srv.Register(a.grpc)
 	healthpb.RegisterHealthServer(a.grpc, a.health)
 	if a.cfg.GRPCReflection {
 		reflection.Register(a.grpc)
