@@ -31,7 +31,7 @@ func (s *Store) StartAt(rev uint64) {
 // It returns once ristretto can no longer show a removed entry.
 func (s *Store) ForgetKeys(rev uint64, hs ...authz.KeyHash) { s.keys.forget(rev, hs) }
 
-func (t *table[K, V]) forget(rev uint64, ks []K) {
+func (t *table[K, V, P]) forget(rev uint64, ks []K) {
 	t.advance(rev)
 	for _, k := range ks {
 		t.forgetOne(k)
@@ -40,7 +40,7 @@ func (t *table[K, V]) forget(rev uint64, ks []K) {
 	t.drain()
 }
 
-func (t *table[K, V]) forgetOne(k K) {
+func (t *table[K, V, P]) forgetOne(k K) {
 	hk := t.hash(k)
 	sh := t.shard(hk)
 	if !sh.lockOpen() {

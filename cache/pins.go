@@ -23,7 +23,7 @@ type pin[V any] struct {
 // the cache cannot prove newer than every read of the key (one that came out
 // of order, or one in a shard that read ahead of the watch without a floor)
 // is withheld: the key is removed and the next read loads it.
-func (t *table[K, V]) apply(k K, e V) {
+func (t *table[K, V, P]) apply(k K, e V) {
 	hk := t.hash(k)
 	sh := t.shard(hk)
 	rev := t.revision(e)
@@ -60,7 +60,7 @@ func (t *table[K, V]) apply(k K, e V) {
 
 // advance moves the watch's position to rev if it is further, and returns
 // the position before.
-func (t *table[K, V]) advance(rev uint64) uint64 {
+func (t *table[K, V, P]) advance(rev uint64) uint64 {
 	for {
 		pos := t.position.Load()
 		if rev <= pos || t.position.CompareAndSwap(pos, rev) {
@@ -71,7 +71,7 @@ func (t *table[K, V]) advance(rev uint64) uint64 {
 
 // present reports whether ristretto holds something for hk, without counting
 // a read: a change is stored again only where the key was cached.
-func (t *table[K, V]) present(hk uint64) bool {
+func (t *table[K, V, P]) present(hk uint64) bool {
 	_, ok := t.rc.GetTTL(hk)
 	return ok
 }
@@ -79,7 +79,7 @@ func (t *table[K, V]) present(hk uint64) bool {
 // hold pins e as the newest state of k and replaces k in ristretto, storing
 // e when store is set. It reports false, and changes nothing, when the shard
 // has no room for another pin. Callers hold the shard lock.
-func (t *table[K, V]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) bool {
+func (t *table[K, V, P]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) bool {
 	_, had := sh.pins[k]
 	if !had && !t.room(sh) {
 		return false
@@ -99,7 +99,7 @@ func (t *table[K, V]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) boo
 
 // room reports whether the shard can take another pin, draining ristretto
 // and releasing what it can when the shard is full.
-func (t *table[K, V]) room(sh *shard[K, V]) bool {
+func (t *table[K, V, P]) room(sh *shard[K, V]) bool {
 	if len(sh.pins) < t.pinCap {
 		return true
 	}
@@ -115,10 +115,12 @@ func (t *table[K, V]) room(sh *shard[K, V]) bool {
 // withhold removes k from ristretto for a change that is not shown, unless
 // ristretto holds a revision at least as new. The drain makes sure no older
 // Set queued before the Del lands after it.
-func (t *table[K, V]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
-	if s, ok := t.rc.Get(hk); ok && s.key == k && s.seq >= sh.validSeq.Load() && t.revision(s.entry) >= rev {
-		t.counts.staleChanges.Add(1)
-		return
+func (t *table[K, V, P]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
+	if s, ok := t.rc.Get(hk); ok && s.seq >= sh.validSeq.Load() && s.rev >= rev {
+		if _, mine := t.unpack(k, s); mine {
+			t.counts.staleChanges.Add(1)
+			return
+		}
 	}
 	t.rc.Del(hk)
 	t.drain()
@@ -127,7 +129,7 @@ func (t *table[K, V]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
 
 // drain waits until ristretto has processed every Set and Del issued before
 // it started.
-func (t *table[K, V]) drain() {
+func (t *table[K, V, P]) drain() {
 	c := t.cycles.Add(1)
 	t.rc.Wait()
 	for {
@@ -141,7 +143,7 @@ func (t *table[K, V]) drain() {
 
 // release drops the pins of sh that ristretto has caught up with, and the
 // floors the watch has passed. Callers hold the shard lock.
-func (t *table[K, V]) release(sh *shard[K, V]) {
+func (t *table[K, V, P]) release(sh *shard[K, V]) {
 	drained, pos := t.drained.Load(), t.position.Load()
 	for k, p := range sh.pins {
 		if p.mark < drained {
@@ -158,7 +160,7 @@ func (t *table[K, V]) release(sh *shard[K, V]) {
 
 // tidy drains ristretto and releases what it can, for the janitor. It
 // reports whether anything is left for a later call.
-func (t *table[K, V]) tidy() bool {
+func (t *table[K, V, P]) tidy() bool {
 	if t.unsettled.Swap(false) || t.pinned.Load() > 0 {
 		t.drain()
 	}
@@ -180,7 +182,7 @@ func (t *table[K, V]) tidy() bool {
 // reset forgets everything, for a full resynchronisation: revisions start
 // over. Loads in flight find their shard reset and load again. The watch
 // calls it between changes, never during one.
-func (t *table[K, V]) reset() {
+func (t *table[K, V, P]) reset() {
 	t.forgetAll()
 	t.counts.resets.Add(1)
 }
@@ -188,7 +190,7 @@ func (t *table[K, V]) reset() {
 // forgetAll is reset without counting a resync: every entry, pin and floor
 // goes, the position goes back to 0, and loads in flight find their shard
 // reset and load again.
-func (t *table[K, V]) forgetAll() {
+func (t *table[K, V, P]) forgetAll() {
 	t.position.Store(0)
 	for i := range t.shards {
 		sh := &t.shards[i]

@@ -33,7 +33,7 @@ type TableStats struct {
 	Forgets     uint64
 	Resets      uint64 // full resets
 	Forgotten   uint64 // keys removed by ForgetKeys, so that their next read loads them
-	DroppedSets uint64 // Sets that ristretto refused at once (a later read misses)
+	DroppedSets uint64 // Sets that ristretto refused at once, or entries it cannot hold (a later read misses)
 	Rejected    uint64 // Sets that ristretto's admission policy turned down
 	Evicted     uint64 // entries ristretto evicted to stay in budget
 }
@@ -52,7 +52,7 @@ func (c *counters) hit(absent bool) {
 	c.hits.Add(1)
 }
 
-func (t *table[K, V]) stats() TableStats {
+func (t *table[K, V, P]) stats() TableStats {
 	c := &t.counts
 	m := t.rc.Metrics
 	return TableStats{

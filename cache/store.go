@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -151,8 +150,8 @@ func (c *Config) newBudget() *rate.Limiter {
 
 // Store is the in-memory state of keys and accounts.
 type Store struct {
-	keys     *table[authz.KeyHash, authz.KeyEntry]
-	accounts *table[string, authz.AccountEntry]
+	keys     *table[authz.KeyHash, authz.KeyEntry, keySlot]
+	accounts *table[string, authz.AccountEntry, accountSlot]
 	// loadKey and loadAccount are the Loader's methods, bound once: a
 	// method value built per call would allocate on every read.
 	loadKey     func(context.Context, authz.KeyHash) (authz.KeyEntry, error)
@@ -177,11 +176,11 @@ func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 	seed := maphash.MakeSeed()
 	budget := cfg.newBudget()
 	wake := make(chan struct{}, 1)
-	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry]{
+	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry, keySlot]{
 		items: keyItems, pinCap: pinCap(keyItems), cfg: &cfg, budget: budget, wake: wake,
-		// The first 8 bytes of a SHA-256 are already uniform: no second hash.
-		// Slots keep the whole hash to rule out collisions.
-		hash:        func(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) },
+		hash:        keyHash,
+		pack:        packKey,
+		unpack:      unpackKey,
 		revision:    func(e authz.KeyEntry) uint64 { return e.Revision },
 		absent:      func(e authz.KeyEntry) bool { return e.Presence == authz.Absent },
 		unknown:     cfg.unknownKey(),
@@ -190,9 +189,11 @@ func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := newTable(tableConfig[string, authz.AccountEntry]{
+	accounts, err := newTable(tableConfig[string, authz.AccountEntry, accountSlot]{
 		items: accountItems, pinCap: pinCap(accountItems), cfg: &cfg, budget: budget, wake: wake,
 		hash:     func(id string) uint64 { return maphash.String(seed, id) },
+		pack:     packAccount,
+		unpack:   unpackAccount,
 		revision: func(e authz.AccountEntry) uint64 { return e.Revision },
 		absent:   func(e authz.AccountEntry) bool { return e.Presence == authz.Absent },
 	})

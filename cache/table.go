@@ -15,7 +15,7 @@ import (
 // shardCount spreads the locks that serialize fills against changes.
 const shardCount = 256
 
-type tableConfig[K comparable, V any] struct {
+type tableConfig[K comparable, V any, P any] struct {
 	items    int64
 	pinCap   int // most pins kept per shard
 	cfg      *Config
@@ -24,6 +24,11 @@ type tableConfig[K comparable, V any] struct {
 	hash     func(K) uint64
 	revision func(V) uint64
 	absent   func(V) bool
+	// pack packs an entry for ristretto (slot.go); it reports false for one
+	// it cannot give back exactly, which is not cached. unpack gives it
+	// back, and reports false for a slot of another key.
+	pack   func(K, V) (P, bool)
+	unpack func(K, *slot[P]) (V, bool)
 	// unknown, when set, reports whether a key certainly has no record, so
 	// that a miss is answered with absentEntry from memory: no load, no
 	// lookup budget, nothing stored.
@@ -31,11 +36,12 @@ type tableConfig[K comparable, V any] struct {
 	absentEntry V
 }
 
-// table is one kind of entry (keys or accounts): a ristretto cache for the
-// bulk, and per shard the pins (pins.go) and the loads in flight.
-type table[K comparable, V any] struct {
-	tableConfig[K, V]
-	rc     *ristretto.Cache[uint64, slot[K, V]]
+// table is one kind of entry (keys or accounts), held packed as P: a
+// ristretto cache for the bulk, and per shard the pins (pins.go) and the
+// loads in flight.
+type table[K comparable, V any, P any] struct {
+	tableConfig[K, V, P]
+	rc     *ristretto.Cache[uint64, *slot[P]]
 	shards [shardCount]shard[K, V]
 	seq    atomic.Uint64 // stamps every Set and every Reset, in order
 	// position is the highest revision applied since the last Reset. The
@@ -49,15 +55,6 @@ type table[K comparable, V any] struct {
 	// unsettled is set by every Set; the janitor drains when it finds it.
 	unsettled atomic.Bool
 	counts    counters
-}
-
-// slot is what ristretto holds: the whole key, to rule out collisions of the
-// 64-bit hash, and the sequence number of its Set, so that a Reset can
-// invalidate everything stored before it without touching ristretto.
-type slot[K comparable, V any] struct {
-	key   K
-	entry V
-	seq   uint64
 }
 
 type shard[K comparable, V any] struct {
@@ -91,18 +88,18 @@ type call[V any] struct {
 	forgotten bool
 }
 
-func newTable[K comparable, V any](tc tableConfig[K, V]) (*table[K, V], error) {
+func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V, P], error) {
 	if tc.items < 1 {
 		tc.items = 1
 	}
-	t := &table[K, V]{tableConfig: tc}
+	t := &table[K, V, P]{tableConfig: tc}
 	t.seq.Store(1)
 	for i := range t.shards {
 		t.shards[i].pins = make(map[K]pin[V])
 		t.shards[i].floors = make(map[K]uint64)
 		t.shards[i].inflight = make(map[K]*call[V])
 	}
-	rc, err := ristretto.NewCache(&ristretto.Config[uint64, slot[K, V]]{
+	rc, err := ristretto.NewCache(&ristretto.Config[uint64, *slot[P]]{
 		NumCounters:        tc.items * 10,
 		MaxCost:            tc.items,
 		BufferItems:        64,
@@ -119,12 +116,11 @@ func newTable[K comparable, V any](tc tableConfig[K, V]) (*table[K, V], error) {
 
 // newer lets ristretto update a stored slot in place only forwards: to a
 // revision at least as new, or over a slot stored before a Reset.
-func (t *table[K, V]) newer(cur, prev slot[K, V]) bool {
-	return prev.seq < t.shard(t.hash(prev.key)).validSeq.Load() ||
-		t.revision(cur.entry) >= t.revision(prev.entry)
+func (t *table[K, V, P]) newer(cur, prev *slot[P]) bool {
+	return prev.seq < t.shards[prev.shard].validSeq.Load() || cur.rev >= prev.rev
 }
 
-func (t *table[K, V]) shard(hk uint64) *shard[K, V] {
+func (t *table[K, V, P]) shard(hk uint64) *shard[K, V] {
 	return &t.shards[hk%shardCount]
 }
 
@@ -142,7 +138,7 @@ func (sh *shard[K, V]) lockOpen() bool {
 // cached returns the newest entry held in memory: a pin first, then
 // ristretto. The pin is looked up before ristretto, so that a Set still
 // queued when a change was applied cannot be read once the change is.
-func (t *table[K, V]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
+func (t *table[K, V, P]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
 	if sh.npins.Load() > 0 {
 		sh.mu.RLock()
 		p, ok := sh.pins[k]
@@ -151,15 +147,14 @@ func (t *table[K, V]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
 			return p.entry, true
 		}
 	}
-	s, ok := t.rc.Get(hk)
-	if ok && s.key == k && s.seq >= sh.validSeq.Load() {
-		return s.entry, true
+	if s, ok := t.rc.Get(hk); ok && s.seq >= sh.validSeq.Load() {
+		return t.unpack(k, s)
 	}
 	var zero V
 	return zero, false
 }
 
-func (t *table[K, V]) get(ctx context.Context, k K, load func(context.Context, K) (V, error)) (V, error) {
+func (t *table[K, V, P]) get(ctx context.Context, k K, load func(context.Context, K) (V, error)) (V, error) {
 	hk := t.hash(k)
 	sh := t.shard(hk)
 	if e, ok := t.cached(k, hk, sh); ok {
@@ -177,7 +172,7 @@ func (t *table[K, V]) get(ctx context.Context, k K, load func(context.Context, K
 // fill loads k once for all callers that miss it at the same time. The load
 // runs on its own deadline, so that one caller giving up does not fail the
 // others; each caller waits no longer than its own context.
-func (t *table[K, V]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V], load func(context.Context, K) (V, error)) (V, error) {
+func (t *table[K, V, P]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V], load func(context.Context, K) (V, error)) (V, error) {
 	sh.mu.Lock()
 	if p, ok := sh.pins[k]; ok {
 		sh.mu.Unlock()
@@ -217,7 +212,7 @@ const maxLoadAttempts = 3
 // Reset or by a newer change: the answer could be stale, so there is none.
 var ErrOverrun = errors.New("cache: changes outran the load; state unknown")
 
-func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load func(context.Context, K) (V, error)) {
+func (t *table[K, V, P]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load func(context.Context, K) (V, error)) {
 	var (
 		e   V
 		err error
@@ -255,7 +250,7 @@ func (t *table[K, V]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load fun
 // as do a Reset and a ForgetKeys of the key. A load at or behind the watch's position is simply
 // stored; one ahead of it leaves a floor (floors.go), so that the watch
 // catching up with older revisions cannot take the key backwards.
-func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
+func (t *table[K, V, P]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
 	var zero V
 	if sh.closed {
 		return e, nil
@@ -287,14 +282,20 @@ func (t *table[K, V]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, s
 	return e, nil
 }
 
-// store hands an entry to ristretto. Callers hold the shard lock, so that no
-// change of k is applied between their revision check and this Set.
-func (t *table[K, V]) store(k K, hk uint64, sh *shard[K, V], e V) {
+// store hands an entry to ristretto, packed; one that cannot be packed is
+// not cached, like a Set ristretto drops. Callers hold the shard lock, so
+// that no change of k is applied between their revision check and this Set.
+func (t *table[K, V, P]) store(k K, hk uint64, sh *shard[K, V], e V) {
+	p, ok := t.pack(k, e)
+	if !ok {
+		t.counts.droppedSets.Add(1)
+		return
+	}
 	var ttl time.Duration
 	if t.absent(e) {
 		ttl = t.cfg.NegativeTTL
 	}
-	s := slot[K, V]{key: k, entry: e, seq: t.seq.Add(1)}
+	s := &slot[P]{packed: p, rev: t.revision(e), seq: t.seq.Add(1), shard: uint8(hk % shardCount)}
 	if !t.rc.SetWithTTL(hk, s, 1, ttl) {
 		t.counts.droppedSets.Add(1)
 	}
@@ -306,14 +307,14 @@ func (t *table[K, V]) store(k K, hk uint64, sh *shard[K, V], e V) {
 
 // close closes ristretto once no shard will touch it again.
 // nudge wakes the janitor if it sleeps.
-func (t *table[K, V]) nudge() {
+func (t *table[K, V, P]) nudge() {
 	select {
 	case t.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (t *table[K, V]) close() {
+func (t *table[K, V, P]) close() {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()

@@ -1,0 +1,89 @@
+package cache
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/footstep/authz/authz"
+)
+
+// TestSlotLayout: a key's slot is one 64-byte allocation; a field more
+// would make it 80.
+func TestSlotLayout(t *testing.T) {
+	if size := unsafe.Sizeof(slot[keySlot]{}); size > 64 {
+		t.Errorf("slot[keySlot] is %d bytes; want 64 at most", size)
+	}
+}
+
+func TestKeySlotRoundTrip(t *testing.T) {
+	h := hashOf("sk_live_pack")
+	record := func(state authz.KeyState, expires string) authz.KeyRecord {
+		r := authz.KeyRecord{KeyID: "key_pack", AccountID: "acct_pack", State: state}
+		if expires != "" {
+			var err error
+			if r.ExpiresAt, err = authz.ParseExpiry(expires); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	for _, e := range []authz.KeyEntry{
+		{Revision: 1, Presence: authz.Absent},
+		present(2, authz.StateActive),
+		{Revision: 3, Presence: authz.Present, Record: record(authz.StateSuspended, "2031-02-03T04:05:06.123456789Z")},
+		{Revision: 4, Presence: authz.Present, Record: record(authz.StateRevoked, "9999-12-31T23:59:59.999999999Z")},
+		{Revision: 5, Presence: authz.Present, Record: record(authz.StateActive, "2000-01-01T00:00:00Z")},
+		{Revision: 6, Presence: authz.Present, Record: authz.KeyRecord{
+			KeyID: strings.Repeat("k", authz.MaxIDLen), AccountID: strings.Repeat("a", authz.MaxIDLen), State: authz.StateActive}},
+	} {
+		p, ok := packKey(h, e)
+		if !ok {
+			t.Errorf("packKey(%v) refused it", e)
+			continue
+		}
+		got, ok := unpackKey(h, &slot[keySlot]{packed: p, rev: e.Revision})
+		if !ok || got != e {
+			t.Errorf("unpackKey(packKey(%v)) = %v, %v; want it back", e, got, ok)
+		}
+		other := h
+		other[15] ^= 1 // ristretto's key, the first 8 bytes, is the same
+		if got, ok := unpackKey(other, &slot[keySlot]{packed: p, rev: e.Revision}); ok {
+			t.Errorf("unpackKey of another key = %v; want no entry", got)
+		}
+	}
+}
+
+// TestUnpackableKeyIsNotCached: an entry packKey cannot give back exactly is
+// answered as loaded, and loaded again on the next read.
+func TestUnpackableKeyIsNotCached(t *testing.T) {
+	odd := []authz.KeyEntry{
+		present(1, "retired"),
+		{Revision: 2, Presence: authz.Present, Record: authz.KeyRecord{KeyID: "k", AccountID: "a", State: authz.StateActive,
+			ExpiresAt: time.Date(2031, 1, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600))}},
+	}
+	for _, e := range odd {
+		s, l, h := newStoreWith(t, "sk_live_odd", e)
+		for range 2 {
+			if got, err := s.Key(context.Background(), h); err != nil || got != e {
+				t.Fatalf("Key() = %v, %v; want %v", got, err, e)
+			}
+			s.keys.rc.Wait()
+		}
+		if n, st := l.Lookups(), s.Stats().Keys; n != 2 || st.DroppedSets != 2 {
+			t.Errorf("loads of %v = %d, dropped Sets %d; want 2, one per read", e, n, st.DroppedSets)
+		}
+	}
+}
+
+func TestHitAllocatesNothing(t *testing.T) {
+	s, _, h := newStoreWith(t, "sk_live_allocs", present(1, authz.StateActive))
+	ctx := context.Background()
+	s.Key(ctx, h)
+	s.keys.rc.Wait()
+	if n := testing.AllocsPerRun(100, func() { s.Key(ctx, h) }); n != 0 {
+		t.Errorf("a hit allocates %v times; want none", n)
+	}
+}
