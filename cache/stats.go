@@ -42,6 +42,7 @@ type counters struct {
 	hits, negativeHits, misses, loads, loadErrors, staleLoads, overruns atomic.Uint64
 	applied, staleChanges, withheld, overflows, drains                  atomic.Uint64
 	resets, droppedSets, throttled, unknownHits, forgotten              atomic.Uint64
+	rejected, evicted                                                   atomic.Uint64
 }
 
 func (c *counters) hit(absent bool) {
@@ -54,13 +55,12 @@ func (c *counters) hit(absent bool) {
 
 func (t *table[K, V, P]) stats() TableStats {
 	c := &t.counts
-	m := t.rc.Metrics
 	return TableStats{
 		Hits: c.hits.Load(), NegativeHits: c.negativeHits.Load(), Misses: c.misses.Load(),
 		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(), Throttled: c.throttled.Load(), Unknown: c.unknownHits.Load(), StaleLoads: c.staleLoads.Load(),
 		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
 		Withheld: c.withheld.Load(), Overflows: c.overflows.Load(), Drains: c.drains.Load(),
 		Pins: uint64(max(0, t.pinned.Load())), Floors: uint64(max(0, t.floored.Load())), Resets: c.resets.Load(), Forgotten: c.forgotten.Load(), DroppedSets: c.droppedSets.Load(),
-		Rejected: m.SetsRejected(), Evicted: m.KeysEvicted(),
+		Rejected: c.rejected.Load(), Evicted: c.evicted.Load(),
 	}
 }

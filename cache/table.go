@@ -104,8 +104,12 @@ func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V,
 		MaxCost:            tc.items,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
-		Metrics:            true,
 		ShouldUpdate:       t.newer,
+		// Counted here rather than by ristretto's metrics, which cost an
+		// atomic add on every Get, a map of admission times, and count a
+		// Del as an eviction.
+		OnEvict:  func(*ristretto.Item[*slot[P]]) { t.counts.evicted.Add(1) },
+		OnReject: func(*ristretto.Item[*slot[P]]) { t.counts.rejected.Add(1) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
