@@ -41,13 +41,11 @@ func (t *table[K, V, P]) forget(rev uint64, ks []K) {
 }
 
 func (t *table[K, V, P]) forgetOne(k K) {
-	hk := t.hash(k)
-	sh := t.shard(hk)
-	if !sh.lockOpen() {
+	hk, sh, open := t.lockKey(k, &t.counts.forgotten)
+	if !open {
 		return
 	}
 	defer sh.mu.Unlock()
-	t.counts.forgotten.Add(1)
 	if c, ok := sh.inflight[k]; ok {
 		c.forgotten = true
 	}

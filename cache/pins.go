@@ -24,14 +24,12 @@ type pin[V any] struct {
 // of order, or one in a shard that read ahead of the watch without a floor)
 // is withheld: the key is removed and the next read loads it.
 func (t *table[K, V, P]) apply(k K, e V) {
-	hk := t.hash(k)
-	sh := t.shard(hk)
 	rev := t.revision(e)
-	if !sh.lockOpen() {
+	hk, sh, open := t.lockKey(k, &t.counts.applied)
+	if !open {
 		return
 	}
 	defer sh.mu.Unlock()
-	t.counts.applied.Add(1)
 	pos := t.advance(rev)
 	if c, ok := sh.inflight[k]; ok {
 		c.applied = max(c.applied, rev)

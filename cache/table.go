@@ -128,15 +128,19 @@ func (t *table[K, V, P]) shard(hk uint64) *shard[K, V] {
 	return &t.shards[hk%shardCount]
 }
 
-// lockOpen locks sh and reports whether the store is still open; when it is
-// closed, sh is left unlocked and nothing may change.
-func (sh *shard[K, V]) lockOpen() bool {
+// lockKey locks the shard of k for a change, counted in n, and returns k's
+// hash and the shard; open is false, the shard left unlocked and nothing
+// counted, when the store is closed.
+func (t *table[K, V, P]) lockKey(k K, n *atomic.Uint64) (hk uint64, sh *shard[K, V], open bool) {
+	hk = t.hash(k)
+	sh = t.shard(hk)
 	sh.mu.Lock()
 	if sh.closed {
 		sh.mu.Unlock()
-		return false
+		return hk, sh, false
 	}
-	return true
+	n.Add(1)
+	return hk, sh, true
 }
 
 // cached returns the newest entry held in memory: a pin first, then
