@@ -24,9 +24,11 @@ const (
 // Deprecated: Config.RecentWindow is ignored.
 const DefaultRecentWindow = 5 * time.Second
 
-// bytesPerEntry is the memory one cached entry is budgeted at: the entry and
-// its ristretto bookkeeping (about 150 bytes measured) plus ten admission
-// counters.
+// bytesPerEntry is the memory one cached entry is budgeted at. An entry
+// costs more at a million keys, about 300 to 330 bytes of heap with
+// ristretto's maps and admission counters (BenchmarkStoreMemory); the
+// budget is kept so that a --cache-size holds as many entries as it always
+// has, and docs/operations.md says how to size memory around it.
 const bytesPerEntry = 256
 
 // accountShare is the part of the budget given to accounts; keys get the rest.
