@@ -34,15 +34,16 @@ type TableStats struct {
 	Resets      uint64 // full resets
 	Forgotten   uint64 // keys removed by ForgetKeys, so that their next read loads them
 	DroppedSets uint64 // Sets that ristretto refused at once, or entries it cannot hold (a later read misses)
-	Rejected    uint64 // Sets that ristretto's admission policy turned down
+	Rejected    uint64 // Sets ristretto did not store: turned down by its admission policy, or older than the entry held
 	Evicted     uint64 // entries ristretto evicted to stay in budget
+	Expired     uint64 // negative entries dropped once their time to live (Config.NegativeTTL) ran out
 }
 
 type counters struct {
 	hits, negativeHits, misses, loads, loadErrors, staleLoads, overruns atomic.Uint64
 	applied, staleChanges, withheld, overflows, drains                  atomic.Uint64
 	resets, droppedSets, throttled, unknownHits, forgotten              atomic.Uint64
-	rejected, evicted                                                   atomic.Uint64
+	rejected, evicted, expired                                          atomic.Uint64
 }
 
 func (c *counters) hit(absent bool) {
@@ -61,6 +62,6 @@ func (t *table[K, V, P]) stats() TableStats {
 		Overruns: c.overruns.Load(), Applied: c.applied.Load(), StaleChanges: c.staleChanges.Load(),
 		Withheld: c.withheld.Load(), Overflows: c.overflows.Load(), Drains: c.drains.Load(),
 		Pins: uint64(max(0, t.pinned.Load())), Floors: uint64(max(0, t.floored.Load())), Resets: c.resets.Load(), Forgotten: c.forgotten.Load(), DroppedSets: c.droppedSets.Load(),
-		Rejected: c.rejected.Load(), Evicted: c.evicted.Load(),
+		Rejected: c.rejected.Load(), Evicted: c.evicted.Load(), Expired: c.expired.Load(),
 	}
 }

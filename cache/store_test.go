@@ -142,6 +142,21 @@ func TestNegativeEntryExpires(t *testing.T) {
 	})
 }
 
+// TestExpiredIsNotEvicted: a negative entry dropped once its time to live
+// ran out counts as expired, not as an eviction, which the "cache too
+// small" alert reads. ristretto drops expired entries every few seconds.
+func TestExpiredIsNotEvicted(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Config{Loader: testkit.NewStates(), NegativeTTL: 10 * time.Millisecond})
+	if e, _ := s.Key(context.Background(), hashOf("sk_live_nobody")); e.Presence != authz.Absent {
+		t.Fatalf("Key() = %v; want absent", e)
+	}
+	testkit.Eventually(t, time.Minute, "the negative entry dropped", func() bool { return s.Stats().Keys.Expired == 1 })
+	if st := s.Stats().Keys; st.Evicted != 0 {
+		t.Errorf("evicted = %d after an expiry; want 0", st.Evicted)
+	}
+}
+
 func TestApplyBeatsSlowerOlderLoad(t *testing.T) {
 	s, l, h := newStoreWith(t, "sk_live_f", present(1, authz.StateActive))
 	release, got := loadInFlight(t, s, l, h)

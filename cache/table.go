@@ -107,8 +107,8 @@ func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V,
 		ShouldUpdate:       t.newer,
 		// Counted here rather than by ristretto's metrics, which cost an
 		// atomic add on every Get, a map of admission times, and count a
-		// Del as an eviction.
-		OnEvict:  func(*ristretto.Item[*slot[P]]) { t.counts.evicted.Add(1) },
+		// Del or an expiry as an eviction.
+		OnEvict:  t.evicted,
 		OnReject: func(*ristretto.Item[*slot[P]]) { t.counts.rejected.Add(1) },
 	})
 	if err != nil {
@@ -116,6 +116,20 @@ func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V,
 	}
 	t.rc = rc
 	return t, nil
+}
+
+// evicted counts what ristretto dropped: an entry evicted to stay within
+// budget, or a negative entry whose time to live ran out (ristretto tells
+// both through OnEvict; an expiry carries its expiration). An expiry of an
+// entry no longer held (removed by a Del) drops nothing.
+func (t *table[K, V, P]) evicted(i *ristretto.Item[*slot[P]]) {
+	switch {
+	case i.Value == nil:
+	case i.Expiration.IsZero():
+		t.counts.evicted.Add(1)
+	default:
+		t.counts.expired.Add(1)
+	}
 }
 
 // newer lets ristretto update a stored slot in place only forwards: to a

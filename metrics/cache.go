@@ -34,8 +34,9 @@ var cacheCounters = []cacheCounter{
 	{"stale_changes_total", "Changes ignored because a newer one was already applied.", func(s cache.TableStats) uint64 { return s.StaleChanges }},
 	{"resets_total", "Full resets of the cache.", func(s cache.TableStats) uint64 { return s.Resets }},
 	{"dropped_sets_total", "Cache fills that ristretto refused at once (a later read misses again).", func(s cache.TableStats) uint64 { return s.DroppedSets }},
-	{"rejected_sets_total", "Cache fills that ristretto's admission policy turned down.", func(s cache.TableStats) uint64 { return s.Rejected }},
+	{"rejected_sets_total", "Cache fills ristretto did not store: turned down by its admission policy, or older than the entry it held.", func(s cache.TableStats) uint64 { return s.Rejected }},
 	{"evictions_total", "Entries evicted to stay within --cache-size.", func(s cache.TableStats) uint64 { return s.Evicted }},
+	{"expired_total", "Entries of unknown keys dropped once --negative-ttl ran out.", func(s cache.TableStats) uint64 { return s.Expired }},
 }
 
 // cacheGauges are the values of cache.TableStats that go up and down.
