@@ -106,7 +106,7 @@ func checkHeaderNames(http *authv3.AttributeContext_HttpRequest) []string {
 // one costs a single allocation (and the metadata map) instead of one per
 // message. The arrays fit every allowance allowanceOf builds.
 type okAnswer struct {
-	answer                  // CheckResponse is &resp; wire is set once the answer is kept
+	answer                  // CheckResponse is &resp, the same message; wire is set once the answer is kept
 	keyID, accountID string // what a kept answer was built for
 	surface          authz.Surface
 	resp             authv3.CheckResponse

@@ -24,12 +24,14 @@ type answer struct {
 }
 
 // encoded returns r with its wire form. r must never be modified.
-func encoded(r *authv3.CheckResponse) *answer {
+func encoded(r *authv3.CheckResponse) *answer { return &answer{CheckResponse: r, wire: wireOf(r)} }
+
+func wireOf(r *authv3.CheckResponse) []byte {
 	wire, err := proto.Marshal(r)
 	if err != nil {
 		panic(err) // unreachable: the responses are built here, all fields valid
 	}
-	return &answer{CheckResponse: r, wire: wire}
+	return wire
 }
 
 // codec is gRPC's proto codec, except that an answer with a wire form is
@@ -54,7 +56,10 @@ func ServerOption() grpc.ServerOption {
 // should be made with ServerOption. The service is authv3's, with a Check
 // handler that hands gRPC the answer rather than the bare response, so that
 // the codec can tell a kept one; on a server with another codec the
-// answers are marshalled at each call like any message.
+// answers are marshalled at each call like any message. Interceptors of
+// Check therefore see a proto.Message that is not a *authv3.CheckResponse,
+// and must not modify it: a kept answer is shared, and its bytes would not
+// follow.
 func (s *Server) Register(g *grpc.Server) {
 	desc := authv3.Authorization_ServiceDesc
 	desc.Methods = []grpc.MethodDesc{{MethodName: "Check", Handler: s.handleCheck}}

@@ -131,7 +131,7 @@ func (o *okAnswers) response(r *Result, seen []string) *answer {
 	a := allowanceOf(r, nil)
 	kept := a.grpc()
 	kept.keyID, kept.accountID, kept.surface = r.Key.KeyID, r.Key.AccountID, r.Surface
-	kept.wire = encoded(&kept.resp).wire
+	kept.wire = wireOf(&kept.resp)
 	slot.Store(kept)
 	return &kept.answer
 }
