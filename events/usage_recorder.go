@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,8 @@ func NewUsageRecorder(cfg UsageConfig) (*UsageRecorder, error) {
 		return nil, errors.New("usage recorder needs a NATS connection")
 	case cfg.MaxKeys < 0 || cfg.Interval < 0:
 		return nil, fmt.Errorf("usage recorder: max keys %d and interval %v must not be negative", cfg.MaxKeys, cfg.Interval)
+	case cfg.MaxKeys > math.MaxInt32: // a slot numbers its key in 32 bits
+		return nil, fmt.Errorf("usage recorder: max keys %d above %d", cfg.MaxKeys, math.MaxInt32)
 	}
 	if cfg.MaxKeys == 0 {
 		cfg.MaxKeys = DefaultUsageMaxKeys
