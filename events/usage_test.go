@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -113,6 +114,21 @@ func TestMergeUsage(t *testing.T) {
 	}
 	if m := events.MergeUsage(events.KeyUsage{}, next); !m.FirstSeen.Equal(next.FirstSeen) || m.Counts["ok"] != 1 {
 		t.Errorf("MergeUsage(nothing stored) = %+v", m)
+	}
+}
+
+// TestUsageConfigRejected: a configuration the recorder cannot honour is an
+// error that says why, not a recorder.
+func TestUsageConfigRejected(t *testing.T) {
+	for _, cfg := range []events.UsageConfig{
+		{},
+		{NATS: &nats.Conn{}, MaxKeys: -1},
+		{NATS: &nats.Conn{}, Interval: -time.Second},
+		{NATS: &nats.Conn{}, MaxKeys: math.MaxInt32 + 1},
+	} {
+		if u, err := events.NewUsageRecorder(cfg); err == nil || u != nil {
+			t.Errorf("NewUsageRecorder(max keys %d, interval %v, NATS %v) = %v, %v; want an error", cfg.MaxKeys, cfg.Interval, cfg.NATS != nil, u, err)
+		}
 	}
 }
 
