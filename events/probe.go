@@ -207,9 +207,7 @@ func (w *Watcher) applyGap(epoch uint64, e jetstream.KeyValueEntry) bool {
 	if w.epoch != epoch || w.replaying {
 		return false
 	}
-	if e.Revision() > w.last.Load() {
-		w.apply(e)
-	}
+	w.applyNewer(e)
 	return true
 }
 

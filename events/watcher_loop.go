@@ -193,10 +193,15 @@ func (w *Watcher) consume(ctx context.Context, kw jetstream.KeyWatcher, reconnec
 func (w *Watcher) applyLive(e jetstream.KeyValueEntry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if e.Revision() <= w.last.Load() {
-		return
+	w.applyNewer(e)
+}
+
+// applyNewer applies e unless an entry at least as new was applied; the
+// caller holds w.mu.
+func (w *Watcher) applyNewer(e jetstream.KeyValueEntry) {
+	if e.Revision() > w.last.Load() {
+		w.apply(e)
 	}
-	w.apply(e)
 }
 
 // stalledReason is how a watch the probe ended counts: lost after catching
