@@ -114,7 +114,7 @@ func (t *table[K, V, P]) room(sh *shard[K, V]) bool {
 // ristretto holds a revision at least as new. The drain makes sure no older
 // Set queued before the Del lands after it.
 func (t *table[K, V, P]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
-	if s, ok := t.rc.Get(hk); ok && s.seq >= sh.validSeq.Load() && s.rev >= rev {
+	if s, ok := t.rc.Get(hk); ok && sh.holds(s.epoch) && s.rev >= rev {
 		if _, mine := t.unpack(k, s); mine {
 			t.counts.staleChanges.Add(1)
 			return
@@ -203,8 +203,7 @@ func (t *table[K, V, P]) forgetAll() {
 		for _, c := range sh.inflight {
 			c.applied = 0
 		}
-		sh.validSeq.Store(t.seq.Add(1))
-		sh.resets.Add(1)
+		sh.resets.Add(1) // a new epoch: every slot stored before is forgotten
 		sh.mu.Unlock()
 	}
 }

@@ -5,24 +5,25 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/footstep/authz/authz"
 )
 
 // slot is what ristretto holds for an entry: the entry packed by its table
-// (keySlot, accountSlot), its revision, the sequence number of its Set, so
-// that a Reset can invalidate everything stored before it without touching
-// ristretto, and its shard, which ShouldUpdate is not told.
+// (keySlot, accountSlot), its revision, the epoch of its shard when it was
+// stored, so that a Reset can invalidate everything stored before it without
+// touching ristretto, and its shard, which ShouldUpdate is not told.
 //
 // ristretto holds a pointer to it: the items of its maps are then 48 bytes,
-// kept inline, and a key's slot is one allocation of 64. Items holding the
+// kept inline, and a key's slot is one allocation of 48. Items holding the
 // key and its entry were 168 bytes, each an allocation of 176 beside the
 // map. A slot is never changed once handed to ristretto.
 type slot[P any] struct {
 	packed P
 	rev    uint64
-	seq    uint64
-	shard  uint8 // index in table.shards
+	epoch  uint32 // shard.epoch() when stored
+	shard  uint8  // index in table.shards
 }
 
 // A shard's index must fit slot.shard.
@@ -39,17 +40,27 @@ func keyHash(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) }
 // matches a cached one's needs a second preimage of 128 bits of SHA-256.
 // Pins, floors and loads in flight are kept by the whole hash.
 //
-// The ids share one string, the state is an index in keyStates, and the
-// expiry is its Unix time, read back in UTC.
+// The ids are the bytes of one string, KeyID then AccountID, held by a
+// pointer and two lengths instead of a 16-byte string header; the state is an
+// index in keyStates, kept in the two bits the expiry's nanoseconds leave;
+// the expiry is its Unix time, read back in UTC. The slot is then 48 bytes
+// instead of 64.
 type keySlot struct {
-	check    uint64 // bytes 8 to 16 of the key hash
-	sec      int64  // ExpiresAt.Unix()
-	ids      string // KeyID then AccountID
-	nsec     int32  // ExpiresAt.Nanosecond()
-	idLen    uint16 // len(KeyID)
-	state    uint8  // index in keyStates
-	presence authz.Presence
+	check      uint64 // bytes 8 to 16 of the key hash
+	sec        int64  // ExpiresAt.Unix()
+	ids        *byte  // unsafe.StringData(KeyID + AccountID)
+	nsecState  uint32 // ExpiresAt.Nanosecond()<<2 | index in keyStates
+	keyLen     uint8  // len(KeyID)
+	accountLen uint8  // len(AccountID)
+	presence   authz.Presence
 }
+
+// The nanoseconds of a second, shifted by two, must fit keySlot.nsecState,
+// and so must the indexes of keyStates.
+const (
+	_ = uint32(999_999_999 << 2)
+	_ = uint8(3 - (len(keyStates) - 1))
+)
 
 // keyStates are the states a keySlot holds, by index: a record's and the
 // none of an entry without a record.
@@ -57,22 +68,24 @@ var keyStates = [...]authz.KeyState{"", authz.StateActive, authz.StateSuspended,
 
 // packKey packs e, the entry of the key with hash h. It reports false for an
 // entry it cannot give back exactly, which is then not cached: a state
-// other than keyStates, a key id longer than 65535 bytes, an expiry that is
-// not in UTC or holds a monotonic clock reading. A record read from the bucket has
-// none of these (authz.KeyRecord.Validate, authz.ParseExpiry).
+// other than keyStates, an id longer than 255 bytes, an expiry that is not in
+// UTC or holds a monotonic clock reading. A record read from the bucket has
+// none of these (authz.KeyRecord.Validate, authz.MaxIDLen, authz.ParseExpiry).
 func packKey(h authz.KeyHash, e authz.KeyEntry) (keySlot, bool) {
 	r := &e.Record
 	state := slices.Index(keyStates[:], r.State)
-	sec, nsec := r.ExpiresAt.Unix(), int32(r.ExpiresAt.Nanosecond())
+	sec, nsec := r.ExpiresAt.Unix(), uint32(r.ExpiresAt.Nanosecond())
 	// == and not Equal: the location and the clock reading must survive too.
-	if state < 0 || len(r.KeyID) > math.MaxUint16 || expiry(sec, nsec) != r.ExpiresAt {
+	if state < 0 || len(r.KeyID) > math.MaxUint8 || len(r.AccountID) > math.MaxUint8 ||
+		expiry(sec, nsec) != r.ExpiresAt {
 		return keySlot{}, false
 	}
 	return keySlot{
 		check: binary.BigEndian.Uint64(h[8:16]),
-		sec:   sec, nsec: nsec,
-		ids: r.KeyID + r.AccountID, idLen: uint16(len(r.KeyID)),
-		state: uint8(state), presence: e.Presence,
+		sec:   sec, nsecState: nsec<<2 | uint32(state),
+		ids:    unsafe.StringData(r.KeyID + r.AccountID),
+		keyLen: uint8(len(r.KeyID)), accountLen: uint8(len(r.AccountID)),
+		presence: e.Presence,
 	}, true
 }
 
@@ -83,14 +96,17 @@ func unpackKey(h authz.KeyHash, s *slot[keySlot]) (authz.KeyEntry, bool) {
 	if p.check != binary.BigEndian.Uint64(h[8:16]) {
 		return authz.KeyEntry{}, false
 	}
+	// The string is rebuilt from the pointer that keeps its bytes alive;
+	// nothing writes them after packKey.
+	ids := unsafe.String(p.ids, int(p.keyLen)+int(p.accountLen))
 	return authz.KeyEntry{Revision: s.rev, Presence: p.presence, Record: authz.KeyRecord{
-		KeyID: p.ids[:p.idLen], AccountID: p.ids[p.idLen:],
-		State: keyStates[p.state], ExpiresAt: expiry(p.sec, p.nsec),
+		KeyID: ids[:p.keyLen], AccountID: ids[p.keyLen:],
+		State: keyStates[p.nsecState&3], ExpiresAt: expiry(p.sec, p.nsecState>>2),
 	}}, true
 }
 
 // expiry is the time packKey packed, in UTC: the zero time for no expiry.
-func expiry(sec int64, nsec int32) time.Time { return time.Unix(sec, int64(nsec)).UTC() }
+func expiry(sec int64, nsec uint32) time.Time { return time.Unix(sec, int64(nsec)).UTC() }
 
 // accountSlot is an account entry packed: its id, to rule out collisions of
 // the 64-bit hash, with the entry less the revision.

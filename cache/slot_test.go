@@ -10,11 +10,11 @@ import (
 	"github.com/footstep/authz/authz"
 )
 
-// TestSlotLayout: a key's slot is one 64-byte allocation; a field more
-// would make it 80.
+// TestSlotLayout: a key's slot is one 48-byte allocation; a field more
+// would make it 64.
 func TestSlotLayout(t *testing.T) {
-	if size := unsafe.Sizeof(slot[keySlot]{}); size > 64 {
-		t.Errorf("slot[keySlot] is %d bytes; want 64 at most", size)
+	if size := unsafe.Sizeof(slot[keySlot]{}); size > 48 {
+		t.Errorf("slot[keySlot] is %d bytes; want 48 at most", size)
 	}
 }
 
@@ -85,5 +85,20 @@ func TestHitAllocatesNothing(t *testing.T) {
 	s.keys.rc.Wait()
 	if n := testing.AllocsPerRun(100, func() { s.Key(ctx, h) }); n != 0 {
 		t.Errorf("a hit allocates %v times; want none", n)
+	}
+}
+
+// TestAdmissionCounters: the power of two nearest to ten counters an item.
+func TestAdmissionCounters(t *testing.T) {
+	for _, tt := range []struct{ items, want int64 }{
+		{1, 8},
+		{1_000_000, 1 << 23},
+		{1_100_000, 1 << 23},
+		{1_600_000, 1 << 24},
+		{1 << 20, 1 << 23}, // 10,485,760 is nearer 2^23 than 2^24
+	} {
+		if got := admissionCounters(tt.items); got != tt.want {
+			t.Errorf("admissionCounters(%d) = %d; want %d", tt.items, got, tt.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,6 @@ type table[K comparable, V any, P any] struct {
 	tableConfig[K, V, P]
 	rc     *ristretto.Cache[uint64, *slot[P]]
 	shards [shardCount]shard[K, V]
-	seq    atomic.Uint64 // stamps every Set and every Reset, in order
 	// position is the highest revision applied since the last Reset. The
 	// watch applies revisions in increasing order, so it has delivered
 	// every revision up to here.
@@ -58,11 +58,10 @@ type table[K comparable, V any, P any] struct {
 }
 
 type shard[K comparable, V any] struct {
-	mu       sync.RWMutex
-	npins    atomic.Int32  // len(pins), read without the lock on the hot path
-	nfloors  atomic.Int32  // len(floors), read without the lock by the janitor
-	validSeq atomic.Uint64 // slots stored before this (the last Reset) are forgotten
-	resets   atomic.Uint64 // Resets of this shard, written under mu; a load spanning one is retried
+	mu      sync.RWMutex
+	npins   atomic.Int32  // len(pins), read without the lock on the hot path
+	nfloors atomic.Int32  // len(floors), read without the lock by the janitor
+	resets  atomic.Uint64 // Resets of this shard, written under mu: its epoch; a load spanning one is retried
 	// setMark is the drain cycle current at the shard's last Set: until a
 	// drain passes it, a Set of this shard may still be queued.
 	setMark uint64
@@ -93,14 +92,13 @@ func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V,
 		tc.items = 1
 	}
 	t := &table[K, V, P]{tableConfig: tc}
-	t.seq.Store(1)
 	for i := range t.shards {
 		t.shards[i].pins = make(map[K]pin[V])
 		t.shards[i].floors = make(map[K]uint64)
 		t.shards[i].inflight = make(map[K]*call[V])
 	}
 	rc, err := ristretto.NewCache(&ristretto.Config[uint64, *slot[P]]{
-		NumCounters:        tc.items * 10,
+		NumCounters:        admissionCounters(tc.items),
 		MaxCost:            tc.items,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
@@ -116,6 +114,22 @@ func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V,
 	}
 	t.rc = rc
 	return t, nil
+}
+
+// admissionCounters returns ristretto's NumCounters for a table of the given
+// number of items: the power of two nearest to ten an item, the ratio
+// ristretto's authors advise. ristretto rounds any other number up to a power
+// of two, so ten an item became ten to twenty, and its admission sketch, 2
+// bytes a counter, 20 to 40 bytes an item; nearest, it is 14 to 28. In a
+// Zipf trace, fifteen counters an item instead of seven and a half hit 0.1
+// to 0.7 points more often (docs/performance.md, Round 5).
+func admissionCounters(items int64) int64 {
+	want := items * 10
+	up := int64(1) << bits.Len64(uint64(want-1))
+	if up-want > want-up/2 {
+		return up / 2
+	}
+	return up
 }
 
 // evicted counts what ristretto dropped: an entry evicted to stay within
@@ -135,8 +149,15 @@ func (t *table[K, V, P]) evicted(i *ristretto.Item[*slot[P]]) {
 // newer lets ristretto update a stored slot in place only forwards: to a
 // revision at least as new, or over a slot stored before a Reset.
 func (t *table[K, V, P]) newer(cur, prev *slot[P]) bool {
-	return prev.seq < t.shards[prev.shard].validSeq.Load() || cur.rev >= prev.rev
+	return !t.shards[prev.shard].holds(prev.epoch) || cur.rev >= prev.rev
 }
+
+// epoch numbers the shard's Resets, in 32 bits: a slot is the shard's while
+// its epoch is the current one. Wrapping would take four billion Resets.
+func (sh *shard[K, V]) epoch() uint32 { return uint32(sh.resets.Load()) }
+
+// holds reports whether a slot stored in epoch e is still the shard's.
+func (sh *shard[K, V]) holds(e uint32) bool { return e == sh.epoch() }
 
 func (t *table[K, V, P]) shard(hk uint64) *shard[K, V] {
 	return &t.shards[hk%shardCount]
@@ -169,7 +190,7 @@ func (t *table[K, V, P]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
 			return p.entry, true
 		}
 	}
-	if s, ok := t.rc.Get(hk); ok && s.seq >= sh.validSeq.Load() {
+	if s, ok := t.rc.Get(hk); ok && sh.holds(s.epoch) {
 		return t.unpack(k, s)
 	}
 	var zero V
@@ -317,7 +338,7 @@ func (t *table[K, V, P]) store(k K, hk uint64, sh *shard[K, V], e V) {
 	if t.absent(e) {
 		ttl = t.cfg.NegativeTTL
 	}
-	s := &slot[P]{packed: p, rev: t.revision(e), seq: t.seq.Add(1), shard: uint8(hk % shardCount)}
+	s := &slot[P]{packed: p, rev: t.revision(e), epoch: sh.epoch(), shard: uint8(hk % shardCount)}
 	if !t.rc.SetWithTTL(hk, s, 1, ttl) {
 		t.counts.droppedSets.Add(1)
 	}

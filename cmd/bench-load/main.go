@@ -75,7 +75,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.trials, "trials", 0, "revocation trials (default 300, quick 100)")
 	fs.IntVar(&o.coldKeys, "cold-keys", 500, "uncached keys checked once each for the cold path")
 	fs.IntVar(&o.bulkKeys, "bulk-keys", 0, "keys in the bucket for start-up and memory (default 1000000, quick 100000)")
-	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory")
+	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory (\"\": no such run)")
 	fs.BoolVar(&o.sweep, "startup-sweep", true, "after start-up, read every bulk key to measure memory per key (false: start-up times and memory only)")
 	fs.BoolVar(&o.usageControl, "usage-control", false, "usage comparison with tracking off on both servers: the method's own bias (A/A)")
 	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof and allocs.pprof of the server, taken during the last load round (go tool pprof reads them)")

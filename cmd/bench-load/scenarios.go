@@ -224,6 +224,9 @@ func (e *env) startupAndMemory(ctx context.Context) error {
 	// Room for every key: 256 bytes a key are budgeted, 7/8 of it for keys.
 	fits := fmt.Sprintf("%dMiB", (int64(n)*256*8/7*11/10)>>20+8)
 	for _, size := range []string{fits, e.o.cacheSize} {
+		if size == "" {
+			continue // -bound-cache-size ""
+		}
 		fa, ready, err := e.startAuthz(ctx, "--cache-size", size, "--max-kv-lookups-per-second", "0")
 		if err != nil {
 			return err
