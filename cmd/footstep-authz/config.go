@@ -45,6 +45,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 	if err := applyEnv(fs, getenv); err != nil {
 		return nil, err
 	}
+	// The runtime reads GOMEMLIMIT itself; without it the server derives one.
+	c.DeriveMemoryLimit = getenv("GOMEMLIMIT") == ""
 	return c, c.validate()
 }
 

@@ -44,9 +44,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	cfg.Logger, cfg.Stdout, cfg.Version = newLogger(cfg, stderr), stdout, version()
-	if limit := setMemoryLimit(cfg.CacheSize, getenv); limit > 0 {
-		cfg.Logger.Debug("memory limit derived from --cache-size", "gomemlimit_bytes", limit)
-	}
 	s, err := server.New(ctx, cfg.Config)
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -191,16 +190,16 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestMemoryLimit: without GOMEMLIMIT the runtime's soft limit follows
-// --cache-size; with it, the runtime's own reading stands.
+// TestMemoryLimit: without GOMEMLIMIT the server derives the runtime's soft
+// limit; with it, the runtime's own reading stands.
 func TestMemoryLimit(t *testing.T) {
-	prev := debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
-	if got := setMemoryLimit(64<<20, func(string) string { return "" }); got != 2*64<<20+memoryOverhead || debug.SetMemoryLimit(-1) != got {
-		t.Errorf("setMemoryLimit(64MiB) = %d, runtime limit %d; want %d", got, debug.SetMemoryLimit(-1), 2*64<<20+memoryOverhead)
-	}
-	debug.SetMemoryLimit(prev)
-	if got := setMemoryLimit(64<<20, func(k string) string { return map[string]string{"GOMEMLIMIT": "1GiB"}[k] }); got != 0 || debug.SetMemoryLimit(-1) != prev {
-		t.Errorf("with GOMEMLIMIT set: setMemoryLimit = %d and the runtime limit changed", got)
+	for env, want := range map[string]bool{"": true, "1GiB": false} {
+		cfg, err := parseConfig(nil, func(k string) string { return map[string]string{"GOMEMLIMIT": env}[k] }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DeriveMemoryLimit != want {
+			t.Errorf("GOMEMLIMIT=%q: DeriveMemoryLimit %v; want %v", env, cfg.DeriveMemoryLimit, want)
+		}
 	}
 }

@@ -24,26 +24,27 @@ import (
 // Server is a started footstep-authz: every listener bound, the watch
 // running. Build it with New, serve with Run, stop with Close.
 type Server struct {
-	cfg        Config
-	log        *slog.Logger
-	metrics    *metrics.Metrics
-	nats       *natsLink
-	store      *cache.Store
-	staleness  *staleness
-	tls        *certFiles // nil without --tls-cert
-	health     *health.Server
-	grpc       *grpc.Server
-	http       *http.Server // nil when --http-addr is empty
-	admin      *http.Server
-	addrs      map[string]net.Addr // bound addresses by flag name, for tests
-	serveErr   chan error
-	inFlight   atomic.Int64 // Check calls being answered
-	stopping   atomic.Bool
-	closing    atomic.Bool // Close has been called
-	engine     *envoy.Engine
-	usage      *usageTracking // nil when usage tracking is off
-	stopHealth context.CancelFunc
-	healthDone chan struct{}
+	cfg         Config
+	log         *slog.Logger
+	metrics     *metrics.Metrics
+	nats        *natsLink
+	store       *cache.Store
+	staleness   *staleness
+	tls         *certFiles // nil without --tls-cert
+	health      *health.Server
+	grpc        *grpc.Server
+	http        *http.Server // nil when --http-addr is empty
+	admin       *http.Server
+	addrs       map[string]net.Addr // bound addresses by flag name, for tests
+	serveErr    chan error
+	inFlight    atomic.Int64 // Check calls being answered
+	stopping    atomic.Bool
+	closing     atomic.Bool // Close has been called
+	engine      *envoy.Engine
+	usage       *usageTracking // nil when usage tracking is off
+	memoryLimit *memoryLimit   // nil unless Config.DeriveMemoryLimit
+	stopHealth  context.CancelFunc
+	healthDone  chan struct{}
 }
 
 // New connects to NATS (starting the embedded server when no URL is given),
@@ -63,6 +64,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy, Version: cfg.Version})
+	if cfg.DeriveMemoryLimit {
+		a.memoryLimit = newMemoryLimit(cfg.CacheSize, log)
+	}
 	if cfg.TLSCert != "" {
 		if a.tls, err = newCertFiles(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, log); err != nil {
 			return nil, err

@@ -73,6 +73,11 @@ type Config struct {
 	NATS events.ConnConfig
 	// CacheSize is the memory budget of the cache, in bytes.
 	CacheSize int64
+	// DeriveMemoryLimit sets the Go runtime's soft memory limit from
+	// CacheSize and the size of the key index, and raises it as the index
+	// grows. The command sets it unless GOMEMLIMIT is set. The limit is the
+	// process's: leave it off where servers share a process (tests).
+	DeriveMemoryLimit bool
 	// NegativeTTL is how long an unknown key is remembered as unknown.
 	NegativeTTL time.Duration
 	// LookupTimeout bounds one KV lookup on a miss.

@@ -53,8 +53,8 @@ func (a *Server) setServing(serving bool) {
 	}
 }
 
-// trackHealth keeps staleness and grpc.health.v1 in step with the watch
-// until ctx ends.
+// trackHealth keeps staleness and grpc.health.v1 in step with the watch,
+// and a derived memory limit with the key index, until ctx ends.
 func (a *Server) trackHealth(ctx context.Context) {
 	defer close(a.healthDone)
 	t := time.NewTicker(healthInterval)
@@ -63,6 +63,9 @@ func (a *Server) trackHealth(ctx context.Context) {
 	synced := a.nats.watcher.Ready()
 	for {
 		a.staleness.update()
+		if a.memoryLimit != nil {
+			a.memoryLimit.follow(a.nats.watcher.IndexBytes())
+		}
 		if now := a.staleness.Stale(); now != stale {
 			stale = now
 			a.log.Warn("key states stale", "stale", stale, "policy", a.cfg.StalePolicy, "max_staleness", a.cfg.MaxStaleness.String())
