@@ -34,13 +34,13 @@ func (s *Store) ForgetKeys(rev uint64, hs ...authz.KeyHash) { s.keys.forget(rev,
 func (t *table[K, V, P]) forget(rev uint64, ks []K) {
 	t.advance(rev)
 	for _, k := range ks {
-		t.forgetOne(k)
+		t.forgetOne(k, rev)
 	}
 	// A Set queued before a Del lands before it: once drained, neither shows.
 	t.drain()
 }
 
-func (t *table[K, V, P]) forgetOne(k K) {
+func (t *table[K, V, P]) forgetOne(k K, rev uint64) {
 	hk, sh, open := t.lockKey(k, &t.counts.forgotten)
 	if !open {
 		return
@@ -49,10 +49,24 @@ func (t *table[K, V, P]) forgetOne(k K) {
 	if c, ok := sh.inflight[k]; ok {
 		c.forgotten = true
 	}
-	if _, ok := sh.pins[k]; ok {
-		delete(sh.pins, k)
-		sh.npins.Store(int32(len(sh.pins)))
-		t.pinned.Add(-1)
-	}
+	t.hide(k, hk, sh, rev)
+}
+
+// hide removes k from ristretto and pins it hidden: until a drain shows that
+// no Set queued before the Del can land, reads of k miss instead of finding
+// such a Set, which holds the state the change replaced. A shard without
+// room for the pin has drained after the Del (room), so nothing can land.
+// Callers hold the shard lock.
+func (t *table[K, V, P]) hide(k K, hk uint64, sh *shard[K, V], rev uint64) {
 	t.rc.Del(hk)
+	p, had := sh.pins[k]
+	if !had && !t.room(sh) {
+		return
+	}
+	sh.pins[k] = pin[V]{rev: max(rev, p.rev), mark: t.cycles.Load(), hidden: true}
+	if !had {
+		sh.npins.Store(int32(len(sh.pins)))
+		t.pinned.Add(1)
+		t.nudge()
+	}
 }

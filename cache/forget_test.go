@@ -111,3 +111,35 @@ func TestForgetKeys(t *testing.T) {
 		t.Errorf("forgotten %d, overruns %d; want 3, 1", st.Forgotten, st.Overruns)
 	}
 }
+
+// TestForgetHidesAQueuedSet: ForgetKeys removes a key from ristretto, but a
+// Set of its earlier state queued before the removal may still land for a
+// moment before the removal is processed. The key stays hidden until a drain
+// shows that nothing can land: a read in that moment loads the key, and does
+// not find the state the change replaced (an active key suspended, here).
+func TestForgetHidesAQueuedSet(t *testing.T) {
+	ctx := context.Background()
+	s, l, h := newStoreWith(t, "sk_live_forget_queued", present(1, authz.StateActive))
+	if _, err := s.Key(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	s.keys.rc.Wait()
+	stale, ok := s.keys.rc.Get(s.keys.hash(h))
+	if !ok {
+		t.Fatal("the key was not cached")
+	}
+
+	suspended := present(2, authz.StateSuspended)
+	l.PutKey(h, suspended)
+	s.keys.forgetOne(h, 2) // ForgetKeys, before its drain
+	// The queued Set lands after the removal:
+	hk := s.keys.hash(h)
+	s.keys.rc.Set(hk, stale, 1)
+	s.keys.rc.Wait()
+	if got, err := s.Key(ctx, h); err != nil || got != suspended {
+		t.Errorf("Key() after ForgetKeys = %v, %v; want %v, loaded", got, err, suspended)
+	}
+	if n := l.Lookups(); n != 2 {
+		t.Errorf("lookups = %d; want 2 (the key loaded again)", n)
+	}
+}

@@ -11,11 +11,15 @@ package cache
 // for a moment before the Del is processed: the pin hides it. The pin is
 // released once a drain (ristretto's Wait) shows both were processed, so
 // that ristretto holds the pinned state or nothing.
+//
+// A hidden pin (forget.go) holds no state: it hides ristretto the same way
+// for a key removed without a new state, and the key's reads load it.
 type pin[V any] struct {
 	entry  V
 	rev    uint64
 	mark   uint64 // the drain cycle current when its Del and Set were issued
 	stored bool   // the entry was handed to ristretto
+	hidden bool   // no entry: reads miss, and loads replace the pin
 }
 
 // apply records a change from the watch. A change older than the key's pin,
@@ -39,7 +43,7 @@ func (t *table[K, V, P]) apply(k K, e V) {
 			t.counts.staleChanges.Add(1)
 			return
 		}
-		t.hold(k, hk, sh, e, p.stored || t.present(hk))
+		t.hold(k, hk, sh, e, p.stored || !p.hidden && t.present(hk))
 		return
 	}
 	f, floored := sh.floors[k]

@@ -187,7 +187,7 @@ func (t *table[K, V, P]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
 		p, ok := sh.pins[k]
 		sh.mu.RUnlock()
 		if ok {
-			return p.entry, true
+			return p.entry, !p.hidden
 		}
 	}
 	if s, ok := t.rc.Get(hk); ok && sh.holds(s.epoch) {
@@ -217,7 +217,7 @@ func (t *table[K, V, P]) get(ctx context.Context, k K, load func(context.Context
 // others; each caller waits no longer than its own context.
 func (t *table[K, V, P]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V], load func(context.Context, K) (V, error)) (V, error) {
 	sh.mu.Lock()
-	if p, ok := sh.pins[k]; ok {
+	if p, ok := sh.pins[k]; ok && !p.hidden {
 		sh.mu.Unlock()
 		return p.entry, nil
 	}
@@ -305,12 +305,15 @@ func (t *table[K, V, P]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V
 	}
 	rev := t.revision(e)
 	if p, ok := sh.pins[k]; ok {
-		if p.rev >= rev {
-			t.counts.staleLoads.Add(1)
-			return p.entry, nil
+		// A load that began before a ForgetKeys of k was retried above; one
+		// that began after it is the state to show, whatever its revision
+		// (the loader's floors keep its reads fresh).
+		if p.hidden || p.rev < rev {
+			t.hold(k, hk, sh, e, true)
+			return e, nil
 		}
-		t.hold(k, hk, sh, e, true)
-		return e, nil
+		t.counts.staleLoads.Add(1)
+		return p.entry, nil
 	}
 	if c.applied > rev {
 		t.counts.staleLoads.Add(1)
