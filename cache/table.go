@@ -120,9 +120,9 @@ func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V,
 // number of items: the power of two nearest to ten an item, the ratio
 // ristretto's authors advise. ristretto rounds any other number up to a power
 // of two, so ten an item became ten to twenty, and its admission sketch, 2
-// bytes a counter, 20 to 40 bytes an item; nearest, it is 14 to 28. In a
-// Zipf trace, fifteen counters an item instead of seven and a half hit 0.1
-// to 0.7 points more often (docs/performance.md, Round 5).
+// bytes a counter, 20 to 40 bytes an item; nearest, it is 14 to 28. In
+// BenchmarkAdmissionCounters' Zipf traces, fifteen counters an item instead
+// of seven and a half hit 0.06 to 0.5 points more often.
 func admissionCounters(items int64) int64 {
 	want := items * 10
 	up := int64(1) << bits.Len64(uint64(want-1))

@@ -166,6 +166,9 @@ func (e *env) startAuthz(ctx context.Context, extra ...string) (*server, time.Du
 		"--http-addr=", "--admin-addr", admin, "--log-level", "error"}, extra...)
 	s := startServer("footstep-authz", argv, e.pinSrv, e.logs)
 	s.cmd.Env = cleanEnv()
+	if e.o.memLimit != "" {
+		s.cmd.Env = append(s.cmd.Env, "GOMEMLIMIT="+e.o.memLimit)
+	}
 	s.addr, s.admin = grpcAddr, admin
 	if err := s.start(); err != nil {
 		return nil, 0, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -207,16 +208,22 @@ type profiling struct {
 }
 
 // startProfiling asks s for a CPU profile lasting most of d, then for its
-// allocation profile, and writes them into dir.
+// allocation profile, and meanwhile for a 3-second execution trace (go tool
+// trace -pprof=sched shows what kept calls waiting for the core), and writes
+// them into dir.
 func startProfiling(s *server, dir string, d time.Duration) *profiling {
 	p := &profiling{done: make(chan error, 1)}
 	go func() {
+		traced := make(chan error, 1)
+		go func() {
+			traced <- fetch("http://"+s.admin+"/debug/pprof/trace?seconds=3", filepath.Join(dir, "trace.out"))
+		}()
 		secs := max(1, int((d-time.Second)/time.Second))
 		err := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, secs), filepath.Join(dir, "cpu.pprof"))
 		if err == nil {
 			err = fetch("http://"+s.admin+"/debug/pprof/allocs", filepath.Join(dir, "allocs.pprof"))
 		}
-		p.done <- err
+		p.done <- errors.Join(err, <-traced)
 	}()
 	return p
 }

@@ -46,6 +46,9 @@ type options struct {
 	coldKeys  int
 	bulkKeys  int
 	cacheSize string
+	// memLimit, when set, is the GOMEMLIMIT of the footstep-authz servers
+	// only (the load generator and NATS keep theirs).
+	memLimit string
 	// sweep reads every bulk key after start-up, for the memory per key.
 	sweep bool
 	// stormBudget is the --max-kv-lookups-per-second of the miss storm's
@@ -76,9 +79,10 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.coldKeys, "cold-keys", 500, "uncached keys checked once each for the cold path")
 	fs.IntVar(&o.bulkKeys, "bulk-keys", 0, "keys in the bucket for start-up and memory (default 1000000, quick 100000)")
 	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory (\"\": no such run)")
+	fs.StringVar(&o.memLimit, "authz-gomemlimit", "", "GOMEMLIMIT of the footstep-authz servers only (\"\": they derive their own)")
 	fs.BoolVar(&o.sweep, "startup-sweep", true, "after start-up, read every bulk key to measure memory per key (false: start-up times and memory only)")
 	fs.BoolVar(&o.usageControl, "usage-control", false, "usage comparison with tracking off on both servers: the method's own bias (A/A)")
-	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof and allocs.pprof of the server, taken during the last load round (go tool pprof reads them)")
+	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof, allocs.pprof and trace.out of the server, taken during the last load round (go tool pprof and go tool trace read them)")
 	fs.IntVar(&o.stormBudget, "storm-budget", 1000, "--max-kv-lookups-per-second of the miss storm's server (0: the server's default)")
 	fs.IntVar(&o.failoverTrials, "failover-trials", 0, "revocations timed per node-kill case of a three-node cluster (default 20, quick 5)")
 	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup,usage,failover")
