@@ -11,8 +11,8 @@ import (
 )
 
 // keyIndex is, for every KV key the watch applied since the last full sync,
-// the revision of its last change, under a 64-bit fingerprint: about 16 bytes
-// a KV key, values never held. It answers two questions:
+// the revision of its last change, under a 64-bit fingerprint: 13 to 16
+// bytes a KV key in an fpTable, values never held. It answers two questions:
 //
 //   - Membership. A key whose fingerprint is absent certainly has no record
 //     (once the index is complete); two keys sharing a fingerprint only cost
@@ -31,14 +31,14 @@ import (
 // caught up, and incomplete again during a resync.
 type keyIndex struct {
 	mu       sync.RWMutex
-	revs     map[uint64]uint64
+	revs     fpTable
 	keys     int // fingerprints first added by a key record
 	seed     maphash.Seed
 	complete atomic.Bool
 }
 
 func newKeyIndex() *keyIndex {
-	return &keyIndex{revs: make(map[uint64]uint64), seed: maphash.MakeSeed()}
+	return &keyIndex{seed: maphash.MakeSeed()}
 }
 
 func fingerprint(h authz.KeyHash) uint64 { return binary.BigEndian.Uint64(h[:8]) }
@@ -68,9 +68,7 @@ func (ix *keyIndex) accountFingerprint(id string) uint64 {
 // applied.
 func (ix *keyIndex) record(fp uint64, isKey bool, rev uint64) {
 	ix.mu.Lock()
-	prev, ok := ix.revs[fp]
-	ix.revs[fp] = max(prev, rev)
-	if !ok && isKey {
+	if ix.revs.raise(fp, rev) && isKey {
 		ix.keys++
 	}
 	ix.mu.Unlock()
@@ -79,7 +77,7 @@ func (ix *keyIndex) record(fp uint64, isKey bool, rev uint64) {
 // floor returns the last revision applied under fp; 0 when none was.
 func (ix *keyIndex) floor(fp uint64) uint64 {
 	ix.mu.RLock()
-	rev := ix.revs[fp]
+	rev, _ := ix.revs.get(fp)
 	ix.mu.RUnlock()
 	return rev
 }
@@ -87,7 +85,7 @@ func (ix *keyIndex) floor(fp uint64) uint64 {
 func (ix *keyIndex) reset() {
 	ix.complete.Store(false)
 	ix.mu.Lock()
-	clear(ix.revs)
+	ix.revs.reset()
 	ix.keys = 0
 	ix.mu.Unlock()
 }
@@ -97,7 +95,14 @@ func (ix *keyIndex) reset() {
 func (ix *keyIndex) len() (all, keys int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return len(ix.revs), ix.keys
+	return ix.revs.len(), ix.keys
+}
+
+// bytes returns the size of the index's table.
+func (ix *keyIndex) bytes() int64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.revs.bytes()
 }
 
 // mayExist reports whether h may have a record: true while the index is
@@ -107,7 +112,7 @@ func (ix *keyIndex) mayExist(h authz.KeyHash) bool {
 		return true
 	}
 	ix.mu.RLock()
-	_, ok := ix.revs[fingerprint(h)]
+	_, ok := ix.revs.get(fingerprint(h))
 	ix.mu.RUnlock()
 	return ok
 }
@@ -140,16 +145,9 @@ func (w *Watcher) Floor(kvKey string) uint64 {
 	return w.index.floor(fp)
 }
 
-// indexBytesPerRecord bounds what the index holds for a record: a Go map's
-// 16-byte item and its control byte, at the lowest load a growing map has
-// (7/16); 24 to 38 bytes were measured.
-const indexBytesPerRecord = 40
-
-// IndexBytes returns a bound on the memory the index holds now.
-func (w *Watcher) IndexBytes() int64 {
-	all, _ := w.index.len()
-	return int64(all) * indexBytesPerRecord
-}
+// IndexBytes returns the memory the index's table holds: it keeps its size
+// across a resync, which empties it.
+func (w *Watcher) IndexBytes() int64 { return w.index.bytes() }
 
 // IndexedKeys returns how many key fingerprints the index holds, and whether
 // it is complete.
