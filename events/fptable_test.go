@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestFPTableMatchesAMap drives an fpTable and a map with the same random
@@ -135,4 +136,24 @@ func BenchmarkFPTable(b *testing.B) {
 			_ = m[r.Uint64()&^1]
 		}
 	})
+}
+
+// BenchmarkKeyIndexFill fills the key index with ten million random key
+// fingerprints, as a replay of a large bucket does, and reports its bytes a
+// record and the longest single record, a growth included: readers of the
+// index wait that long.
+func BenchmarkKeyIndexFill(b *testing.B) {
+	const n = 10_000_000
+	for b.Loop() {
+		r := rand.New(rand.NewPCG(1, 2))
+		ix := newKeyIndex()
+		var worst time.Duration
+		for i := range n {
+			start := time.Now()
+			ix.record(r.Uint64(), true, uint64(i+1))
+			worst = max(worst, time.Since(start))
+		}
+		b.ReportMetric(float64(ix.bytes())/n, "B/record")
+		b.ReportMetric(float64(worst.Microseconds()), "worst-record-µs")
+	}
 }
