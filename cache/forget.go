@@ -63,10 +63,5 @@ func (t *table[K, V, P]) hide(k K, hk uint64, sh *shard[K, V], rev uint64) {
 	if !had && !t.room(sh) {
 		return
 	}
-	sh.pins[k] = pin[V]{rev: max(rev, p.rev), mark: t.cycles.Load(), hidden: true}
-	if !had {
-		sh.npins.Store(int32(len(sh.pins)))
-		t.pinned.Add(1)
-		t.nudge()
-	}
+	t.setPin(k, sh, pin[V]{rev: max(rev, p.rev), hidden: true}, had)
 }

@@ -90,13 +90,21 @@ func (t *table[K, V, P]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) 
 	if store {
 		t.store(k, hk, sh, e)
 	}
-	sh.pins[k] = pin[V]{entry: e, rev: t.revision(e), mark: t.cycles.Load(), stored: store}
+	t.setPin(k, sh, pin[V]{entry: e, rev: t.revision(e), stored: store}, had)
+	return true
+}
+
+// setPin pins p for k, marked with the current drain cycle, and counts it
+// when k had no pin, waking the janitor to release it. Callers hold the
+// shard lock and have issued k's Del.
+func (t *table[K, V, P]) setPin(k K, sh *shard[K, V], p pin[V], had bool) {
+	p.mark = t.cycles.Load()
+	sh.pins[k] = p
 	if !had {
 		sh.npins.Store(int32(len(sh.pins)))
 		t.pinned.Add(1)
 		t.nudge()
 	}
-	return true
 }
 
 // room reports whether the shard can take another pin, draining ristretto

@@ -25,8 +25,8 @@ const (
 const DefaultRecentWindow = 5 * time.Second
 
 // bytesPerEntry is the memory one cached entry is budgeted at. An entry
-// costs more at a million keys, about 300 to 330 bytes of heap with
-// ristretto's maps and admission counters (BenchmarkStoreMemory); the
+// costs more at a million keys, about 290 bytes of heap with ristretto's
+// maps and admission counters (BenchmarkStoreMemory); the
 // budget is kept so that a --cache-size holds as many entries as it always
 // has, and docs/operations.md says how to size memory around it.
 const bytesPerEntry = 256

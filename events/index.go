@@ -32,7 +32,6 @@ import (
 type keyIndex struct {
 	mu       sync.RWMutex
 	revs     [indexShards]fpTable // by the fingerprint's low byte
-	all      int                  // fingerprints held
 	keys     int                  // fingerprints first added by a key record
 	seed     maphash.Seed
 	complete atomic.Bool
@@ -76,11 +75,8 @@ func (ix *keyIndex) accountFingerprint(id string) uint64 {
 // applied.
 func (ix *keyIndex) record(fp uint64, isKey bool, rev uint64) {
 	ix.mu.Lock()
-	if ix.table(fp).raise(fp, rev) {
-		ix.all++
-		if isKey {
-			ix.keys++
-		}
+	if ix.table(fp).raise(fp, rev) && isKey {
+		ix.keys++
 	}
 	ix.mu.Unlock()
 }
@@ -99,7 +95,7 @@ func (ix *keyIndex) reset() {
 	for i := range ix.revs {
 		ix.revs[i].reset()
 	}
-	ix.all, ix.keys = 0, 0
+	ix.keys = 0
 	ix.mu.Unlock()
 }
 
@@ -108,7 +104,10 @@ func (ix *keyIndex) reset() {
 func (ix *keyIndex) len() (all, keys int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.all, ix.keys
+	for i := range ix.revs {
+		all += ix.revs[i].len()
+	}
+	return all, ix.keys
 }
 
 // bytes returns the size of the index's table.
