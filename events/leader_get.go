@@ -85,9 +85,15 @@ const leaderResend = 250 * time.Millisecond
 // the first answer, sending the request again every leaderResend (reads are
 // idempotent). Every copy carries the same reply subject, so a slow answer
 // to an early copy counts as much as one to the last.
+//
+// The answer arrives on a channel of one message, the subscription ending
+// after it: a synchronous subscription would allocate the connection's
+// default queue of 65,536 messages (512 KiB) for every read, which made
+// each cache miss as costly in memory as a thousand cached keys.
 func leaderRequest(ctx context.Context, nc *nats.Conn, subject string, req []byte) (*nats.Msg, error) {
 	inbox := nc.NewRespInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	answers := make(chan *nats.Msg, 1)
+	sub, err := nc.ChanSubscribe(inbox, answers)
 	if err != nil {
 		return nil, err
 	}
@@ -97,16 +103,6 @@ func leaderRequest(ctx context.Context, nc *nats.Conn, subject string, req []byt
 	}
 	resend := time.NewTicker(leaderResend)
 	defer resend.Stop()
-	answers := make(chan *nats.Msg, 1)
-	failed := make(chan error, 1)
-	go func() {
-		msg, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			failed <- err
-			return
-		}
-		answers <- msg
-	}()
 	for {
 		if err := nc.PublishRequest(subject, inbox, req); err != nil {
 			return nil, err
@@ -117,8 +113,8 @@ func leaderRequest(ctx context.Context, nc *nats.Conn, subject string, req []byt
 				return nil, nats.ErrNoResponders
 			}
 			return msg, nil
-		case err := <-failed:
-			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		case <-resend.C:
 		}
 	}

@@ -56,8 +56,12 @@ func readSnapshot(ctx context.Context, nc *nats.Conn, bucket string, kvKeys []st
 	if err != nil {
 		return snapshot{}, err
 	}
+	// The answer is at most one message a subject and the end of the batch:
+	// a queue of that length holds all of it, where a synchronous
+	// subscription would allocate the connection's default of 65,536.
 	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	answer := make(chan *nats.Msg, len(subjects)+1)
+	sub, err := nc.ChanSubscribe(inbox, answer)
 	if err != nil {
 		return snapshot{}, err
 	}
@@ -69,12 +73,13 @@ func readSnapshot(ctx context.Context, nc *nats.Conn, bucket string, kvKeys []st
 	defer cancel()
 	snap := snapshot{entries: make(map[string]rawEntry, len(kvKeys))}
 	for {
-		msg, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return snapshot{}, fmt.Errorf("snapshot read of bucket %s: %w", bucket, err)
-		}
-		if done, err := snap.add(msg, prefix); done || err != nil {
-			return snap, err
+		select {
+		case msg := <-answer:
+			if done, err := snap.add(msg, prefix); done || err != nil {
+				return snap, err
+			}
+		case <-ctx.Done():
+			return snapshot{}, fmt.Errorf("snapshot read of bucket %s: %w", bucket, ctx.Err())
 		}
 	}
 }

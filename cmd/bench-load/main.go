@@ -82,7 +82,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.memLimit, "authz-gomemlimit", "", "GOMEMLIMIT of the footstep-authz servers only (\"\": they derive their own)")
 	fs.BoolVar(&o.sweep, "startup-sweep", true, "after start-up, read every bulk key to measure memory per key (false: start-up times and memory only)")
 	fs.BoolVar(&o.usageControl, "usage-control", false, "usage comparison with tracking off on both servers: the method's own bias (A/A)")
-	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof, allocs.pprof and trace.out of the server, taken during the last load round (go tool pprof and go tool trace read them)")
+	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof, allocs.pprof and trace.out of the server, taken during the last load round, and heap-SIZE.pprof after the start-up sweep (go tool pprof and go tool trace read them)")
 	fs.IntVar(&o.stormBudget, "storm-budget", 1000, "--max-kv-lookups-per-second of the miss storm's server (0: the server's default)")
 	fs.IntVar(&o.failoverTrials, "failover-trials", 0, "revocations timed per node-kill case of a three-node cluster (default 20, quick 5)")
 	only := fs.String("only", "", "comma-separated subset of load,revocation,cold,storm,startup,usage,failover")

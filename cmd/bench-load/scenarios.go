@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -215,6 +216,9 @@ func (e *env) coldDuringSpray(ctx context.Context, fa *server, spray caller) (ch
 // server that starts with an empty cache loads them all.
 func (e *env) startupAndMemory(ctx context.Context) error {
 	n := e.o.bulkKeys
+	if err := e.makeProfileDir(); err != nil {
+		return err
+	}
 	t := time.Now()
 	keys, err := e.bulkPut(ctx, n)
 	if err != nil {
@@ -227,7 +231,11 @@ func (e *env) startupAndMemory(ctx context.Context) error {
 		if size == "" {
 			continue // -bound-cache-size ""
 		}
-		fa, ready, err := e.startAuthz(ctx, "--cache-size", size, "--max-kv-lookups-per-second", "0")
+		args := []string{"--cache-size", size, "--max-kv-lookups-per-second", "0"}
+		if e.o.profileDir != "" {
+			args = append(args, "--pprof")
+		}
+		fa, ready, err := e.startAuthz(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -250,6 +258,13 @@ func (e *env) startupAndMemory(ctx context.Context) error {
 		evicted := fa.metric("footstep_authz_cache_evictions_total{table=\"key\"")
 		fmt.Printf("   --cache-size %-8s RSS before reading %.0f MiB, after reading every key %.0f MiB: %.0f B per key read (target ≤300); evicted %.0f; sweep %.0f checks/s\n",
 			size, mib(rssReady), mib(rssFull), float64(rssFull-rssReady)/float64(n), evicted, sweep)
+		if e.o.profileDir != "" { // what holds the memory, by allocation site
+			file := filepath.Join(e.o.profileDir, "heap-"+size+".pprof")
+			if err := fetch("http://"+fa.admin+"/debug/pprof/heap", file); err != nil {
+				fa.stop()
+				return err
+			}
+		}
 		fa.stop()
 	}
 	return nil
