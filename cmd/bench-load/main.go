@@ -49,6 +49,11 @@ type options struct {
 	// memLimit, when set, is the GOMEMLIMIT of the footstep-authz servers
 	// only (the load generator and NATS keep theirs).
 	memLimit string
+	// authzEnv is more of the footstep-authz servers' environment, as
+	// KEY=VALUE words (GOGC, GODEBUG), for experiments.
+	authzEnv []string
+	// authzArgs are more flags of every footstep-authz server started.
+	authzArgs []string
 	// sweep reads every bulk key after start-up, for the memory per key.
 	sweep bool
 	// stormBudget is the --max-kv-lookups-per-second of the miss storm's
@@ -80,6 +85,8 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.bulkKeys, "bulk-keys", 0, "keys in the bucket for start-up and memory (default 1000000, quick 100000)")
 	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory (\"\": no such run)")
 	fs.StringVar(&o.memLimit, "authz-gomemlimit", "", "GOMEMLIMIT of the footstep-authz servers only (\"\": they derive their own)")
+	moreArgs := fs.String("authz-args", "", "more flags of every footstep-authz server, space-separated (--usage-tracking=false)")
+	env := fs.String("authz-env", "", "more environment of the footstep-authz servers only, as space-separated KEY=VALUE words (GOGC=200 GODEBUG=gctrace=1)")
 	fs.BoolVar(&o.sweep, "startup-sweep", true, "after start-up, read every bulk key to measure memory per key (false: start-up times and memory only)")
 	fs.BoolVar(&o.usageControl, "usage-control", false, "usage comparison with tracking off on both servers: the method's own bias (A/A)")
 	fs.StringVar(&o.profileDir, "profile", "", "directory to write cpu.pprof, allocs.pprof and trace.out of the server, taken during the last load round, and heap-SIZE.pprof after the start-up sweep (go tool pprof and go tool trace read them)")
@@ -89,6 +96,13 @@ func parseOptions(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	for _, kv := range strings.Fields(*env) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("-authz-env: %q is not KEY=VALUE", kv)
+		}
+		o.authzEnv = append(o.authzEnv, kv)
+	}
+	o.authzArgs = strings.Fields(*moreArgs)
 	def := func(v *int, full, quick int) {
 		if *v == 0 {
 			*v = map[bool]int{false: full, true: quick}[o.quick]
