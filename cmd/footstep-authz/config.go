@@ -45,12 +45,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 	if err := applyEnv(fs, getenv); err != nil {
 		return nil, err
 	}
-	// The runtime reads GOMEMLIMIT and GOGC itself; without them the server
-	// derives a limit and sets its own target.
+	// The runtime reads GOMEMLIMIT itself; without it the server derives one.
 	c.DeriveMemoryLimit = getenv("GOMEMLIMIT") == ""
-	if getenv("GOGC") == "" {
-		c.GCPercent = server.DefaultGCPercent
-	}
 	return c, c.validate()
 }
 

@@ -64,7 +64,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy, Version: cfg.Version})
-	setGCPercent(cfg.GCPercent, log)
 	if cfg.DeriveMemoryLimit {
 		a.memoryLimit = newMemoryLimit(cfg.CacheSize, log)
 	}

@@ -78,11 +78,6 @@ type Config struct {
 	// grows. The command sets it unless GOMEMLIMIT is set. The limit is the
 	// process's: leave it off where servers share a process (tests).
 	DeriveMemoryLimit bool
-	// GCPercent, when positive, is given to the Go runtime as its GOGC at
-	// start. The command sets DefaultGCPercent unless GOGC is set. Like the
-	// memory limit it is the process's: leave it 0 where servers share a
-	// process (tests).
-	GCPercent int
 	// NegativeTTL is how long an unknown key is remembered as unknown.
 	NegativeTTL time.Duration
 	// LookupTimeout bounds one KV lookup on a miss.

@@ -60,19 +60,3 @@ func TestMemoryLimitNeverLowers(t *testing.T) {
 		}
 	}
 }
-
-// TestGCPercent: a server given a collector target sets it; one given none
-// leaves the runtime's. The target is the process's, so no other test of
-// this package sets one.
-func TestGCPercent(t *testing.T) {
-	prev := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(prev) })
-	startServer(t)
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GOGC %d after a server without a target; want the runtime's 100", got)
-	}
-	startServer(t, func(c *Config) { c.GCPercent = DefaultGCPercent })
-	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
-		t.Errorf("GOGC %d after a server with target %d", got, DefaultGCPercent)
-	}
-}
