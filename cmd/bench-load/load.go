@@ -182,9 +182,9 @@ func (e *env) loadComparison(ctx context.Context) error {
 	}
 	row("throughput (checks/s)", result.throughput, "  ", "≥0.90x")
 	row("p50 latency", func(r result) float64 { return us(r.pct(50)) }, "µs", "")
-	row("p99 latency", func(r result) float64 { return us(r.pct(99)) }, "µs", "≤1.20x")
+	row("p99 latency", func(r result) float64 { return us(r.pct(99)) }, "µs", "≤1.10x")
 	row("p99.9 latency", func(r result) float64 { return us(r.pct(99.9)) }, "µs", "")
-	row("server CPU per check", func(r result) float64 { return us(r.cpuPerCall()) }, "µs", "≤1.10x")
+	row("server CPU per check", func(r result) float64 { return us(r.cpuPerCall()) }, "µs", "≤1.05x")
 	for i := range a {
 		fmt.Printf("  round %d: floor %.0f/s cpu %.1fµs p99 %s | authz %.0f/s cpu %.1fµs p99 %s\n", i+1,
 			a[i].throughput(), us(a[i].cpuPerCall()), a[i].pct(99).Round(time.Microsecond),
