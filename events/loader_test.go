@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,6 +203,35 @@ func lastRevision(tb testing.TB, kv jetstream.KeyValue) uint64 {
 		tb.Fatal(err)
 	}
 	return st.(*jetstream.KeyValueBucketStatus).StreamInfo().State.LastSeq
+}
+
+// TestLeaderReadAllocatesLittle: a read through the stream leader, which
+// every cache miss makes, allocates a few kilobytes, not a subscription's
+// default queue of 65,536 messages (512 KiB a read before it took its answer
+// on a channel of one). The count includes the embedded NATS server's own
+// allocations for the request, all in this process.
+func TestLeaderReadAllocatesLittle(t *testing.T) {
+	c, ctx, kv := startBucket(t)
+	put(t, kv, events.AccountKVKey("a1"), `{"balance":"5"}`)
+	leader := events.NewLoader(kv, events.ReadFromLeader(c.NATS()))
+	read := func() {
+		if e, err := leader.LoadAccount(ctx, "a1"); err != nil || e.Presence != authz.Present {
+			t.Fatalf("LoadAccount = %+v, %v", e, err)
+		}
+	}
+	read() // the connection's first request sets up what later ones reuse
+	const reads = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range reads {
+		read()
+	}
+	runtime.ReadMemStats(&after)
+	per := (after.TotalAlloc - before.TotalAlloc) / reads
+	t.Logf("%d KiB allocated a read", per>>10)
+	if per > 128<<10 {
+		t.Errorf("a leader read allocated %d KiB, counting the server's share; want at most 128", per>>10)
+	}
 }
 
 // BenchmarkLoad compares the miss path's reads on one embedded server. One
