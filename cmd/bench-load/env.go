@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -163,7 +164,7 @@ func (e *env) startAuthz(ctx context.Context, extra ...string) (*server, time.Du
 		return nil, 0, err
 	}
 	argv := append([]string{e.authzBin, "--nats-url", e.nats.ClientURL(), "--grpc-addr", grpcAddr,
-		"--http-addr=", "--admin-addr", admin, "--log-level", "error"}, append(extra, e.o.authzArgs...)...)
+		"--http-addr=", "--admin-addr", admin, "--log-level", "error"}, slices.Concat(extra, e.o.authzArgs)...)
 	s := startServer("footstep-authz", argv, e.pinSrv, e.logs)
 	s.cmd.Env = cleanEnv()
 	if e.o.memLimit != "" {
