@@ -165,12 +165,11 @@ func (e *env) startAuthz(ctx context.Context, extra ...string) (*server, time.Du
 	}
 	argv := append([]string{e.authzBin, "--nats-url", e.nats.ClientURL(), "--grpc-addr", grpcAddr,
 		"--http-addr=", "--admin-addr", admin, "--log-level", "error"}, slices.Concat(extra, e.o.authzArgs)...)
-	s := startServer("footstep-authz", argv, e.pinSrv, e.logs)
-	s.cmd.Env = cleanEnv()
-	if e.o.memLimit != "" {
-		s.cmd.Env = append(s.cmd.Env, "GOMEMLIMIT="+e.o.memLimit)
+	if e.o.profileDir != "" {
+		argv = append(argv, "--pprof") // for the profiles -profile asks for
 	}
-	s.cmd.Env = append(s.cmd.Env, e.o.authzEnv...)
+	s := startServer("footstep-authz", argv, e.pinSrv, e.logs)
+	s.cmd.Env = append(cleanEnv(), e.o.authzEnv...)
 	s.addr, s.admin = grpcAddr, admin
 	if err := s.start(); err != nil {
 		return nil, 0, err

@@ -139,14 +139,10 @@ func (e *env) loadComparison(ctx context.Context) error {
 		return err
 	}
 	defer floor.stop()
-	var extra []string
 	if err := e.makeProfileDir(); err != nil {
 		return err
 	}
-	if e.o.profileDir != "" {
-		extra = []string{"--pprof"}
-	}
-	fa, _, err := e.startAuthz(ctx, extra...)
+	fa, _, err := e.startAuthz(ctx)
 	if err != nil {
 		return err
 	}

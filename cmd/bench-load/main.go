@@ -46,11 +46,9 @@ type options struct {
 	coldKeys  int
 	bulkKeys  int
 	cacheSize string
-	// memLimit, when set, is the GOMEMLIMIT of the footstep-authz servers
-	// only (the load generator and NATS keep theirs).
-	memLimit string
 	// authzEnv is more of the footstep-authz servers' environment, as
-	// KEY=VALUE words (GOGC, GODEBUG), for experiments.
+	// KEY=VALUE words (GOGC, GODEBUG, GOMEMLIMIT), for experiments; the load
+	// generator and NATS keep theirs.
 	authzEnv []string
 	// authzArgs are more flags of every footstep-authz server started.
 	authzArgs []string
@@ -59,8 +57,10 @@ type options struct {
 	// stormBudget is the --max-kv-lookups-per-second of the miss storm's
 	// server, to show that the budget bounds the lookups.
 	stormBudget int
-	// profileDir, when set, receives CPU and allocation profiles of the
-	// footstep-authz server taken during the last load round.
+	// profileDir, when set, receives the footstep-authz server's CPU and
+	// allocation profiles and execution trace from the last load round, and
+	// its heap profile after the start-up sweep; the servers then run with
+	// --pprof.
 	profileDir string
 	// usageControl runs the usage comparison with tracking off on both
 	// servers (an A/A run), to show the method's own bias.
@@ -84,7 +84,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.coldKeys, "cold-keys", 500, "uncached keys checked once each for the cold path")
 	fs.IntVar(&o.bulkKeys, "bulk-keys", 0, "keys in the bucket for start-up and memory (default 1000000, quick 100000)")
 	fs.StringVar(&o.cacheSize, "bound-cache-size", "32MiB", "--cache-size of the run that shows the cache bounds memory (\"\": no such run)")
-	fs.StringVar(&o.memLimit, "authz-gomemlimit", "", "GOMEMLIMIT of the footstep-authz servers only (\"\": they derive their own)")
+	memLimit := fs.String("authz-gomemlimit", "", "GOMEMLIMIT of the footstep-authz servers only (\"\": they derive their own); short for -authz-env GOMEMLIMIT=...")
 	moreArgs := fs.String("authz-args", "", "more flags of every footstep-authz server, space-separated (--usage-tracking=false)")
 	env := fs.String("authz-env", "", "more environment of the footstep-authz servers only, as space-separated KEY=VALUE words (GOGC=200 GODEBUG=gctrace=1)")
 	fs.BoolVar(&o.sweep, "startup-sweep", true, "after start-up, read every bulk key to measure memory per key (false: start-up times and memory only)")
@@ -101,6 +101,9 @@ func parseOptions(args []string) (*options, error) {
 			return nil, fmt.Errorf("-authz-env: %q is not KEY=VALUE", kv)
 		}
 		o.authzEnv = append(o.authzEnv, kv)
+	}
+	if *memLimit != "" {
+		o.authzEnv = append(o.authzEnv, "GOMEMLIMIT="+*memLimit)
 	}
 	o.authzArgs = strings.Fields(*moreArgs)
 	def := func(v *int, full, quick int) {

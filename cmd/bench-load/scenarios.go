@@ -231,11 +231,7 @@ func (e *env) startupAndMemory(ctx context.Context) error {
 		if size == "" {
 			continue // -bound-cache-size ""
 		}
-		args := []string{"--cache-size", size, "--max-kv-lookups-per-second", "0"}
-		if e.o.profileDir != "" {
-			args = append(args, "--pprof")
-		}
-		fa, ready, err := e.startAuthz(ctx, args...)
+		fa, ready, err := e.startAuthz(ctx, "--cache-size", size, "--max-kv-lookups-per-second", "0")
 		if err != nil {
 			return err
 		}
