@@ -14,7 +14,7 @@ package cache
 
 // aheadOfWatch stores e, a load of k at revision rev beyond the watch's
 // position, and leaves a floor for it. Callers hold the shard lock.
-func (t *table[K, V, P]) aheadOfWatch(k K, hk uint64, sh *shard[K, V], e V, rev uint64) {
+func (t *table[K, V, S]) aheadOfWatch(k K, hk uint64, sh *shard[K, V], e V, rev uint64) {
 	t.floor(k, sh, rev)
 	if t.drained.Load() <= sh.setMark {
 		t.drain()
@@ -22,7 +22,7 @@ func (t *table[K, V, P]) aheadOfWatch(k K, hk uint64, sh *shard[K, V], e V, rev 
 	t.store(k, hk, sh, e)
 }
 
-func (t *table[K, V, P]) floor(k K, sh *shard[K, V], rev uint64) {
+func (t *table[K, V, S]) floor(k K, sh *shard[K, V], rev uint64) {
 	if f, ok := sh.floors[k]; ok {
 		sh.floors[k] = max(f, rev)
 		return
@@ -41,7 +41,7 @@ func (t *table[K, V, P]) floor(k K, sh *shard[K, V], rev uint64) {
 	t.counts.overflows.Add(1)
 }
 
-func (t *table[K, V, P]) dropFloor(k K, sh *shard[K, V]) {
+func (t *table[K, V, S]) dropFloor(k K, sh *shard[K, V]) {
 	delete(sh.floors, k)
 	sh.nfloors.Store(int32(len(sh.floors)))
 	t.floored.Add(-1)
@@ -49,7 +49,7 @@ func (t *table[K, V, P]) dropFloor(k K, sh *shard[K, V]) {
 
 // releaseFloors drops the floors the watch has passed. Callers hold the
 // shard lock.
-func (t *table[K, V, P]) releaseFloors(sh *shard[K, V], pos uint64) {
+func (t *table[K, V, S]) releaseFloors(sh *shard[K, V], pos uint64) {
 	for k, f := range sh.floors {
 		if f <= pos {
 			delete(sh.floors, k)

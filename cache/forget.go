@@ -31,7 +31,7 @@ func (s *Store) StartAt(rev uint64) {
 // It returns once ristretto can no longer show a removed entry.
 func (s *Store) ForgetKeys(rev uint64, hs ...authz.KeyHash) { s.keys.forget(rev, hs) }
 
-func (t *table[K, V, P]) forget(rev uint64, ks []K) {
+func (t *table[K, V, S]) forget(rev uint64, ks []K) {
 	t.advance(rev)
 	for _, k := range ks {
 		t.forgetOne(k, rev)
@@ -40,7 +40,7 @@ func (t *table[K, V, P]) forget(rev uint64, ks []K) {
 	t.drain()
 }
 
-func (t *table[K, V, P]) forgetOne(k K, rev uint64) {
+func (t *table[K, V, S]) forgetOne(k K, rev uint64) {
 	hk, sh, open := t.lockKey(k, &t.counts.forgotten)
 	if !open {
 		return
@@ -57,7 +57,7 @@ func (t *table[K, V, P]) forgetOne(k K, rev uint64) {
 // such a Set, which holds the state the change replaced. A shard without
 // room for the pin has drained after the Del (room), so nothing can land.
 // Callers hold the shard lock.
-func (t *table[K, V, P]) hide(k K, hk uint64, sh *shard[K, V], rev uint64) {
+func (t *table[K, V, S]) hide(k K, hk uint64, sh *shard[K, V], rev uint64) {
 	t.rc.Del(hk)
 	p, had := sh.pins[k]
 	if !had && !t.room(sh) {

@@ -27,7 +27,7 @@ type pin[V any] struct {
 // the cache cannot prove newer than every read of the key (one that came out
 // of order, or one in a shard that read ahead of the watch without a floor)
 // is withheld: the key is removed and the next read loads it.
-func (t *table[K, V, P]) apply(k K, e V) {
+func (t *table[K, V, S]) apply(k K, e V) {
 	rev := t.revision(e)
 	hk, sh, open := t.lockKey(k, &t.counts.applied)
 	if !open {
@@ -62,7 +62,7 @@ func (t *table[K, V, P]) apply(k K, e V) {
 
 // advance moves the watch's position to rev if it is further, and returns
 // the position before.
-func (t *table[K, V, P]) advance(rev uint64) uint64 {
+func (t *table[K, V, S]) advance(rev uint64) uint64 {
 	for {
 		pos := t.position.Load()
 		if rev <= pos || t.position.CompareAndSwap(pos, rev) {
@@ -73,7 +73,7 @@ func (t *table[K, V, P]) advance(rev uint64) uint64 {
 
 // present reports whether ristretto holds something for hk, without counting
 // a read: a change is stored again only where the key was cached.
-func (t *table[K, V, P]) present(hk uint64) bool {
+func (t *table[K, V, S]) present(hk uint64) bool {
 	_, ok := t.rc.GetTTL(hk)
 	return ok
 }
@@ -81,7 +81,7 @@ func (t *table[K, V, P]) present(hk uint64) bool {
 // hold pins e as the newest state of k and replaces k in ristretto, storing
 // e when store is set. It reports false, and changes nothing, when the shard
 // has no room for another pin. Callers hold the shard lock.
-func (t *table[K, V, P]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) bool {
+func (t *table[K, V, S]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) bool {
 	_, had := sh.pins[k]
 	if !had && !t.room(sh) {
 		return false
@@ -97,7 +97,7 @@ func (t *table[K, V, P]) hold(k K, hk uint64, sh *shard[K, V], e V, store bool) 
 // setPin pins p for k, marked with the current drain cycle, and counts it
 // when k had no pin, waking the janitor to release it. Callers hold the
 // shard lock and have issued k's Del.
-func (t *table[K, V, P]) setPin(k K, sh *shard[K, V], p pin[V], had bool) {
+func (t *table[K, V, S]) setPin(k K, sh *shard[K, V], p pin[V], had bool) {
 	p.mark = t.cycles.Load()
 	sh.pins[k] = p
 	if !had {
@@ -109,7 +109,7 @@ func (t *table[K, V, P]) setPin(k K, sh *shard[K, V], p pin[V], had bool) {
 
 // room reports whether the shard can take another pin, draining ristretto
 // and releasing what it can when the shard is full.
-func (t *table[K, V, P]) room(sh *shard[K, V]) bool {
+func (t *table[K, V, S]) room(sh *shard[K, V]) bool {
 	if len(sh.pins) < t.pinCap {
 		return true
 	}
@@ -125,8 +125,8 @@ func (t *table[K, V, P]) room(sh *shard[K, V]) bool {
 // withhold removes k from ristretto for a change that is not shown, unless
 // ristretto holds a revision at least as new. The drain makes sure no older
 // Set queued before the Del lands after it.
-func (t *table[K, V, P]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
-	if s, ok := t.rc.Get(hk); ok && sh.holds(s.epoch) && s.rev >= rev {
+func (t *table[K, V, S]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
+	if s, ok := t.rc.Get(hk); ok && sh.holds(s.stamped().epoch) && s.stamped().rev >= rev {
 		if _, mine := t.unpack(k, s); mine {
 			t.counts.staleChanges.Add(1)
 			return
@@ -139,7 +139,7 @@ func (t *table[K, V, P]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
 
 // drain waits until ristretto has processed every Set and Del issued before
 // it started.
-func (t *table[K, V, P]) drain() {
+func (t *table[K, V, S]) drain() {
 	c := t.cycles.Add(1)
 	t.rc.Wait()
 	for {
@@ -153,7 +153,7 @@ func (t *table[K, V, P]) drain() {
 
 // release drops the pins of sh that ristretto has caught up with, and the
 // floors the watch has passed. Callers hold the shard lock.
-func (t *table[K, V, P]) release(sh *shard[K, V]) {
+func (t *table[K, V, S]) release(sh *shard[K, V]) {
 	drained, pos := t.drained.Load(), t.position.Load()
 	for k, p := range sh.pins {
 		if p.mark < drained {
@@ -170,7 +170,7 @@ func (t *table[K, V, P]) release(sh *shard[K, V]) {
 
 // tidy drains ristretto and releases what it can, for the janitor. It
 // reports whether anything is left for a later call.
-func (t *table[K, V, P]) tidy() bool {
+func (t *table[K, V, S]) tidy() bool {
 	if t.unsettled.Swap(false) || t.pinned.Load() > 0 {
 		t.drain()
 	}
@@ -192,7 +192,7 @@ func (t *table[K, V, P]) tidy() bool {
 // reset forgets everything, for a full resynchronisation: revisions start
 // over. Loads in flight find their shard reset and load again. The watch
 // calls it between changes, never during one.
-func (t *table[K, V, P]) reset() {
+func (t *table[K, V, S]) reset() {
 	t.forgetAll()
 	t.counts.resets.Add(1)
 }
@@ -200,7 +200,7 @@ func (t *table[K, V, P]) reset() {
 // forgetAll is reset without counting a resync: every entry, pin and floor
 // goes, the position goes back to 0, and loads in flight find their shard
 // reset and load again.
-func (t *table[K, V, P]) forgetAll() {
+func (t *table[K, V, S]) forgetAll() {
 	t.position.Store(0)
 	for i := range t.shards {
 		sh := &t.shards[i]

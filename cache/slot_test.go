@@ -5,20 +5,28 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/footstep/authz/authz"
 )
 
-// TestSlotLayout: a key's slot is one 48-byte allocation; a field more
-// would make it 64.
-func TestSlotLayout(t *testing.T) {
-	if size := unsafe.Sizeof(slot[keySlot]{}); size > 48 {
-		t.Errorf("slot[keySlot] is %d bytes; want 48 at most", size)
+// TestKeyBlobLayout: the fields end where the ids begin, and packing a key
+// is one allocation, of 64 bytes for ids of 28 bytes together.
+func TestKeyBlobLayout(t *testing.T) {
+	if blobIDs != blobPresence+1 {
+		t.Errorf("the ids start at %d; want right after the last field, at %d", blobIDs, blobPresence+1)
+	}
+	e := authz.KeyEntry{Revision: 1, Presence: authz.Present, Record: authz.KeyRecord{
+		KeyID: "key_0123456789", AccountID: "acct_012345678", State: authz.StateActive}}
+	if n := blobIDs + len(e.Record.KeyID) + len(e.Record.AccountID); n > 64 {
+		t.Errorf("a blob with ids of 28 bytes is %d bytes; want 64 at most", n)
+	}
+	h := hashOf("sk_live_layout")
+	if n := testing.AllocsPerRun(100, func() { packKey(h, e, stamp{}) }); n != 1 {
+		t.Errorf("packKey allocates %v times; want once", n)
 	}
 }
 
-func TestKeySlotRoundTrip(t *testing.T) {
+func TestKeyBlobRoundTrip(t *testing.T) {
 	h := hashOf("sk_live_pack")
 	record := func(state authz.KeyState, expires string) authz.KeyRecord {
 		r := authz.KeyRecord{KeyID: "key_pack", AccountID: "acct_pack", State: state}
@@ -39,18 +47,22 @@ func TestKeySlotRoundTrip(t *testing.T) {
 		{Revision: 6, Presence: authz.Present, Record: authz.KeyRecord{
 			KeyID: strings.Repeat("k", authz.MaxIDLen), AccountID: strings.Repeat("a", authz.MaxIDLen), State: authz.StateActive}},
 	} {
-		p, ok := packKey(h, e)
+		st := stamp{rev: e.Revision, epoch: 0xfedc_ba98, shard: shardCount - 1}
+		b, ok := packKey(h, e, st)
 		if !ok {
 			t.Errorf("packKey(%v) refused it", e)
 			continue
 		}
-		got, ok := unpackKey(h, &slot[keySlot]{packed: p, rev: e.Revision})
+		if got := b.stamped(); got != st {
+			t.Errorf("stamp = %+v; want %+v", got, st)
+		}
+		got, ok := unpackKey(h, b)
 		if !ok || got != e {
 			t.Errorf("unpackKey(packKey(%v)) = %v, %v; want it back", e, got, ok)
 		}
 		other := h
 		other[15] ^= 1 // ristretto's key, the first 8 bytes, is the same
-		if got, ok := unpackKey(other, &slot[keySlot]{packed: p, rev: e.Revision}); ok {
+		if got, ok := unpackKey(other, b); ok {
 			t.Errorf("unpackKey of another key = %v; want no entry", got)
 		}
 	}

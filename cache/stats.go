@@ -54,7 +54,7 @@ func (c *counters) hit(absent bool) {
 	c.hits.Add(1)
 }
 
-func (t *table[K, V, P]) stats() TableStats {
+func (t *table[K, V, S]) stats() TableStats {
 	c := &t.counts
 	return TableStats{
 		Hits: c.hits.Load(), NegativeHits: c.negativeHits.Load(), Misses: c.misses.Load(),

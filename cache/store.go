@@ -152,8 +152,8 @@ func (c *Config) newBudget() *rate.Limiter {
 
 // Store is the in-memory state of keys and accounts.
 type Store struct {
-	keys     *table[authz.KeyHash, authz.KeyEntry, keySlot]
-	accounts *table[string, authz.AccountEntry, accountSlot]
+	keys     *table[authz.KeyHash, authz.KeyEntry, keyBlob]
+	accounts *table[string, authz.AccountEntry, *accountSlot]
 	// loadKey and loadAccount are the Loader's methods, bound once: a
 	// method value built per call would allocate on every read.
 	loadKey     func(context.Context, authz.KeyHash) (authz.KeyEntry, error)
@@ -178,7 +178,7 @@ func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 	seed := maphash.MakeSeed()
 	budget := cfg.newBudget()
 	wake := make(chan struct{}, 1)
-	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry, keySlot]{
+	keys, err := newTable(tableConfig[authz.KeyHash, authz.KeyEntry, keyBlob]{
 		items: keyItems, pinCap: pinCap(keyItems), cfg: &cfg, budget: budget, wake: wake,
 		hash:        keyHash,
 		pack:        packKey,
@@ -191,7 +191,7 @@ func newStore(cfg Config, keyItems, accountItems int64) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := newTable(tableConfig[string, authz.AccountEntry, accountSlot]{
+	accounts, err := newTable(tableConfig[string, authz.AccountEntry, *accountSlot]{
 		items: accountItems, pinCap: pinCap(accountItems), cfg: &cfg, budget: budget, wake: wake,
 		hash:     func(id string) uint64 { return maphash.String(seed, id) },
 		pack:     packAccount,

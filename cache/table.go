@@ -16,7 +16,7 @@ import (
 // shardCount spreads the locks that serialize fills against changes.
 const shardCount = 256
 
-type tableConfig[K comparable, V any, P any] struct {
+type tableConfig[K comparable, V any, S stored] struct {
 	items    int64
 	pinCap   int // most pins kept per shard
 	cfg      *Config
@@ -25,11 +25,11 @@ type tableConfig[K comparable, V any, P any] struct {
 	hash     func(K) uint64
 	revision func(V) uint64
 	absent   func(V) bool
-	// pack packs an entry for ristretto (slot.go); it reports false for one
-	// it cannot give back exactly, which is not cached. unpack gives it
-	// back, and reports false for a slot of another key.
-	pack   func(K, V) (P, bool)
-	unpack func(K, *slot[P]) (V, bool)
+	// pack packs an entry for ristretto with its stamp (slot.go); it
+	// reports false for one it cannot give back exactly, which is not
+	// cached. unpack gives it back, and reports false for another key's.
+	pack   func(K, V, stamp) (S, bool)
+	unpack func(K, S) (V, bool)
 	// unknown, when set, reports whether a key certainly has no record, so
 	// that a miss is answered with absentEntry from memory: no load, no
 	// lookup budget, nothing stored.
@@ -37,12 +37,12 @@ type tableConfig[K comparable, V any, P any] struct {
 	absentEntry V
 }
 
-// table is one kind of entry (keys or accounts), held packed as P: a
+// table is one kind of entry (keys or accounts), held packed as S: a
 // ristretto cache for the bulk, and per shard the pins (pins.go) and the
 // loads in flight.
-type table[K comparable, V any, P any] struct {
-	tableConfig[K, V, P]
-	rc     *ristretto.Cache[uint64, *slot[P]]
+type table[K comparable, V any, S stored] struct {
+	tableConfig[K, V, S]
+	rc     *ristretto.Cache[uint64, S]
 	shards [shardCount]shard[K, V]
 	// position is the highest revision applied since the last Reset. The
 	// watch applies revisions in increasing order, so it has delivered
@@ -87,17 +87,17 @@ type call[V any] struct {
 	forgotten bool
 }
 
-func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V, P], error) {
+func newTable[K comparable, V any, S stored](tc tableConfig[K, V, S]) (*table[K, V, S], error) {
 	if tc.items < 1 {
 		tc.items = 1
 	}
-	t := &table[K, V, P]{tableConfig: tc}
+	t := &table[K, V, S]{tableConfig: tc}
 	for i := range t.shards {
 		t.shards[i].pins = make(map[K]pin[V])
 		t.shards[i].floors = make(map[K]uint64)
 		t.shards[i].inflight = make(map[K]*call[V])
 	}
-	rc, err := ristretto.NewCache(&ristretto.Config[uint64, *slot[P]]{
+	rc, err := ristretto.NewCache(&ristretto.Config[uint64, S]{
 		NumCounters:        admissionCounters(tc.items),
 		MaxCost:            tc.items,
 		BufferItems:        64,
@@ -107,7 +107,7 @@ func newTable[K comparable, V any, P any](tc tableConfig[K, V, P]) (*table[K, V,
 		// atomic add on every Get, a map of admission times, and count a
 		// Del or an expiry as an eviction.
 		OnEvict:  t.evicted,
-		OnReject: func(*ristretto.Item[*slot[P]]) { t.counts.rejected.Add(1) },
+		OnReject: func(*ristretto.Item[S]) { t.counts.rejected.Add(1) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
@@ -136,9 +136,10 @@ func admissionCounters(items int64) int64 {
 // budget, or a negative entry whose time to live ran out (ristretto tells
 // both through OnEvict; an expiry carries its expiration). An expiry of an
 // entry no longer held (removed by a Del) drops nothing.
-func (t *table[K, V, P]) evicted(i *ristretto.Item[*slot[P]]) {
+func (t *table[K, V, S]) evicted(i *ristretto.Item[S]) {
+	var none S
 	switch {
-	case i.Value == nil:
+	case i.Value == none:
 	case i.Expiration.IsZero():
 		t.counts.evicted.Add(1)
 	default:
@@ -148,8 +149,9 @@ func (t *table[K, V, P]) evicted(i *ristretto.Item[*slot[P]]) {
 
 // newer lets ristretto update a stored slot in place only forwards: to a
 // revision at least as new, or over a slot stored before a Reset.
-func (t *table[K, V, P]) newer(cur, prev *slot[P]) bool {
-	return !t.shards[prev.shard].holds(prev.epoch) || cur.rev >= prev.rev
+func (t *table[K, V, S]) newer(cur, prev S) bool {
+	p := prev.stamped()
+	return !t.shards[p.shard].holds(p.epoch) || cur.stamped().rev >= p.rev
 }
 
 // epoch numbers the shard's Resets, in 32 bits: a slot is the shard's while
@@ -159,14 +161,14 @@ func (sh *shard[K, V]) epoch() uint32 { return uint32(sh.resets.Load()) }
 // holds reports whether a slot stored in epoch e is still the shard's.
 func (sh *shard[K, V]) holds(e uint32) bool { return e == sh.epoch() }
 
-func (t *table[K, V, P]) shard(hk uint64) *shard[K, V] {
+func (t *table[K, V, S]) shard(hk uint64) *shard[K, V] {
 	return &t.shards[hk%shardCount]
 }
 
 // lockKey locks the shard of k for a change, counted in n, and returns k's
 // hash and the shard; open is false, the shard left unlocked and nothing
 // counted, when the store is closed.
-func (t *table[K, V, P]) lockKey(k K, n *atomic.Uint64) (hk uint64, sh *shard[K, V], open bool) {
+func (t *table[K, V, S]) lockKey(k K, n *atomic.Uint64) (hk uint64, sh *shard[K, V], open bool) {
 	hk = t.hash(k)
 	sh = t.shard(hk)
 	sh.mu.Lock()
@@ -181,7 +183,7 @@ func (t *table[K, V, P]) lockKey(k K, n *atomic.Uint64) (hk uint64, sh *shard[K,
 // cached returns the newest entry held in memory: a pin first, then
 // ristretto. The pin is looked up before ristretto, so that a Set still
 // queued when a change was applied cannot be read once the change is.
-func (t *table[K, V, P]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
+func (t *table[K, V, S]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
 	if sh.npins.Load() > 0 {
 		sh.mu.RLock()
 		p, ok := sh.pins[k]
@@ -190,14 +192,14 @@ func (t *table[K, V, P]) cached(k K, hk uint64, sh *shard[K, V]) (V, bool) {
 			return p.entry, !p.hidden
 		}
 	}
-	if s, ok := t.rc.Get(hk); ok && sh.holds(s.epoch) {
+	if s, ok := t.rc.Get(hk); ok && sh.holds(s.stamped().epoch) {
 		return t.unpack(k, s)
 	}
 	var zero V
 	return zero, false
 }
 
-func (t *table[K, V, P]) get(ctx context.Context, k K, load func(context.Context, K) (V, error)) (V, error) {
+func (t *table[K, V, S]) get(ctx context.Context, k K, load func(context.Context, K) (V, error)) (V, error) {
 	hk := t.hash(k)
 	sh := t.shard(hk)
 	if e, ok := t.cached(k, hk, sh); ok {
@@ -215,7 +217,7 @@ func (t *table[K, V, P]) get(ctx context.Context, k K, load func(context.Context
 // fill loads k once for all callers that miss it at the same time. The load
 // runs on its own deadline, so that one caller giving up does not fail the
 // others; each caller waits no longer than its own context.
-func (t *table[K, V, P]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V], load func(context.Context, K) (V, error)) (V, error) {
+func (t *table[K, V, S]) fill(ctx context.Context, k K, hk uint64, sh *shard[K, V], load func(context.Context, K) (V, error)) (V, error) {
 	sh.mu.Lock()
 	if p, ok := sh.pins[k]; ok && !p.hidden {
 		sh.mu.Unlock()
@@ -255,7 +257,7 @@ const maxLoadAttempts = 3
 // Reset or by a newer change: the answer could be stale, so there is none.
 var ErrOverrun = errors.New("cache: changes outran the load; state unknown")
 
-func (t *table[K, V, P]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load func(context.Context, K) (V, error)) {
+func (t *table[K, V, S]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load func(context.Context, K) (V, error)) {
 	var (
 		e   V
 		err error
@@ -293,7 +295,7 @@ func (t *table[K, V, P]) load(k K, hk uint64, sh *shard[K, V], c *call[V], load 
 // as do a Reset and a ForgetKeys of the key. A load at or behind the watch's position is simply
 // stored; one ahead of it leaves a floor (floors.go), so that the watch
 // catching up with older revisions cannot take the key backwards.
-func (t *table[K, V, P]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
+func (t *table[K, V, S]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V, start uint64) (V, error) {
 	var zero V
 	if sh.closed {
 		return e, nil
@@ -331,8 +333,8 @@ func (t *table[K, V, P]) settle(k K, hk uint64, sh *shard[K, V], c *call[V], e V
 // store hands an entry to ristretto, packed; one that cannot be packed is
 // not cached, like a Set ristretto drops. Callers hold the shard lock, so
 // that no change of k is applied between their revision check and this Set.
-func (t *table[K, V, P]) store(k K, hk uint64, sh *shard[K, V], e V) {
-	p, ok := t.pack(k, e)
+func (t *table[K, V, S]) store(k K, hk uint64, sh *shard[K, V], e V) {
+	s, ok := t.pack(k, e, stamp{rev: t.revision(e), epoch: sh.epoch(), shard: uint8(hk % shardCount)})
 	if !ok {
 		t.counts.droppedSets.Add(1)
 		return
@@ -341,7 +343,6 @@ func (t *table[K, V, P]) store(k K, hk uint64, sh *shard[K, V], e V) {
 	if t.absent(e) {
 		ttl = t.cfg.NegativeTTL
 	}
-	s := &slot[P]{packed: p, rev: t.revision(e), epoch: sh.epoch(), shard: uint8(hk % shardCount)}
 	if !t.rc.SetWithTTL(hk, s, 1, ttl) {
 		t.counts.droppedSets.Add(1)
 	}
@@ -353,14 +354,14 @@ func (t *table[K, V, P]) store(k K, hk uint64, sh *shard[K, V], e V) {
 
 // close closes ristretto once no shard will touch it again.
 // nudge wakes the janitor if it sleeps.
-func (t *table[K, V, P]) nudge() {
+func (t *table[K, V, S]) nudge() {
 	select {
 	case t.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (t *table[K, V, P]) close() {
+func (t *table[K, V, S]) close() {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
