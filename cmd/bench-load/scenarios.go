@@ -254,6 +254,9 @@ func (e *env) startupAndMemory(ctx context.Context) error {
 		evicted := fa.metric("footstep_authz_cache_evictions_total{table=\"key\"")
 		fmt.Printf("   --cache-size %-8s RSS before reading %.0f MiB, after reading every key %.0f MiB: %.0f B per key read (target ≤300); evicted %.0f; sweep %.0f checks/s\n",
 			size, mib(rssReady), mib(rssFull), float64(rssFull-rssReady)/float64(n), evicted, sweep)
+		if size == fits {
+			e.hitsAtScale(ctx, fa, keys)
+		}
 		if e.o.profileDir != "" { // what holds the memory, by allocation site
 			file := filepath.Join(e.o.profileDir, "heap-"+size+".pprof")
 			if err := fetch("http://"+fa.admin+"/debug/pprof/heap", file); err != nil {
