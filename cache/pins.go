@@ -215,7 +215,7 @@ func (t *table[K, V, S]) forgetAll() {
 		for _, c := range sh.inflight {
 			c.applied = 0
 		}
-		sh.resets.Add(1) // a new epoch: every slot stored before is forgotten
+		sh.resets.Add(1) // a new epoch: every entry stored before is forgotten
 		sh.mu.Unlock()
 	}
 }

@@ -147,18 +147,18 @@ func (t *table[K, V, S]) evicted(i *ristretto.Item[S]) {
 	}
 }
 
-// newer lets ristretto update a stored slot in place only forwards: to a
-// revision at least as new, or over a slot stored before a Reset.
+// newer lets ristretto update a stored entry in place only forwards: to a
+// revision at least as new, or over an entry stored before a Reset.
 func (t *table[K, V, S]) newer(cur, prev S) bool {
 	p := prev.stamped()
 	return !t.shards[p.shard].holds(p.epoch) || cur.stamped().rev >= p.rev
 }
 
-// epoch numbers the shard's Resets, in 32 bits: a slot is the shard's while
+// epoch numbers the shard's Resets, in 32 bits: an entry is the shard's while
 // its epoch is the current one. Wrapping would take four billion Resets.
 func (sh *shard[K, V]) epoch() uint32 { return uint32(sh.resets.Load()) }
 
-// holds reports whether a slot stored in epoch e is still the shard's.
+// holds reports whether an entry stored in epoch e is still the shard's.
 func (sh *shard[K, V]) holds(e uint32) bool { return e == sh.epoch() }
 
 func (t *table[K, V, S]) shard(hk uint64) *shard[K, V] {

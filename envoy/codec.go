@@ -45,9 +45,23 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.CodecV2.Marshal(v)
 }
 
+// Unmarshal reads a CheckRequest with decodeCheck, which keeps only what
+// the service reads; other messages go through gRPC's proto codec.
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	req, ok := v.(*authv3.CheckRequest)
+	if !ok {
+		return c.CodecV2.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return decodeCheck(buf.ReadOnlyData(), req)
+}
+
 // ServerOption is the option of the gRPC server a Server is registered on:
-// its codec sends the answers made once as they are (see Register). Other
-// messages, and every request, go through gRPC's proto codec.
+// its codec sends the answers made once as they are (see Register), and
+// reads a CheckRequest's credential headers, path and surface without
+// decoding the rest of it (decodeCheck). Other messages go through gRPC's
+// proto codec.
 func ServerOption() grpc.ServerOption {
 	return grpc.ForceServerCodecV2(codec{encoding.GetCodecV2(grpcproto.Name)})
 }
@@ -59,7 +73,8 @@ func ServerOption() grpc.ServerOption {
 // answers are marshalled at each call like any message. Interceptors of
 // Check therefore see a proto.Message that is not a *authv3.CheckResponse,
 // and must not modify it: a kept answer is shared, and its bytes would not
-// follow.
+// follow. With ServerOption they also see a CheckRequest holding only what
+// the service reads.
 func (s *Server) Register(g *grpc.Server) {
 	desc := authv3.Authorization_ServiceDesc
 	desc.Methods = []grpc.MethodDesc{{MethodName: "Check", Handler: s.handleCheck}}
