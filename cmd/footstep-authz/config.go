@@ -45,8 +45,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*c
 	if err := applyEnv(fs, getenv); err != nil {
 		return nil, err
 	}
-	// The runtime reads GOMEMLIMIT itself; without it the server derives one.
+	// The runtime reads GOMEMLIMIT and GOGC itself; without them the server
+	// derives a limit and sets its own collector target.
 	c.DeriveMemoryLimit = getenv("GOMEMLIMIT") == ""
+	c.SetGCPercent = getenv("GOGC") == ""
 	return c, c.validate()
 }
 

@@ -191,7 +191,8 @@ func TestVersion(t *testing.T) {
 }
 
 // TestMemoryLimit: without GOMEMLIMIT the server derives the runtime's soft
-// limit; with it, the runtime's own reading stands.
+// limit, and without GOGC it sets its collector target; with them, the
+// runtime's own reading stands.
 func TestMemoryLimit(t *testing.T) {
 	for env, want := range map[string]bool{"": true, "1GiB": false} {
 		cfg, err := parseConfig(nil, func(k string) string { return map[string]string{"GOMEMLIMIT": env}[k] }, io.Discard)
@@ -200,6 +201,15 @@ func TestMemoryLimit(t *testing.T) {
 		}
 		if cfg.DeriveMemoryLimit != want {
 			t.Errorf("GOMEMLIMIT=%q: DeriveMemoryLimit %v; want %v", env, cfg.DeriveMemoryLimit, want)
+		}
+	}
+	for env, want := range map[string]bool{"": true, "100": false, "off": false} {
+		cfg, err := parseConfig(nil, func(k string) string { return map[string]string{"GOGC": env}[k] }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.SetGCPercent != want {
+			t.Errorf("GOGC=%q: SetGCPercent %v; want %v", env, cfg.SetGCPercent, want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	a.metrics = metrics.New(metrics.Config{Mode: cfg.Mode, StalePolicy: cfg.StalePolicy, Version: cfg.Version})
+	if cfg.SetGCPercent {
+		debug.SetGCPercent(DefaultGCPercent)
+	}
 	if cfg.DeriveMemoryLimit {
 		a.memoryLimit = newMemoryLimit(cfg.CacheSize, log)
 	}

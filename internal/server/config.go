@@ -78,6 +78,10 @@ type Config struct {
 	// grows. The command sets it unless GOMEMLIMIT is set. The limit is the
 	// process's: leave it off where servers share a process (tests).
 	DeriveMemoryLimit bool
+	// SetGCPercent sets the collector's target to DefaultGCPercent. The
+	// command sets it unless GOGC is set; like DeriveMemoryLimit, it is the
+	// process's.
+	SetGCPercent bool
 	// NegativeTTL is how long an unknown key is remembered as unknown.
 	NegativeTTL time.Duration
 	// LookupTimeout bounds one KV lookup on a miss.

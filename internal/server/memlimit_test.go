@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -58,5 +59,25 @@ func TestMemoryLimitNeverLowers(t *testing.T) {
 		if got := debug.SetMemoryLimit(-1); got != tt.want {
 			t.Errorf("after follow(%d): limit %d; want %d", tt.index, got, tt.want)
 		}
+	}
+}
+
+// TestGCPercent: a server told to set the collector's target sets it to
+// DefaultGCPercent, as the runtime reports it; one not told leaves it.
+func TestGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	gogc := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	startServer(t)
+	if got := gogc(); got != 100 {
+		t.Errorf("GOGC %d after a server not told to set it; want 100, as it was", got)
+	}
+	startServer(t, func(c *Config) { c.SetGCPercent = true })
+	if got := gogc(); got != DefaultGCPercent {
+		t.Errorf("GOGC %d; want %d", got, DefaultGCPercent)
 	}
 }
