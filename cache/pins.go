@@ -126,10 +126,12 @@ func (t *table[K, V, S]) room(sh *shard[K, V]) bool {
 // ristretto holds a revision at least as new. The drain makes sure no older
 // Set queued before the Del lands after it.
 func (t *table[K, V, S]) withhold(k K, hk uint64, sh *shard[K, V], rev uint64) {
-	if s, ok := t.rc.Get(hk); ok && sh.holds(s.stamped().epoch) && s.stamped().rev >= rev {
-		if _, mine := t.unpack(k, s); mine {
-			t.counts.staleChanges.Add(1)
-			return
+	if s, ok := t.rc.Get(hk); ok {
+		if st := s.stamped(); sh.holds(st.epoch) && st.rev >= rev {
+			if _, mine := t.unpack(k, s); mine {
+				t.counts.staleChanges.Add(1)
+				return
+			}
 		}
 	}
 	t.rc.Del(hk)

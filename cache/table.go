@@ -25,7 +25,7 @@ type tableConfig[K comparable, V any, S stored] struct {
 	hash     func(K) uint64
 	revision func(V) uint64
 	absent   func(V) bool
-	// pack packs an entry for ristretto with its stamp (slot.go); it
+	// pack packs an entry for ristretto with its stamp (entry.go); it
 	// reports false for one it cannot give back exactly, which is not
 	// cached. unpack gives it back, and reports false for another key's.
 	pack   func(K, V, stamp) (S, bool)
