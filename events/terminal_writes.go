@@ -155,7 +155,13 @@ func (w *Watcher) repairRecord(h authz.KeyHash, revoked authz.KeyRecord, rev uin
 
 // repairUnknown writes back as revoked the record of a key that got a
 // tombstone while this watcher did not hold it as revoked, unless a put of
-// the key is seen by the time the write runs (it was then handled there).
+// the key is seen by the time the write runs (it was then handled there),
+// or the tombstone is gone by then. A tombstone gone means the key was
+// deleted (Publisher.DeleteKey removes the record, then the tombstone) and
+// the record read may be a new key whose put superseded the deletion's
+// marker before this watch read it: not one to revoke. The record is read
+// before the tombstone, so that a record read after such a deletion finds
+// the tombstone already gone.
 func (w *Watcher) repairUnknown(h authz.KeyHash) {
 	w.spawn("repair record", h, writeDelay, func(ctx context.Context, epoch uint64) error {
 		g, guarded, ok := w.terminal.current(h, epoch)
@@ -166,9 +172,22 @@ func (w *Watcher) repairUnknown(h authz.KeyHash) {
 		if !ok || rec.State == authz.StateRevoked {
 			return err // none, or an unreadable one that fails closed; a revoked one is right
 		}
+		if standing, err := w.leaderHasTombstone(ctx, h); !standing {
+			return err // removed since: the watch applies what replaced it
+		}
 		rec.State = authz.StateRevoked
 		return w.updateRevoked(ctx, h, rec, rev)
 	})
+}
+
+// leaderHasTombstone reports whether h has a tombstone, read through the
+// stream leader.
+func (w *Watcher) leaderHasTombstone(ctx context.Context, h authz.KeyHash) (bool, error) {
+	e, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), TombstoneKVKey(h))
+	if err != nil {
+		return false, err
+	}
+	return found && e.op == jetstream.KeyValuePut, nil
 }
 
 // leaderRecord reads h's record through the stream leader. ok is false, with

@@ -194,3 +194,54 @@ func TestDeletedAndPutAgainAtOnceIsNewKey(t *testing.T) {
 		t.Errorf("the replica resynced fully (%d times); the case needs a resumed watch", n-resyncs)
 	}
 }
+
+// TestTombstoneOnlyThenDeletedAndPutAgainIsNewKey is the case above with a
+// revocation the replica knows only by its tombstone when it is cut off: the
+// Publisher that revoked the key stopped after the tombstone, before the
+// revoked record. The replica's repair of the record (which revokes it
+// when nobody else does) must not run against the new key once the key was
+// deleted and put again: it is allowed, and nothing writes it back as
+// revoked.
+func TestTombstoneOnlyThenDeletedAndPutAgainIsNewKey(t *testing.T) {
+	s, conn, kv := startSingle(t)
+	pub := events.NewPublisher(conn.JetStream(), kv)
+	ctx := context.Background()
+	proxy := testkit.NewProxy(t, strings.TrimPrefix(s.URL(), "nats://"))
+	in := startInstance(t, instanceConfig{URLs: []string{"nats://" + proxy.Addr()}})
+	in.waitReady(10 * time.Second)
+
+	const key = "sk_live_tomb_only_reput"
+	h := authz.APIKey(key).Hash()
+	putActive(t, pub, "sk_live_tomb_only_filler", "key_filler", "acct_filler")
+	putActive(t, pub, key, "key_old", "acct_tomb")
+	testkit.Eventually(t, 15*time.Second, "key allowed", func() bool { return codeOf2(in, key) == authz.CodeOK })
+	tomb, err := events.EncodeTombstone(events.NewTombstone(authz.KeyRecord{KeyID: "key_old", AccountID: "acct_tomb", State: authz.StateActive}, 2, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, events.TombstoneKVKey(h), tomb); err != nil {
+		t.Fatalf("tombstone: %v", err)
+	}
+	// Cut off as soon as the tombstone is applied: before the repair that
+	// waits for the Publisher's own record write (100 ms) can run.
+	testkit.Eventually(t, 15*time.Second, "tombstone applied", func() bool { return codeOf2(in, key) == authz.CodeKeyRevoked })
+	proxy.Cut(true)
+	if _, err := pub.DeleteKey(ctx, h); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	putActive(t, pub, key, "key_new", "acct_tomb")
+	proxy.Cut(false)
+
+	var got authz.Code
+	if !testkit.Poll(15*time.Second, func() bool { got = codeOf2(in, key); return got == authz.CodeOK }) {
+		v, err := pub.InspectKey(ctx, h)
+		t.Fatalf("the new key: the replica answers %v; the bucket holds %+v, tombstone %+v (%v)", got, v.Stored, v.Tombstone, err)
+	}
+	testkit.Poll(2*time.Second, func() bool {
+		v, err := pub.InspectKey(ctx, h)
+		if err != nil || v.Tombstone != nil || v.Stored.Record.State != authz.StateActive {
+			t.Fatalf("the new key in the bucket: %+v, tombstone %+v (%v); want active without a tombstone", v.Stored, v.Tombstone, err)
+		}
+		return false
+	})
+}
