@@ -39,7 +39,10 @@
 //     tombstone removed while the key still holds the revoked record a
 //     watcher saw is written again. A put after the removal is a new key:
 //     a put right after Publisher.DeleteKey supersedes the record's delete
-//     marker, which a watch that had not read it never sees.
+//     marker, which a watch that had not read it never sees. A watcher that
+//     knew the key's revocation only by its tombstone repairs the record to
+//     revoked only while the tombstone still stands: one gone means a
+//     deletion, and the record it reads may be the new key.
 //   - A full resync forgets everything and relearns it from the replay: a
 //     recreated bucket is a new history.
 //
