@@ -11,6 +11,7 @@ import (
 	"github.com/footstep/authz/authz"
 	"github.com/footstep/authz/events"
 	"github.com/footstep/authz/internal/testkit"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestRevokedStaysRevokedEverywhere revokes keys, then writes them back as
@@ -140,57 +141,84 @@ func rawRevive(tb testing.TB, kv interface {
 	}
 }
 
-// TestDeletedAndPutAgainAtOnceIsNewKey deletes a revoked key with the
-// Publisher and puts it again while a replica that holds it as revoked is
-// cut off, so that the put supersedes the record's delete marker before the
-// replica's watch can read it: on reconnect the replica sees only the
-// tombstone's removal and the new put. The new key is allowed there, and
-// nothing writes it back as revoked.
-func TestDeletedAndPutAgainAtOnceIsNewKey(t *testing.T) {
+// reputCase is a replica behind a proxy to a single NATS server, allowing a
+// key, for the tests that delete the key and put it again while the replica
+// is cut off.
+type reputCase struct {
+	t     *testing.T
+	pub   *events.Publisher
+	kv    jetstream.KeyValue
+	proxy *testkit.Proxy
+	in    *instance
+	key   string
+	h     authz.KeyHash
+}
+
+// startReput starts the replica and puts key (as key_old, on account) once
+// it is allowed. A record older than all the key's changes keeps the
+// stream's first sequence where it is, so that the replica resumes its watch
+// on reconnect instead of resyncing fully.
+func startReput(t *testing.T, key, account string) *reputCase {
 	s, conn, kv := startSingle(t)
-	pub := events.NewPublisher(conn.JetStream(), kv)
+	c := &reputCase{t: t, pub: events.NewPublisher(conn.JetStream(), kv), kv: kv, key: key, h: authz.APIKey(key).Hash()}
+	c.proxy = testkit.NewProxy(t, strings.TrimPrefix(s.URL(), "nats://"))
+	c.in = startInstance(t, instanceConfig{URLs: []string{"nats://" + c.proxy.Addr()}})
+	c.in.waitReady(10 * time.Second)
+	putActive(t, c.pub, key+"_filler", "key_filler", "acct_filler")
+	putActive(t, c.pub, key, "key_old", account)
+	testkit.Eventually(t, 15*time.Second, "key allowed", func() bool { return codeOf2(c.in, key) == authz.CodeOK })
+	return c
+}
+
+// deleteAndPutWhileCut cuts the replica off, deletes the key with the
+// Publisher and puts it again as key_new, so that the put supersedes the
+// record's delete marker before the replica's watch can read it, and
+// reconnects the replica.
+func (c *reputCase) deleteAndPutWhileCut(account string) {
+	c.proxy.Cut(true)
+	if _, err := c.pub.DeleteKey(context.Background(), c.h); err != nil {
+		c.t.Fatalf("delete: %v", err)
+	}
+	putActive(c.t, c.pub, c.key, "key_new", account)
+	c.proxy.Cut(false)
+}
+
+// wantNewKeyAllowed waits until the replica allows the new key, then
+// watches the bucket for as long as a watcher's writes take to land:
+// nothing may write the new key back as revoked.
+func (c *reputCase) wantNewKeyAllowed() {
 	ctx := context.Background()
-	proxy := testkit.NewProxy(t, strings.TrimPrefix(s.URL(), "nats://"))
-	in := startInstance(t, instanceConfig{URLs: []string{"nats://" + proxy.Addr()}})
-	in.waitReady(10 * time.Second)
-
-	const key = "sk_live_reput_at_once"
-	h := authz.APIKey(key).Hash()
-	// A record older than all the key's changes keeps the stream's first
-	// sequence where it is, so that the replica resumes its watch on
-	// reconnect instead of resyncing fully.
-	putActive(t, pub, "sk_live_reput_filler", "key_filler", "acct_filler")
-	putActive(t, pub, key, "key_old", "acct_reput")
-	testkit.Eventually(t, 15*time.Second, "key allowed", func() bool { return codeOf2(in, key) == authz.CodeOK })
-	revokeRetrying(t, pub, key)
-	testkit.Eventually(t, 15*time.Second, "revocation applied", func() bool { return codeOf2(in, key) == authz.CodeKeyRevoked })
-
-	proxy.Cut(true)
-	if _, err := pub.DeleteKey(ctx, h); err != nil {
-		t.Fatalf("delete: %v", err)
-	}
-	putActive(t, pub, key, "key_new", "acct_reput")
-	proxy.Cut(false)
-	resyncs := in.metric("footstep_authz_watch_resyncs_total")
-
 	var got authz.Code
-	if !testkit.Poll(15*time.Second, func() bool { got = codeOf2(in, key); return got == authz.CodeOK }) {
-		v, err := pub.InspectKey(ctx, h)
-		t.Fatalf("the new key: the replica answers %v; the bucket holds %+v, tombstone %+v (%v)", got, v.Stored, v.Tombstone, err)
+	if !testkit.Poll(15*time.Second, func() bool { got = codeOf2(c.in, c.key); return got == authz.CodeOK }) {
+		v, err := c.pub.InspectKey(ctx, c.h)
+		c.t.Fatalf("the new key: the replica answers %v; the bucket holds %+v, tombstone %+v (%v)", got, v.Stored, v.Tombstone, err)
 	}
-	// Nothing may write the new key back as revoked: watch the bucket for
-	// as long as a watcher's writes take to land.
 	testkit.Poll(2*time.Second, func() bool {
-		v, err := pub.InspectKey(ctx, h)
+		v, err := c.pub.InspectKey(ctx, c.h)
 		if err != nil || v.Tombstone != nil || v.Stored.Record.State != authz.StateActive {
-			t.Fatalf("the new key in the bucket: %+v, tombstone %+v (%v); want active without a tombstone", v.Stored, v.Tombstone, err)
+			c.t.Fatalf("the new key in the bucket: %+v, tombstone %+v (%v); want active without a tombstone", v.Stored, v.Tombstone, err)
 		}
 		return false
 	})
-	if got := codeOf2(in, key); got != authz.CodeOK {
+}
+
+// TestDeletedAndPutAgainAtOnceIsNewKey deletes a revoked key with the
+// Publisher and puts it again while a replica that holds it as revoked is
+// cut off: on reconnect the replica sees only the tombstone's removal and
+// the new put. The new key is allowed there, and nothing writes it back as
+// revoked.
+func TestDeletedAndPutAgainAtOnceIsNewKey(t *testing.T) {
+	c := startReput(t, "sk_live_reput_at_once", "acct_reput")
+	revokeRetrying(t, c.pub, c.key)
+	testkit.Eventually(t, 15*time.Second, "revocation applied", func() bool { return codeOf2(c.in, c.key) == authz.CodeKeyRevoked })
+
+	c.deleteAndPutWhileCut("acct_reput")
+	resyncs := c.in.metric("footstep_authz_watch_resyncs_total")
+	c.wantNewKeyAllowed()
+	if got := codeOf2(c.in, c.key); got != authz.CodeOK {
 		t.Errorf("the new key: the replica answers %v; want ok", got)
 	}
-	if n := in.metric("footstep_authz_watch_resyncs_total"); n != resyncs {
+	if n := c.in.metric("footstep_authz_watch_resyncs_total"); n != resyncs {
 		t.Errorf("the replica resynced fully (%d times); the case needs a resumed watch", n-resyncs)
 	}
 }
@@ -203,45 +231,17 @@ func TestDeletedAndPutAgainAtOnceIsNewKey(t *testing.T) {
 // deleted and put again: it is allowed, and nothing writes it back as
 // revoked.
 func TestTombstoneOnlyThenDeletedAndPutAgainIsNewKey(t *testing.T) {
-	s, conn, kv := startSingle(t)
-	pub := events.NewPublisher(conn.JetStream(), kv)
-	ctx := context.Background()
-	proxy := testkit.NewProxy(t, strings.TrimPrefix(s.URL(), "nats://"))
-	in := startInstance(t, instanceConfig{URLs: []string{"nats://" + proxy.Addr()}})
-	in.waitReady(10 * time.Second)
-
-	const key = "sk_live_tomb_only_reput"
-	h := authz.APIKey(key).Hash()
-	putActive(t, pub, "sk_live_tomb_only_filler", "key_filler", "acct_filler")
-	putActive(t, pub, key, "key_old", "acct_tomb")
-	testkit.Eventually(t, 15*time.Second, "key allowed", func() bool { return codeOf2(in, key) == authz.CodeOK })
+	c := startReput(t, "sk_live_tomb_only_reput", "acct_tomb")
 	tomb, err := events.EncodeTombstone(events.NewTombstone(authz.KeyRecord{KeyID: "key_old", AccountID: "acct_tomb", State: authz.StateActive}, 2, time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kv.Create(ctx, events.TombstoneKVKey(h), tomb); err != nil {
+	if _, err := c.kv.Create(context.Background(), events.TombstoneKVKey(c.h), tomb); err != nil {
 		t.Fatalf("tombstone: %v", err)
 	}
 	// Cut off as soon as the tombstone is applied: before the repair that
 	// waits for the Publisher's own record write (100 ms) can run.
-	testkit.Eventually(t, 15*time.Second, "tombstone applied", func() bool { return codeOf2(in, key) == authz.CodeKeyRevoked })
-	proxy.Cut(true)
-	if _, err := pub.DeleteKey(ctx, h); err != nil {
-		t.Fatalf("delete: %v", err)
-	}
-	putActive(t, pub, key, "key_new", "acct_tomb")
-	proxy.Cut(false)
-
-	var got authz.Code
-	if !testkit.Poll(15*time.Second, func() bool { got = codeOf2(in, key); return got == authz.CodeOK }) {
-		v, err := pub.InspectKey(ctx, h)
-		t.Fatalf("the new key: the replica answers %v; the bucket holds %+v, tombstone %+v (%v)", got, v.Stored, v.Tombstone, err)
-	}
-	testkit.Poll(2*time.Second, func() bool {
-		v, err := pub.InspectKey(ctx, h)
-		if err != nil || v.Tombstone != nil || v.Stored.Record.State != authz.StateActive {
-			t.Fatalf("the new key in the bucket: %+v, tombstone %+v (%v); want active without a tombstone", v.Stored, v.Tombstone, err)
-		}
-		return false
-	})
+	testkit.Eventually(t, 15*time.Second, "tombstone applied", func() bool { return codeOf2(c.in, c.key) == authz.CodeKeyRevoked })
+	c.deleteAndPutWhileCut("acct_tomb")
+	c.wantNewKeyAllowed()
 }
