@@ -269,7 +269,7 @@ func TestLazyStartResyncWhileBuilding(t *testing.T) {
 	if err := c.JetStream().DeleteKeyValue(ctx, events.DefaultBucket); err != nil {
 		t.Fatal(err)
 	}
-	kv2 := openBucket(t, c)
+	kv2 := reopenBucket(t, c)
 	rev := put(t, kv2, events.KeyKVKey(h), activeJSON)
 	testkit.Eventually(t, 15*time.Second, "resync", func() bool { return r.sink.resetCount() == 1 && r.w.LastRevision() >= rev })
 	// The resync starts lazily again unless it found the new bucket still
