@@ -171,7 +171,7 @@ func (discardKeys) ApplyKey(authz.KeyHash, authz.KeyEntry) {}
 // noWrites is a bucketWriter that writes nothing.
 type noWrites struct{}
 
-func (noWrites) writeTombstone(authz.KeyHash, Tombstone)             {}
+func (noWrites) writeTombstone(authz.KeyHash)                        {}
 func (noWrites) rewriteTombstone(authz.KeyHash)                      {}
 func (noWrites) removeTombstone(authz.KeyHash, uint64)               {}
 func (noWrites) repairRecord(authz.KeyHash, authz.KeyRecord, uint64) {}

@@ -19,8 +19,11 @@
 // holds, for every replica and for footstepctl alike:
 //
 //   - Publisher.Revoke writes the tombstone, then the revoked record; every
-//     watcher that sees a revoked record without a tombstone writes one
-//     (Create: one replica wins), so raw writes are covered too.
+//     watcher that sees a revoked record without a tombstone writes one, so
+//     raw writes are covered too: for the record the stream leader holds,
+//     if it is still that record (or revoked), and only over the
+//     tombstone's KV key as it read it before the record, so that one
+//     replica wins and a removal marker written meanwhile fails the write.
 //   - A watcher applies the revoked state in either arrival order (a
 //     tombstone before or after the put that revives the key), at the later
 //     revision of the two, and writes a revived record back as revoked
@@ -34,7 +37,11 @@
 //   - A delete or purge of key.<hash> ends the key: watchers forget its
 //     guard at once and remove the tombstone they know (Delete with that
 //     tombstone's revision, never a newer one); Publisher.DeleteKey deletes
-//     the record, then the tombstone. A tombstone written after its key's
+//     the record, then the tombstone, or where none stands leaves a removal
+//     marker in its place: a watcher that knew the revocation by the
+//     record alone sees it end there, even when a put of the key right after
+//     the delete superseded the record's own marker before the watch read
+//     it. A tombstone written after its key's
 //     deletion (a revocation racing a delete) is removed by the watchers; a
 //     tombstone removed while the key still holds the revoked record a
 //     watcher saw is written again. A put after the removal is a new key:

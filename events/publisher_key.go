@@ -144,8 +144,9 @@ func (p *Publisher) tryRevoke(ctx context.Context, h authz.KeyHash, created *uin
 }
 
 // DeleteKey deletes a key, revoked or not (an unreadable record too), then
-// its tombstone, each only if unchanged since read; it returns the revision
-// of the key's delete marker, 0 when there was no record. A tombstone left
+// its tombstone, each only if unchanged since read, or where no tombstone
+// stood, leaves a removal marker in its place; it returns the revision of
+// the key's delete marker, 0 when there was no record. A tombstone left
 // without its key (by a delete and a put made while no replica ran) is
 // removed too, so that the key can be put again.
 func (p *Publisher) DeleteKey(ctx context.Context, h authz.KeyHash) (uint64, error) {
@@ -169,10 +170,19 @@ func (p *Publisher) tryDeleteKey(ctx context.Context, h authz.KeyHash, marker *u
 			return err
 		}
 	}
-	if v.Tombstone == nil {
-		return nil
+	switch {
+	case v.Tombstone != nil:
+		return p.kv.Delete(ctx, TombstoneKVKey(h), jetstream.LastRevision(v.TombstoneRevision))
+	case *marker != 0:
+		// No tombstone stands, but a replica may hold the key as revoked by
+		// its record alone, its own tombstone write not made: a removal
+		// marker tells it the revocation ended, where a put of the key
+		// right after this delete would supersede the record's own marker
+		// before a lagging watch read it. It also fails such a replica's
+		// tombstone write still under way (terminal_writes.go).
+		return p.kv.Delete(ctx, TombstoneKVKey(h))
 	}
-	return p.kv.Delete(ctx, TombstoneKVKey(h), jetstream.LastRevision(v.TombstoneRevision))
+	return nil
 }
 
 // publishDelete writes a KV delete marker, as KeyValue.Delete with

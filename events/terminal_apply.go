@@ -2,7 +2,6 @@ package events
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/footstep/authz/authz"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,7 +28,7 @@ type keyApplier interface {
 
 // bucketWriter makes the bucket writes of terminal_writes.go.
 type bucketWriter interface {
-	writeTombstone(h authz.KeyHash, t Tombstone)
+	writeTombstone(h authz.KeyHash)
 	rewriteTombstone(h authz.KeyHash)
 	removeTombstone(h authz.KeyHash, rev uint64)
 	repairRecord(h authz.KeyHash, revoked authz.KeyRecord, rev uint64)
@@ -75,7 +74,7 @@ func (r *rules) keyEntry(h authz.KeyHash, e jetstream.KeyValueEntry) authz.KeyEn
 	case rec.State == authz.StateRevoked:
 		r.t.set(h, guard{keyRev: rev, tombRev: g.tombRev})
 		if g.tombRev == 0 {
-			r.writes.writeTombstone(h, NewTombstone(rec, rev, e.Created()))
+			r.writes.writeTombstone(h)
 		}
 	case guarded && g.tombRemoved:
 		// The tombstone went after the record was seen revoked: the key was
@@ -104,7 +103,7 @@ func (r *rules) refuseRevival(h authz.KeyHash, g guard, rec authz.KeyRecord, rev
 	r.t.set(h, g)
 	r.writes.repairRecord(h, rec, rev)
 	if g.tombRev == 0 {
-		r.writes.writeTombstone(h, NewTombstone(rec, rev, time.Now()))
+		r.writes.writeTombstone(h)
 	}
 	return rec
 }

@@ -191,6 +191,47 @@ func TestDeleteThenPutIsNewKey(t *testing.T) {
 	}
 }
 
+// TestLateTombstoneWriteAfterDeleteAndPut: a watcher that saw a key revoked
+// by its record alone writes its tombstone, and the write is held up on the
+// network until the key was deleted with the Publisher and put again. The
+// write does not land once released: the new key stays active, without a
+// tombstone, on the watcher and in the bucket.
+func TestLateTombstoneWriteAfterDeleteAndPut(t *testing.T) {
+	s := startServer(t)
+	c, ctx, kv := bucketOn(t, s)
+	p := events.NewPublisher(c.JetStream(), kv)
+	proxy := testkit.NewProxy(t, s.addr)
+	wc, err := events.Connect(ctx, events.ConnConfig{URLs: []string{"nats://" + proxy.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wc.Close)
+	sink, n := newSink(), &counts{}
+	// No probe: while the proxy holds, the watcher sends nothing but the write.
+	runWatcherWith(t, wc, openBucket(t, wc), sink, events.WatcherConfig{Observer: n.observer(), ProbeInterval: time.Hour})
+
+	h := hashOf("sk_live_late_tombstone")
+	proxy.Hold(true)
+	rev := put(t, kv, events.KeyKVKey(h), revokedJSON)
+	testkit.Eventually(t, 10*time.Second, "revoked", appliedAtLeast(sink, h, rev, authz.Present, authz.StateRevoked))
+	testkit.Eventually(t, 10*time.Second, "the watcher's tombstone write under way", proxy.Holding)
+	if _, err := p.DeleteKey(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	rev = put(t, kv, events.KeyKVKey(h), activeJSON)
+	proxy.Hold(false)
+	testkit.Eventually(t, 10*time.Second, "new key active", appliedAtLeast(sink, h, rev, authz.Present, authz.StateActive))
+	// A write ends within 2 s of its start (bucketWriteTimeout); watch the
+	// bucket and the watcher past that.
+	testkit.Poll(3*time.Second, func() bool {
+		if hasTombstone(kv, h) || storedState(t, kv, h) != authz.StateActive || !keyIs(sink, h, authz.Present, authz.StateActive)() {
+			e, _ := sink.key(h)
+			t.Fatalf("the new key: tombstone %v, stored %q, applied %+v; want active without a tombstone", hasTombstone(kv, h), storedState(t, kv, h), e)
+		}
+		return false
+	})
+}
+
 // TestStaleTombstoneRemoved: a tombstone written after its key was deleted
 // (a revocation racing a deletion) does not revoke the next key of that
 // hash, and watchers remove it.

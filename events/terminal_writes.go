@@ -91,45 +91,66 @@ func (w *Watcher) runWrite(bw bucketWrite) {
 	}
 }
 
-// writeTombstone creates the tombstone of a key held as revoked, unless one
-// is known by the time the write runs.
-func (w *Watcher) writeTombstone(h authz.KeyHash, t Tombstone) {
+// writeTombstone writes the tombstone of a key held as revoked, unless one
+// is known by the time the write runs: only for the record this watcher's
+// guard stands on (the revoked record it saw, or the revival it refused and
+// is writing back) or a revoked one, as the stream leader holds it. A record
+// changed otherwise since (deleted, or put again after a deletion whose
+// marker the watch missed) is left to the watch.
+func (w *Watcher) writeTombstone(h authz.KeyHash) {
 	w.spawn("create tombstone", h, writeDelay, func(ctx context.Context, epoch uint64) error {
 		g, guarded, ok := w.terminal.current(h, epoch)
 		if !ok || !guarded || g.tombRev != 0 {
 			return nil
 		}
-		val, err := EncodeTombstone(t)
-		if err != nil {
-			return err
-		}
-		_, err = w.kv.Create(ctx, TombstoneKVKey(h), val)
-		return err
+		return w.createTombstone(ctx, h, func(rec authz.KeyRecord, rev uint64) bool {
+			return rev == g.keyRev || rec.State == authz.StateRevoked
+		})
 	})
 }
 
 // rewriteTombstone writes again the tombstone of a key held as revoked whose
-// tombstone was removed while its record stayed, with the record's identity:
-// only while the record is still the one this watcher saw revoked. A record
-// changed since (deleted, or put again after a deletion whose marker the
-// watch missed) is left to the watch.
+// tombstone was removed while its record stayed: only while the record is
+// still the one this watcher saw revoked.
 func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
 	w.spawn("create tombstone", h, 0, func(ctx context.Context, epoch uint64) error {
 		g, guarded, ok := w.terminal.current(h, epoch)
 		if !ok || !guarded || g.tombRev != 0 {
 			return nil
 		}
-		rec, rev, ok, err := w.leaderRecord(ctx, h)
-		if !ok || rev != g.keyRev {
-			return err // none, changed since, or an unreadable one that fails closed: its tombstone waits for a readable one
-		}
-		val, err := EncodeTombstone(NewTombstone(rec, rev, time.Now()))
-		if err != nil {
-			return err
-		}
-		_, err = w.kv.Create(ctx, TombstoneKVKey(h), val)
-		return err
+		return w.createTombstone(ctx, h, func(_ authz.KeyRecord, rev uint64) bool { return rev == g.keyRev })
 	})
+}
+
+// createTombstone writes h's tombstone, for its record as the stream leader
+// holds it, if none stands and the record is one that stands reports true
+// for. The write succeeds only if the tombstone's KV key is unchanged since
+// it was read, before the record: a removal marker written meanwhile
+// (Publisher.DeleteKey leaves one after deleting the record) fails it, as
+// does a tombstone written by another replica. KeyValue.Create would write
+// over such a marker.
+func (w *Watcher) createTombstone(ctx context.Context, h authz.KeyHash, stands func(authz.KeyRecord, uint64) bool) error {
+	last, found, err := leaderGet(ctx, w.conn.NATS(), w.kv.Bucket(), TombstoneKVKey(h))
+	if err != nil {
+		return err
+	}
+	if found && last.op == jetstream.KeyValuePut {
+		return nil // one stands
+	}
+	var over uint64 // the revision to write over: a removal marker's, or none
+	if found {
+		over = last.revision
+	}
+	rec, rev, ok, err := w.leaderRecord(ctx, h)
+	if !ok || !stands(rec, rev) {
+		return err // none, changed since, or an unreadable one that fails closed: its tombstone waits for a readable one
+	}
+	val, err := EncodeTombstone(NewTombstone(rec, rev, time.Now()))
+	if err != nil {
+		return err
+	}
+	_, err = w.kv.Update(ctx, TombstoneKVKey(h), val, over)
+	return err
 }
 
 // removeTombstone deletes a key's tombstone if it is still the one at rev.

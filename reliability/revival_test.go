@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -146,10 +147,12 @@ func rawRevive(tb testing.TB, kv interface {
 // is cut off.
 type reputCase struct {
 	t     *testing.T
+	nats  string // the NATS server's URL, not through the proxy
 	pub   *events.Publisher
 	kv    jetstream.KeyValue
 	proxy *testkit.Proxy
 	in    *instance
+	logs  *testkit.LogBuffer // the replica's warnings
 	key   string
 	h     authz.KeyHash
 }
@@ -160,9 +163,9 @@ type reputCase struct {
 // on reconnect instead of resyncing fully.
 func startReput(t *testing.T, key, account string) *reputCase {
 	s, conn, kv := startSingle(t)
-	c := &reputCase{t: t, pub: events.NewPublisher(conn.JetStream(), kv), kv: kv, key: key, h: authz.APIKey(key).Hash()}
+	c := &reputCase{t: t, nats: s.URL(), pub: events.NewPublisher(conn.JetStream(), kv), kv: kv, logs: &testkit.LogBuffer{}, key: key, h: authz.APIKey(key).Hash()}
 	c.proxy = testkit.NewProxy(t, strings.TrimPrefix(s.URL(), "nats://"))
-	c.in = startInstance(t, instanceConfig{URLs: []string{"nats://" + c.proxy.Addr()}})
+	c.in = startInstance(t, instanceConfig{URLs: []string{"nats://" + c.proxy.Addr()}, Logger: c.logs.Logger(slog.LevelWarn)})
 	c.in.waitReady(10 * time.Second)
 	putActive(t, c.pub, key+"_filler", "key_filler", "acct_filler")
 	putActive(t, c.pub, key, "key_old", account)
@@ -244,4 +247,43 @@ func TestTombstoneOnlyThenDeletedAndPutAgainIsNewKey(t *testing.T) {
 	testkit.Eventually(t, 15*time.Second, "tombstone applied", func() bool { return codeOf2(c.in, c.key) == authz.CodeKeyRevoked })
 	c.deleteAndPutWhileCut("acct_tomb")
 	c.wantNewKeyAllowed()
+}
+
+// TestRawRevokedThenDeletedAndPutAgainIsNewKey is the case above with a
+// revocation written as a plain revoked record, whose tombstone the replica
+// could not write before it was cut off (the proxy holds what it sends):
+// no tombstone ever stood, so the replica knows the revocation only by the
+// record. The Publisher's delete leaves a marker where the tombstone would
+// be, which the put of the new key cannot supersede: on reconnect the
+// replica sees the key's revocation end, and the put after it is a new key.
+// Nothing writes it back as revoked, nor gives it a tombstone.
+func TestRawRevokedThenDeletedAndPutAgainIsNewKey(t *testing.T) {
+	c := startReput(t, "sk_live_raw_revoked_reput", "acct_raw")
+	// Until its key index is complete the replica forgets a key that
+	// changes (the history it has not read could hold a revocation) and
+	// reads it again, which the hold would stop.
+	testkit.Eventually(t, 15*time.Second, "key index complete", func() bool { return c.in.metric("footstep_authz_watch_index_complete") == 1 })
+	c.proxy.Hold(true)
+	v, err := json.Marshal(map[string]string{"key_id": "key_old", "account_id": "acct_raw", "state": "revoked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.kv.Put(context.Background(), events.KeyKVKey(c.h), v); err != nil {
+		t.Fatalf("raw revoke: %v", err)
+	}
+	testkit.Eventually(t, 15*time.Second, "revocation applied", func() bool { return codeOf2(c.in, c.key) == authz.CodeKeyRevoked })
+	// The replica's tombstone write, held back, times out.
+	testkit.Eventually(t, 15*time.Second, "the replica's tombstone write failed", func() bool {
+		return strings.Contains(c.logs.String(), `"write":"create tombstone"`)
+	})
+	if v, err := c.pub.InspectKey(context.Background(), c.h); err != nil || v.Tombstone != nil {
+		t.Fatalf("before the delete: tombstone %+v (%v); want none", v.Tombstone, err)
+	}
+	c.deleteAndPutWhileCut("acct_raw")
+	c.wantNewKeyAllowed()
+	fresh := startInstance(t, instanceConfig{URLs: []string{c.nats}})
+	fresh.waitReady(10 * time.Second)
+	if got := codeOf2(fresh, c.key); got != authz.CodeOK {
+		t.Errorf("the new key on a replica started afterwards: %v; want ok", got)
+	}
 }
