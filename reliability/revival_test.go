@@ -142,30 +142,38 @@ func rawRevive(tb testing.TB, kv interface {
 	}
 }
 
-// reputCase is a replica behind a proxy to a single NATS server, allowing a
-// key, for the tests that delete the key and put it again while the replica
-// is cut off.
+// reputCase is a replica behind a proxy to a NATS server, allowing a key,
+// for the tests that delete the key and put it again while the replica is
+// cut off.
 type reputCase struct {
-	t     *testing.T
-	nats  string // the NATS server's URL, not through the proxy
-	pub   *events.Publisher
-	kv    jetstream.KeyValue
-	proxy *testkit.Proxy
-	in    *instance
-	logs  *testkit.LogBuffer // the replica's warnings
-	key   string
-	h     authz.KeyHash
+	t        *testing.T
+	fresh    string // where a replica started afterwards connects
+	replicas int    // the bucket's
+	pub      *events.Publisher
+	kv       jetstream.KeyValue
+	proxy    *testkit.Proxy
+	in       *instance
+	logs     *testkit.LogBuffer // the replica's warnings
+	key      string
+	h        authz.KeyHash
 }
 
-// startReput starts the replica and puts key (as key_old, on account) once
-// it is allowed. A record older than all the key's changes keeps the
-// stream's first sequence where it is, so that the replica resumes its watch
-// on reconnect instead of resyncing fully.
+// startReput starts the case on a single NATS server.
 func startReput(t *testing.T, key, account string) *reputCase {
 	s, conn, kv := startSingle(t)
-	c := &reputCase{t: t, nats: s.URL(), pub: events.NewPublisher(conn.JetStream(), kv), kv: kv, logs: &testkit.LogBuffer{}, key: key, h: authz.APIKey(key).Hash()}
-	c.proxy = testkit.NewProxy(t, strings.TrimPrefix(s.URL(), "nats://"))
-	c.in = startInstance(t, instanceConfig{URLs: []string{"nats://" + c.proxy.Addr()}, Logger: c.logs.Logger(slog.LevelWarn)})
+	return startReputOn(t, key, account, s.URL(), s.URL(), conn, kv, 1)
+}
+
+// startReputOn starts the replica behind a proxy to the server at url, with
+// the bucket kv (replicated replicas times) written through conn, and puts
+// key (as key_old, on account) once it is allowed. A record older than all
+// the key's changes keeps the stream's first sequence where it is, so that
+// the replica resumes its watch on reconnect instead of resyncing fully.
+func startReputOn(t *testing.T, key, account, url, fresh string, conn *events.Conn, kv jetstream.KeyValue, replicas int) *reputCase {
+	c := &reputCase{t: t, fresh: fresh, replicas: replicas, pub: events.NewPublisher(conn.JetStream(), kv), kv: kv,
+		logs: &testkit.LogBuffer{}, key: key, h: authz.APIKey(key).Hash()}
+	c.proxy = testkit.NewProxy(t, strings.TrimPrefix(url, "nats://"))
+	c.in = startInstance(t, instanceConfig{URLs: []string{"nats://" + c.proxy.Addr()}, Replicas: replicas, Logger: c.logs.Logger(slog.LevelWarn)})
 	c.in.waitReady(10 * time.Second)
 	putActive(t, c.pub, key+"_filler", "key_filler", "acct_filler")
 	putActive(t, c.pub, key, "key_old", account)
@@ -249,6 +257,50 @@ func TestTombstoneOnlyThenDeletedAndPutAgainIsNewKey(t *testing.T) {
 	c.wantNewKeyAllowed()
 }
 
+// rawRevokeUnseen revokes the key with a plain revoked record, which the
+// replica applies while the proxy holds what it sends: its tombstone write
+// times out, and no tombstone ever stands.
+func (c *reputCase) rawRevokeUnseen(account string) {
+	t := c.t
+	// The replica must apply the revocation from its watch, not read it:
+	// the hold would stop the read. So its key index must be complete (until
+	// then a key that changes is forgotten, and read again), and the key
+	// cached, which a Check answered without a lookup shows.
+	testkit.Eventually(t, 15*time.Second, "key index complete", func() bool { return c.in.metric("footstep_authz_watch_index_complete") == 1 })
+	testkit.Eventually(t, 15*time.Second, "key cached", func() bool {
+		misses := c.in.metric("footstep_authz_cache_misses_total")
+		return codeOf2(c.in, c.key) == authz.CodeOK && c.in.metric("footstep_authz_cache_misses_total") == misses
+	})
+	c.proxy.Hold(true)
+	v, err := json.Marshal(map[string]string{"key_id": "key_old", "account_id": account, "state": "revoked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.kv.Put(context.Background(), events.KeyKVKey(c.h), v); err != nil {
+		t.Fatalf("raw revoke: %v", err)
+	}
+	var got authz.Code
+	if !testkit.Poll(15*time.Second, func() bool { got = codeOf2(c.in, c.key); return got == authz.CodeKeyRevoked }) {
+		t.Fatalf("the raw revocation: the replica answers %v; want key_revoked; its warnings: %s", got, c.logs.String())
+	}
+	testkit.Eventually(t, 15*time.Second, "the replica's tombstone write failed", func() bool {
+		return strings.Contains(c.logs.String(), `"write":"create tombstone"`)
+	})
+	if v, err := c.pub.InspectKey(context.Background(), c.h); err != nil || v.Tombstone != nil {
+		t.Fatalf("before the delete: tombstone %+v (%v); want none", v.Tombstone, err)
+	}
+}
+
+// wantNewKeyAllowedAfterwards checks that a replica started now allows the
+// new key.
+func (c *reputCase) wantNewKeyAllowedAfterwards() {
+	fresh := startInstance(c.t, instanceConfig{URLs: []string{c.fresh}, Replicas: c.replicas})
+	fresh.waitReady(10 * time.Second)
+	if got := codeOf2(fresh, c.key); got != authz.CodeOK {
+		c.t.Errorf("the new key on a replica started afterwards: %v; want ok", got)
+	}
+}
+
 // TestRawRevokedThenDeletedAndPutAgainIsNewKey is the case above with a
 // revocation written as a plain revoked record, whose tombstone the replica
 // could not write before it was cut off (the proxy holds what it sends):
@@ -256,34 +308,37 @@ func TestTombstoneOnlyThenDeletedAndPutAgainIsNewKey(t *testing.T) {
 // record. The Publisher's delete leaves a marker where the tombstone would
 // be, which the put of the new key cannot supersede: on reconnect the
 // replica sees the key's revocation end, and the put after it is a new key.
-// Nothing writes it back as revoked, nor gives it a tombstone.
+// Nothing writes it back as revoked, nor gives it a tombstone, and a replica
+// started afterwards allows it too.
 func TestRawRevokedThenDeletedAndPutAgainIsNewKey(t *testing.T) {
 	c := startReput(t, "sk_live_raw_revoked_reput", "acct_raw")
-	// Until its key index is complete the replica forgets a key that
-	// changes (the history it has not read could hold a revocation) and
-	// reads it again, which the hold would stop.
-	testkit.Eventually(t, 15*time.Second, "key index complete", func() bool { return c.in.metric("footstep_authz_watch_index_complete") == 1 })
-	c.proxy.Hold(true)
-	v, err := json.Marshal(map[string]string{"key_id": "key_old", "account_id": "acct_raw", "state": "revoked"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.kv.Put(context.Background(), events.KeyKVKey(c.h), v); err != nil {
-		t.Fatalf("raw revoke: %v", err)
-	}
-	testkit.Eventually(t, 15*time.Second, "revocation applied", func() bool { return codeOf2(c.in, c.key) == authz.CodeKeyRevoked })
-	// The replica's tombstone write, held back, times out.
-	testkit.Eventually(t, 15*time.Second, "the replica's tombstone write failed", func() bool {
-		return strings.Contains(c.logs.String(), `"write":"create tombstone"`)
-	})
-	if v, err := c.pub.InspectKey(context.Background(), c.h); err != nil || v.Tombstone != nil {
-		t.Fatalf("before the delete: tombstone %+v (%v); want none", v.Tombstone, err)
-	}
+	c.rawRevokeUnseen("acct_raw")
 	c.deleteAndPutWhileCut("acct_raw")
 	c.wantNewKeyAllowed()
-	fresh := startInstance(t, instanceConfig{URLs: []string{c.nats}})
-	fresh.waitReady(10 * time.Second)
-	if got := codeOf2(fresh, c.key); got != authz.CodeOK {
-		t.Errorf("the new key on a replica started afterwards: %v; want ok", got)
+	c.wantNewKeyAllowedAfterwards()
+}
+
+// TestRawRevokedThenDeletedAndPutAgainWhileMemberDown is that case in a
+// three-node cluster: the replica's member is killed while the replica is
+// cut off, the key is deleted and put again through the two left, and the
+// member restarts and catches up before the replica reconnects to it. The
+// replica allows the new key, and so does one started afterwards on
+// another member.
+func TestRawRevokedThenDeletedAndPutAgainWhileMemberDown(t *testing.T) {
+	cl := testkit.StartCluster(t)
+	conn := connectMember(t, cl, 2)
+	kv := openBucket(t, conn, 3)
+	c := startReputOn(t, "sk_live_raw_revoked_member_down", "acct_raw", cl.URL(0), cl.URL(1), conn, kv, 3)
+	c.rawRevokeUnseen("acct_raw")
+	c.proxy.Cut(true)
+	cl.Stop(0)
+	if _, err := c.pub.DeleteKey(context.Background(), c.h); err != nil {
+		t.Fatalf("delete: %v", err)
 	}
+	putActive(t, c.pub, c.key, "key_new", "acct_raw")
+	cl.Start(0)
+	cl.WaitJetStream()
+	c.proxy.Cut(false)
+	c.wantNewKeyAllowed()
+	c.wantNewKeyAllowedAfterwards()
 }
