@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,11 +93,37 @@ func TestRevocationSurvivesNodeLoss(t *testing.T) {
 func roleNode(tb testing.TB, c *testkit.Cluster, conns []*events.Conn, role string) int {
 	tb.Helper()
 	var found = -1
-	testkit.Eventually(tb, 20*time.Second, "find the "+role, func() bool {
+	if !testkit.Poll(20*time.Second, func() bool {
 		found = findRole(c, conns, role)
 		return found >= 0
-	})
+	}) {
+		tb.Fatalf("not within 20s: find the %s; consumers on the stream: %s", role, describeConsumers(conns[0]))
+	}
 	return found
+}
+
+// describeConsumers lists the bucket stream's consumers: name, leader, and
+// whether a subscriber is bound.
+func describeConsumers(conn *events.Conn) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := conn.JetStream().Stream(ctx, "KV_"+events.DefaultBucket)
+	if err != nil {
+		return err.Error()
+	}
+	l := s.ListConsumers(ctx)
+	var out []string
+	for ci := range l.Info() {
+		leader := ""
+		if ci.Cluster != nil {
+			leader = ci.Cluster.Leader
+		}
+		out = append(out, fmt.Sprintf("%s (leader %q, bound %v)", ci.Name, leader, ci.PushBound))
+	}
+	if l.Err() != nil {
+		out = append(out, l.Err().Error())
+	}
+	return strings.Join(out, ", ")
 }
 
 func findRole(c *testkit.Cluster, conns []*events.Conn, role string) int {
@@ -148,13 +175,16 @@ func findRole(c *testkit.Cluster, conns []*events.Conn, role string) int {
 	return -1
 }
 
-// consumerLeader returns the node of the only consumer on the stream: the
-// replica's watch.
+// consumerLeader returns the node of the replica's watch: the only push
+// consumer on the stream with a subscriber. A watch the replica replaced
+// (after its node went, say) stays on the stream without one until the
+// server removes it as inactive, and the key index's pass reads with a pull
+// consumer.
 func consumerLeader(ctx context.Context, s jetstream.Stream) string {
 	l := s.ListConsumers(ctx)
 	var leaders []string
 	for ci := range l.Info() {
-		if ci.Cluster != nil {
+		if ci.Cluster != nil && ci.PushBound {
 			leaders = append(leaders, ci.Cluster.Leader)
 		}
 	}
