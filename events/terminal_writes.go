@@ -98,14 +98,8 @@ func (w *Watcher) runWrite(bw bucketWrite) {
 // changed otherwise since (deleted, or put again after a deletion whose
 // marker the watch missed) is left to the watch.
 func (w *Watcher) writeTombstone(h authz.KeyHash) {
-	w.spawn("create tombstone", h, writeDelay, func(ctx context.Context, epoch uint64) error {
-		g, guarded, ok := w.terminal.current(h, epoch)
-		if !ok || !guarded || g.tombRev != 0 {
-			return nil
-		}
-		return w.createTombstone(ctx, h, func(rec authz.KeyRecord, rev uint64) bool {
-			return rev == g.keyRev || rec.State == authz.StateRevoked
-		})
+	w.spawnTombstone(h, writeDelay, func(g guard, rec authz.KeyRecord, rev uint64) bool {
+		return rev == g.keyRev || rec.State == authz.StateRevoked
 	})
 }
 
@@ -113,12 +107,19 @@ func (w *Watcher) writeTombstone(h authz.KeyHash) {
 // tombstone was removed while its record stayed: only while the record is
 // still the one this watcher saw revoked.
 func (w *Watcher) rewriteTombstone(h authz.KeyHash) {
-	w.spawn("create tombstone", h, 0, func(ctx context.Context, epoch uint64) error {
+	w.spawnTombstone(h, 0, func(g guard, _ authz.KeyRecord, rev uint64) bool { return rev == g.keyRev })
+}
+
+// spawnTombstone queues the creation of h's tombstone after delay, for a
+// key still held as revoked without a known tombstone when it runs, and a
+// record that stands reports true for, given the key's guard then.
+func (w *Watcher) spawnTombstone(h authz.KeyHash, delay time.Duration, stands func(guard, authz.KeyRecord, uint64) bool) {
+	w.spawn("create tombstone", h, delay, func(ctx context.Context, epoch uint64) error {
 		g, guarded, ok := w.terminal.current(h, epoch)
 		if !ok || !guarded || g.tombRev != 0 {
 			return nil
 		}
-		return w.createTombstone(ctx, h, func(_ authz.KeyRecord, rev uint64) bool { return rev == g.keyRev })
+		return w.createTombstone(ctx, h, func(rec authz.KeyRecord, rev uint64) bool { return stands(g, rec, rev) })
 	})
 }
 
